@@ -1,0 +1,47 @@
+"""Atomic file writes: a reader sees the old file or the complete new one, never half of one."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from attnstudy.errors import UserError
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path | str, mode: str = "w"):
+    """Write to a temp file in the same folder, fsync, then rename over `path`."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise UserError(f"cannot write {path}: {e.strerror or e}; earlier files are intact") from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path | str, obj) -> None:
+    with atomic_write(path) as f:
+        json.dump(obj, f, indent=1, sort_keys=False, allow_nan=False)
+        f.write("\n")
+
+
+def read_json(path: Path | str):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

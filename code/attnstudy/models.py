@@ -1,0 +1,241 @@
+"""The five classifiers (Flax linen). They share embedding, BiLSTM and classifier and differ only
+in how the per-token states are aggregated into one vector:
+
+  bilstm          masked max-pool                       (no attention)
+  additive        additive attention (Bahdanau et al.)  (one weight per token)
+  mhsa            multi-head QKV self-attention + residual + layer norm, masked mean-pool
+  bilstm_matched  bilstm + one dense layer, parameter count within 1% of mhsa (control: size)
+  transformer     no LSTM: embedding + learned positions -> encoder blocks (control: recurrence)
+
+Every model maps ids <int32>[batch, seq] and mask <bool>[batch, seq] (True on real tokens,
+right-padded) to logits <float32>[batch] for P(positive). Padding never influences the result:
+pooling and attention are masked and the backward LSTM reads real tokens only. Attention
+weights are `sow`n into the "intermediates" collection, so analysis can read them without a
+second code path: `model.apply(params, ids, mask, mutable=["intermediates"])`; token
+embeddings pass through `perturb("embedded")` so gradients w.r.t. them are one `jax.grad` away.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from attnstudy import lstm
+from attnstudy.config import ModelConfig
+
+NEG = -1e9  # masked score: exp(NEG - max) is exactly 0 in float32, without inf arithmetic
+LN_EPS = 1e-5  # PyTorch's LayerNorm default, so the twins agree
+
+
+class BiLSTM(nn.Module):
+    """<float32>[batch, seq, features] -> <float32>[batch, seq, 2 * hidden], zeros on padding."""
+
+    hidden: int
+
+    @nn.compact
+    def __call__(self, x, mask):
+        params = self.param("cells", lambda key: lstm.init_lstm_params(key, x.shape[-1],
+                                                                         self.hidden))
+        return lstm.bilstm(params, x, mask)
+
+
+class Encoder(nn.Module):
+    """Embedding -> dropout -> BiLSTM: ids <int32>[b, t] -> <float32>[b, t, 2h]."""
+
+    vocab_size: int
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, ids, mask, train: bool):
+        x = nn.Embed(self.vocab_size, self.cfg.embed_dim, name="embed")(ids)
+        x = self.perturb("embedded", x)  # d logit / d embedding, for gradient importance
+        x = nn.Dropout(self.cfg.embed_dropout, deterministic=not train)(x)
+        return BiLSTM(self.cfg.hidden, name="bilstm")(x, mask)
+
+
+class Classifier(nn.Module):
+    """Dropout -> linear to one logit: <float32>[b, d] -> <float32>[b]."""
+
+    rate: float
+
+    @nn.compact
+    def __call__(self, pooled, train: bool):
+        pooled = nn.Dropout(self.rate, deterministic=not train)(pooled)
+        return nn.Dense(1, name="out")(pooled)[:, 0]
+
+
+def masked_max(h, mask):
+    """Max over real tokens: <float32>[b, t, d] -> [b, d]; padding never wins."""
+    return jnp.max(jnp.where(mask[..., None], h, -jnp.inf), axis=1)
+
+
+def masked_mean(h, mask):
+    """Mean over real tokens: <float32>[b, t, d] -> [b, d]."""
+    m = mask[..., None].astype(h.dtype)
+    return (h * m).sum(1) / m.sum(1)
+
+
+class AdditiveAttention(nn.Module):
+    """score_t = v . tanh(W h_t + b); a = softmax over real tokens; context = sum_t a_t h_t.
+
+    Sows the weights <float32>[b, t] (zero on padding) as "attention".
+    """
+
+    dim: int
+
+    @nn.compact
+    def __call__(self, h, mask):
+        scores = nn.Dense(1, use_bias=False, name="v")(jnp.tanh(nn.Dense(self.dim, name="w")(h)))
+        weights = jax.nn.softmax(jnp.where(mask, scores[..., 0], NEG), axis=-1)
+        self.sow("intermediates", "attention", weights)
+        return jnp.einsum("bt,btd->bd", weights, h)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head QKV self-attention over real tokens, output projection, residual, layer norm.
+
+    <float32>[b, t, d] -> [b, t, d]. Sows weights <float32>[b, heads, t, t] (query x key; rows
+    of padded queries and columns of padded keys are zero) as "attention".
+    """
+
+    heads: int
+
+    @nn.compact
+    def __call__(self, h, mask):
+        b, t, d = h.shape
+        dh = d // self.heads
+        split = lambda x: x.reshape(b, t, self.heads, dh)  # noqa: E731
+        q = split(nn.Dense(d, name="query")(h))
+        k = split(nn.Dense(d, name="key")(h))
+        v = split(nn.Dense(d, name="value")(h))
+        scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(dh).astype(h.dtype)
+        weights = jax.nn.softmax(jnp.where(mask[:, None, None, :], scores, NEG), axis=-1)
+        weights = weights * mask[:, None, :, None]
+        self.sow("intermediates", "attention", weights)
+        context = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, t, d)
+        return nn.LayerNorm(epsilon=LN_EPS, name="norm")(h + nn.Dense(d, name="out")(context))
+
+
+class BiLSTMMaxPool(nn.Module):
+    """Model 1: BiLSTM + masked max-pool; `extra` > 0 adds a ReLU dense layer (the matched control)."""
+
+    vocab_size: int
+    cfg: ModelConfig
+    extra: int = 0
+
+    @nn.compact
+    def __call__(self, ids, mask, train: bool = False):
+        h = Encoder(self.vocab_size, self.cfg, name="encoder")(ids, mask, train)
+        pooled = masked_max(h, mask)
+        if self.extra:
+            pooled = nn.relu(nn.Dense(self.extra, name="extra")(pooled))
+        return Classifier(self.cfg.dropout, name="classifier")(pooled, train)
+
+
+class BiLSTMAdditive(nn.Module):
+    """Model 2: BiLSTM + additive attention."""
+
+    vocab_size: int
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, ids, mask, train: bool = False):
+        h = Encoder(self.vocab_size, self.cfg, name="encoder")(ids, mask, train)
+        pooled = AdditiveAttention(self.cfg.attention_dim, name="attention")(h, mask)
+        return Classifier(self.cfg.dropout, name="classifier")(pooled, train)
+
+
+class BiLSTMSelfAttention(nn.Module):
+    """Model 3: BiLSTM + multi-head self-attention + masked mean-pool."""
+
+    vocab_size: int
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, ids, mask, train: bool = False):
+        h = Encoder(self.vocab_size, self.cfg, name="encoder")(ids, mask, train)
+        h = SelfAttention(self.cfg.heads, name="attention")(h, mask)
+        return Classifier(self.cfg.dropout, name="classifier")(masked_mean(h, mask), train)
+
+
+class Transformer(nn.Module):
+    """Control: embedding + learned positions -> post-LN encoder blocks -> masked mean-pool."""
+
+    vocab_size: int
+    cfg: ModelConfig
+    max_len: int
+
+    @nn.compact
+    def __call__(self, ids, mask, train: bool = False):
+        c = self.cfg
+        pos = self.param("positions", nn.initializers.normal(0.02), (self.max_len, c.embed_dim))
+        x = nn.Embed(self.vocab_size, c.embed_dim, name="embed")(ids)
+        x = self.perturb("embedded", x) + pos[None, : ids.shape[1]]
+        x = nn.Dropout(c.embed_dropout, deterministic=not train)(x)
+        for i in range(c.transformer_layers):
+            x = SelfAttention(c.heads, name=f"block{i}_attention")(x, mask)
+            ff = nn.Dense(c.embed_dim, name=f"block{i}_ff2")(
+                nn.relu(nn.Dense(c.transformer_ff, name=f"block{i}_ff1")(x)))
+            x = nn.LayerNorm(epsilon=LN_EPS, name=f"block{i}_norm")(x + ff)
+        return Classifier(c.dropout, name="classifier")(masked_mean(x, mask), train)
+
+
+def param_count(params) -> int:
+    return int(sum(x.size for x in jax.tree_util.tree_leaves(params)))
+
+
+def _shape_count(model: nn.Module, max_len: int) -> int:
+    ids = jnp.zeros((1, max_len), jnp.int32)
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), ids, ids > 0))
+    return param_count(shapes["params"])
+
+
+@functools.lru_cache(maxsize=32)
+def matched_width(vocab_size: int, cfg: ModelConfig, max_len: int) -> int:
+    """Width of bilstm_matched's extra layer that brings it closest to mhsa's parameter count.
+
+    The extra layer adds 2h*m + m (dense) + m (classifier input) parameters, linear in m.
+    """
+    target = _shape_count(BiLSTMSelfAttention(vocab_size, cfg), max_len)
+    base = _shape_count(BiLSTMMaxPool(vocab_size, cfg), max_len)
+    per_unit = 2 * cfg.hidden + 2
+    return max(1, round((target - base + 2 * cfg.hidden) / per_unit))
+
+
+def build_model(name: str, cfg: ModelConfig, vocab_size: int, max_len: int) -> nn.Module:
+    """The Flax module for a model name of the experiment config."""
+    if name == "bilstm":
+        return BiLSTMMaxPool(vocab_size, cfg)
+    if name == "bilstm_matched":
+        return BiLSTMMaxPool(vocab_size, cfg, extra=matched_width(vocab_size, cfg, max_len))
+    if name == "additive":
+        return BiLSTMAdditive(vocab_size, cfg)
+    if name == "mhsa":
+        return BiLSTMSelfAttention(vocab_size, cfg)
+    if name == "transformer":
+        return Transformer(vocab_size, cfg, max_len)
+    from attnstudy.config import MODEL_NAMES
+    from attnstudy.errors import UserError
+
+    raise UserError(f"unknown model {name!r} (known: {', '.join(MODEL_NAMES)})")
+
+
+def init_params(model: nn.Module, seed: int, max_len: int):
+    ids = jnp.ones((2, max_len), jnp.int32)
+    return model.init(jax.random.key(seed), ids, ids > 0)["params"]
+
+
+def attention_weights(model: nn.Module, params, ids, mask):
+    """(logits, weights) in eval mode; weights is None for models without attention.
+
+    additive: <float32>[b, t]; mhsa: [b, heads, t, t]; transformer: [layers, b, heads, t, t].
+    """
+    logits, state = model.apply({"params": params}, ids, mask, mutable=["intermediates"])
+    found = [v for _, v in sorted(jax.tree_util.tree_flatten_with_path(
+        state.get("intermediates", {}))[0], key=lambda kv: str(kv[0]))]
+    if not found:
+        return logits, None
+    return logits, found[0] if len(found) == 1 else jnp.stack(found)
