@@ -68,7 +68,8 @@ class Dataset:
     val: Split
     test: Split
     vocab: list[str]  # index -> word
-    fingerprint: str  # identifies the raw data (checksums of the Parquet files)
+    fingerprint: str  # identifies the raw data (from the checksums of the Parquet files)
+    checksums: dict  # split -> sha256 of its Parquet file (or the hub fingerprint)
 
     @property
     def word_to_id(self) -> dict[str, int]:
@@ -90,8 +91,21 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def local_files(data_dir: Path) -> dict[str, Path]:
+    """train/test Parquet paths under `data_dir`, checked to exist."""
+    if not data_dir.is_dir():
+        raise UserError(f"IMDB_DIR {data_dir} is not a directory; expected a folder with "
+                        "train.parquet and test.parquet")
+    files = {s: data_dir / f"{s}.parquet" for s in ("train", "test")}
+    for split, f in files.items():
+        if not f.is_file():
+            raise UserError(f"missing {f}: expected the IMDb {split} split as Parquet "
+                            "(columns text, label)")
+    return files
+
+
 def load_raw(data_dir: Path | None = None) -> tuple[dict[str, dict[str, list]], dict[str, str]]:
-    """Load train/test columns as python lists, plus per-file checksums.
+    """Load train/test columns as python lists, plus per-split checksums.
 
     From `data_dir` (train.parquet, test.parquet) when given or set in IMDB_DIR, else the hub
     dataset `stanfordnlp/imdb`. Any problem is one `UserError` line naming the path.
@@ -110,27 +124,44 @@ def load_raw(data_dir: Path | None = None) -> tuple[dict[str, dict[str, list]], 
         checksums = {s: ds[s]._fingerprint for s in ("train", "test")}
         source = HUB_NAME
     else:
-        if not data_dir.is_dir():
-            raise UserError(f"IMDB_DIR {data_dir} is not a directory; expected a folder with "
-                            "train.parquet and test.parquet")
-        files = {s: data_dir / f"{s}.parquet" for s in ("train", "test")}
+        files = local_files(data_dir)
         for split, f in files.items():
-            if not f.is_file():
-                raise UserError(f"missing {f}: expected the IMDb {split} split as Parquet "
-                                "(columns text, label)")
+            _check_parquet(f, split)
         try:
             ds = datasets.load_dataset("parquet", data_files={k: str(v) for k, v in files.items()},
                                        cache_dir=str(CACHE / "hf"))
         except Exception as e:
+            msg = str(e).splitlines()[0][:120] if str(e) else ""
             raise UserError(f"cannot read Parquet files in {data_dir}: expected train.parquet and "
-                            f"test.parquet with columns text, label ({type(e).__name__}: "
-                            f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
+                            f"test.parquet with columns text, label ({type(e).__name__}: {msg})"
+                            ) from None
         checksums = {s: _sha256(f) for s, f in files.items()}
         source = str(data_dir)
     out = {}
     for split in ("train", "test"):
         out[split] = _check_split(ds[split], f"{source} [{split}]")
     return out, checksums
+
+
+def _check_parquet(path: Path, split: str) -> None:
+    """Fail early, naming the file, when it is not Parquet, is empty or lacks text/label."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(path)
+    except Exception:
+        raise UserError(f"{path} is not a Parquet file; expected the IMDb {split} split as "
+                        "Parquet with columns text, label") from None
+    names = set(meta.schema.names)
+    for col in ("text", "label"):
+        if col not in names:
+            raise UserError(f"{path}: missing column {col!r}; expected columns text, label")
+    if meta.num_rows == 0:
+        raise UserError(f"{path}: the {split} split is empty; expected labelled reviews")
+
+
+def fingerprint_of(checksums: dict[str, str]) -> str:
+    return hashlib.sha256(repr(sorted(checksums.items())).encode()).hexdigest()[:16]
 
 
 def _check_split(table, where: str) -> dict[str, list]:
@@ -249,17 +280,28 @@ def encode_texts(texts: list[str], vocab: list[str], cfg: DataConfig) -> Split:
 
 
 def load_dataset(cfg: DataConfig, data_dir: Path | None = None, use_cache: bool = True) -> Dataset:
-    """The encoded train/validation/test splits and vocabulary for `cfg` (cached on disk)."""
-    raw, checksums = load_raw(data_dir)
-    fingerprint = hashlib.sha256(repr(sorted(checksums.items())).encode()).hexdigest()[:16]
+    """The encoded train/validation/test splits and vocabulary for `cfg` (cached on disk).
+
+    With a local data folder the cache is checked by file checksum before anything is parsed,
+    so a warm start takes well under a second.
+    """
+    data_dir = data_dir or data_dir_from_env()
+    raw = None
+    if data_dir is not None:
+        checksums = {s: _sha256(f) for s, f in local_files(data_dir).items()}
+    else:
+        raw, checksums = load_raw(None)
+    fingerprint = fingerprint_of(checksums)
     key = hashlib.sha256(repr((fingerprint, TOKENIZER_VERSION, sorted(vars(cfg).items())))
                          .encode()).hexdigest()[:16]
     cache = CACHE / "data" / f"{key}.npz"
     if use_cache and cache.exists():
         try:
-            return _load_cached(cache, fingerprint)
+            return _load_cached(cache, fingerprint, checksums)
         except Exception:  # a torn or old cache file is rebuilt, never trusted
             pass
+    if raw is None:
+        raw, checksums = load_raw(data_dir)
     train_raw, test_raw = raw["train"], raw["test"]
     labels = np.array(train_raw["label"], np.int32)
     keep = stratified_subset(labels, cfg.train_subset, cfg.split_seed)
@@ -282,7 +324,7 @@ def load_dataset(cfg: DataConfig, data_dir: Path | None = None, use_cache: bool 
         train=make(train_tokens, tr_idx, train_raw),
         val=make([tokenize(train_raw["text"][i]) for i in va_idx], va_idx, train_raw),
         test=make([tokenize(test_raw["text"][i]) for i in te_idx], te_idx, test_raw),
-        vocab=vocab, fingerprint=fingerprint)
+        vocab=vocab, fingerprint=fingerprint, checksums=checksums)
     _save_cached(cache, ds)
     return ds
 
@@ -299,12 +341,13 @@ def _save_cached(path: Path, ds: Dataset) -> None:
         np.savez(f, **arrays)
 
 
-def _load_cached(path: Path, fingerprint: str) -> Dataset:
+def _load_cached(path: Path, fingerprint: str, checksums: dict) -> Dataset:
     z = np.load(path)
     splits = {name: Split(*(z[f"{name}.{f}"] for f in ("ids", "lengths", "full_lengths",
                                                          "labels", "row_ids")))
               for name in ("train", "val", "test")}
-    return Dataset(vocab=list(z["vocab"]), fingerprint=fingerprint, **splits)
+    return Dataset(vocab=[str(w) for w in z["vocab"]], fingerprint=fingerprint,
+                   checksums=checksums, **splits)
 
 
 def load_texts(row_ids: np.ndarray, split: str = "test", data_dir: Path | None = None) -> list[str]:

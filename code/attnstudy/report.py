@@ -1,0 +1,360 @@
+"""Render the paper from the results files: one self-contained HTML file, a PDF and the figures.
+
+    render(Path("build/results"), Path("build"))  ->  build/report.html, build/report.pdf,
+                                                     build/figures/fig-*.{svg,png,csv}
+
+Every number and every result-dependent word comes from the results files (schema in
+build/results/README.md); the prose lives in paper/prose/*.html.j2, the layout in templates/.
+Inputs are validated first: a wrong schema_version or a config_hash that differs between files
+is a UserError, never a half-rendered paper.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import json
+import math
+import tomllib
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+from markupsafe import Markup, escape
+
+from attnstudy import figures
+from attnstudy.config import ROOT
+from attnstudy.errors import UserError
+from attnstudy.io import atomic_write
+
+SCHEMA_VERSION = 1
+TEMPLATES, PROSE = ROOT / "templates", ROOT / "paper" / "prose"
+REFERENCES = ROOT / "paper" / "references.toml"
+REQUIRED = {
+    "results": ("config", "config_hash", "data", "models", "runs", "provenance"),
+    "attention": ("config_hash", "seed", "samples"),
+    "analysis": ("config_hash", "summary", "pairwise", "baseline", "length", "negation", "ledger"),
+}
+METRICS = (("accuracy", "Accuracy"), ("f1", "F1"), ("precision", "Precision"),
+           ("recall", "Recall"), ("roc_auc", "ROC-AUC"), ("log_loss", "Log loss"))
+N_DISAGREE, N_AGREE, N_HEAT, EXCERPT = 5, 2, 3, 40  # sample-selection rules stated in captions
+
+
+# ---------------------------------------------------------------- loading and validation
+
+def _read_json(path: Path) -> dict:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"cannot read {path}: {e}; rebuild the results (`just build <profile>`)") \
+            from None
+    if not isinstance(doc, dict):
+        raise UserError(f"{path} is not a JSON object; rebuild the results (`just build <profile>`)")
+    return doc
+
+
+def load_results(results_dir: Path) -> dict:
+    """Read and cross-check the results files; UserError (one line) on anything stale or foreign."""
+    d = Path(results_dir)
+    names = ["results.json", "test_predictions.parquet", "attention.json", "analysis.json"]
+    missing = [n for n in names if not (d / n).is_file()]
+    if missing:
+        raise UserError(f"{d}: missing {', '.join(missing)}; run `just build <profile>` first")
+    docs = {k: _read_json(d / f"{k}.json") for k in REQUIRED}
+    docs["bench"] = _read_json(d / "bench.json") if (d / "bench.json").is_file() else None
+    want = docs["results"].get("config_hash")
+    for name, doc in docs.items():
+        if doc is None:
+            continue
+        if name != "bench" or "schema_version" in doc:
+            if doc.get("schema_version") != SCHEMA_VERSION:
+                raise UserError(f"{d / name}.json has schema_version {doc.get('schema_version')!r},"
+                                f" this report reads {SCHEMA_VERSION}; rebuild with "
+                                "`just build <profile>`")
+        lacking = [k for k in REQUIRED.get(name, ()) if k not in doc]
+        if lacking:
+            raise UserError(f"{d / name}.json lacks {lacking[0]!r}; rebuild with `just build <profile>`")
+        if "config_hash" in doc and doc["config_hash"] != want:
+            raise UserError(f"{d / name}.json has config_hash {doc['config_hash']} but results.json "
+                            f"has {want}: files from different configs; rebuild with "
+                            "`just build <profile>`")
+    try:
+        preds = pd.read_parquet(d / "test_predictions.parquet")
+    except Exception as e:  # pyarrow raises several types for a damaged file
+        raise UserError(f"cannot read {d / 'test_predictions.parquet'}: {e}") from None
+    runs = docs["results"]["runs"]
+    if not runs:
+        raise UserError(f"{d / 'results.json'} has no runs; rebuild with `just build <profile>`")
+    cols = ["id", "label", "length", "negation"] + [f"{r['model']}/seed{r['seed']}" for r in runs]
+    lacking = [c for c in cols if c not in preds.columns]
+    rows = docs["results"]["data"].get("rows", {}).get("test")
+    if lacking or (rows is not None and rows != len(preds)):
+        why = f"lacks column {lacking[0]!r}" if lacking else f"has {len(preds)} rows, not {rows}"
+        raise UserError(f"{d / 'test_predictions.parquet'} {why}: stale results; rebuild with "
+                        "`just build <profile>`")
+    return {**docs, "predictions": preds}
+
+
+# ---------------------------------------------------------------- numbering and citations
+
+class Registry:
+    """Numbers headings, figures, tables and citations in document order. The template is rendered
+    twice: the first pass learns every number, the second resolves forward references."""
+
+    NAMES = {"fig": "Figure", "tab": "Table"}
+
+    def __init__(self, refs: dict, prev: Registry | None = None):
+        self.refs, self.prev = refs, prev
+        self.numbers: dict[str, str] = {}
+        self.counts = collections.Counter()
+        self.toc: list[tuple[int, str, str, str]] = []
+        self.cited: list[str] = []
+        self.sec = [0, 0]
+
+    def heading(self, level: int, id: str, title: str, numbered: str = "num") -> Markup:
+        if numbered == "app":
+            self.counts["app"] += 1
+            no = chr(ord("A") + self.counts["app"] - 1)
+            self.sec = [99, 0]
+        elif numbered == "num" and level == 2:
+            self.sec = [self.sec[0] + 1, 0]
+            no = str(self.sec[0])
+        elif numbered == "num":
+            self.sec[1] += 1
+            no = (chr(ord("A") + self.counts["app"] - 1) if self.sec[0] == 99
+                  else str(self.sec[0])) + f".{self.sec[1]}"
+        else:
+            no = ""
+        label = f"Appendix {no}" if numbered == "app" else no
+        self.numbers[id] = f"Section {no}" if no and numbered != "app" else label or title
+        self.toc.append((level, id, label, title))
+        no_html = f'<span class="secno">{escape(label)}</span> ' if label else ""
+        return Markup(f'<h{level} id="{escape(id)}">{no_html}{escape(title)}'
+                      f'<a class="anchor" href="#{escape(id)}" aria-label="link to this section">'
+                      f'¶</a></h{level}>')
+
+    def number(self, kind: str, id: str) -> str:
+        if id not in self.numbers:
+            self.counts[kind] += 1
+            self.numbers[id] = f"{self.NAMES[kind]} {self.counts[kind]}"
+        return self.numbers[id]
+
+    def ref(self, id: str) -> Markup:
+        src = self.prev or self
+        if id not in src.numbers:
+            if self.prev is not None:
+                raise KeyError(f"report template refers to unknown label {id!r}")
+            return Markup("??")
+        return Markup(f'<a class="xref" href="#{escape(id)}">{escape(src.numbers[id])}</a>')
+
+    def cite(self, *keys: str) -> Markup:
+        links = []
+        for k in keys:
+            if k not in self.refs:
+                raise KeyError(f"unknown reference {k!r} (paper/references.toml)")
+            if k not in self.cited:
+                self.cited.append(k)
+            n = (self.prev or self).ref_number(k)
+            links.append(f'<a class="cite" href="#ref-{escape(k)}">{n}</a>')
+        return Markup(f'<span class="cites">[{", ".join(links)}]</span>')
+
+    def ref_number(self, key: str) -> int:
+        return self.bibliography().index(key) + 1 if key in self.cited else 0
+
+    def bibliography(self) -> list[str]:
+        return self.cited + [k for k in self.refs if k not in self.cited]
+
+
+# ---------------------------------------------------------------- formatting helpers
+
+def fmt(x, d: int = 3) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    return f"{x:.{d}f}".replace("-", "−")
+
+
+def fmt_pts(x, d: int = 1, sign: bool = True) -> str:
+    """A difference of proportions in percentage points."""
+    return (f"{100 * x:+.{d}f}" if sign else f"{100 * x:.{d}f}").replace("-", "−")
+
+
+def fmt_p(p) -> str:
+    return "< 0.001" if p < 0.001 else fmt(p, 3)
+
+
+def fmt_int(x) -> str:
+    return f"{int(round(x)):,}".replace(",", "\u2009")
+
+
+def fmt_secs(s) -> str:
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
+def chip(model: str) -> Markup:
+    return Markup(f'<span class="model" style="--c:{figures.color(model)}">'
+                  f'{escape(figures.label(model))}</span>')
+
+
+def verdict_class(verdict: str) -> str:
+    v = verdict.lower()
+    if any(w in v for w in ("partial", "partly", "mixed", "weak")):
+        return "partial"
+    if any(w in v for w in ("not", "refut", "contradict", "reject", "unsupported", "false")):
+        return "no"
+    return "yes" if "support" in v or "confirm" in v else "unclear"
+
+
+def _mean(xs) -> float:
+    xs = list(xs)
+    return sum(xs) / len(xs)
+
+
+# ---------------------------------------------------------------- the computed context
+
+def context(b: dict, figs: list[dict]) -> dict:
+    res, ana, att = b["results"], b["analysis"], b["attention"]
+    models = figures.order(res["models"])
+    summ = ana["summary"]
+    runs = collections.defaultdict(list)
+    for r in res["runs"]:
+        runs[r["model"]].append(r)
+    ranking = sorted(models, key=lambda m: -summ[m]["accuracy"]["mean"])
+
+    def cmp(a: str, bb: str):
+        """The pairwise row for a vs b, oriented so that diff = acc(a) - acc(b); None if absent."""
+        for p in ana["pairwise"]:
+            if (p["a"], p["b"]) in ((a, bb), (bb, a)):
+                s = 1 if p["a"] == a else -1
+                lo, hi = sorted((s * p["ci_low"], s * p["ci_high"]))
+                return {"a": a, "b": bb, "diff": s * p["acc_diff"], "lo": lo, "hi": hi,
+                        "p": p["mcnemar_p"], "sig": bool(p["significant"]),
+                        "better": bool(p["significant"]) and s * p["acc_diff"] > 0,
+                        "worse": bool(p["significant"]) and s * p["acc_diff"] < 0}
+        return None
+
+    timing = [{"model": m, "params": res["models"][m]["params"],
+               "train": _mean(r["train_seconds"] for r in runs[m]),
+               "tps": _mean(r["tokens_per_second"] for r in runs[m]),
+               "eval_rps": _mean(r["eval_reviews_per_second"] for r in runs[m]),
+               "best_step": _mean(r["best_step"] for r in runs[m]),
+               "steps": _mean(r["steps"] for r in runs[m])} for m in models]
+    samples = []
+    for s in att["samples"]:
+        probs = {m: s["probs"][m] for m in models if m in s["probs"]}
+        votes = {p >= 0.5 for p in probs.values()}
+        samples.append({**s, "spread": max(probs.values()) - min(probs.values()),
+                        "disagree": len(votes) > 1, "p": probs,
+                        "text": " ".join(s["tokens"][:EXCERPT])
+                        + (" …" if len(s["tokens"]) > EXCERPT else "")})
+    by_spread = sorted(samples, key=lambda s: (-s["spread"], str(s["id"])))
+    chosen = by_spread[:N_DISAGREE]
+    chosen += [s for s in reversed(by_spread[N_DISAGREE:])][:N_AGREE]
+    heat = sorted(samples, key=lambda s: (len(s["tokens"]), str(s["id"])))[:N_HEAT]
+    for s in heat:
+        top = max(s["additive"]) or 1.0
+        s["spans"] = [(tok, w, w / top) for tok, w in zip(s["tokens"], s["additive"], strict=False)]
+    ledger = [{**row, "cls": verdict_class(row["verdict"])} for row in ana["ledger"]]
+    faith = ana.get("faithfulness") or {}
+    faith_facts = {m: {"above_random": all(t > r for t, r in zip(f["top_drop"], f["random_drop"],
+                                                                  strict=True)),
+                       "k_max": f["k"][-1], "top": f["top_drop"][-1], "rand": f["random_drop"][-1],
+                       "rho": f["grad_spearman"]} for m, f in faith.items()}
+    buckets = ana["length"]["buckets"]
+    config_rows = [(sec, k, ", ".join(map(str, v)) if isinstance(v, list) else v)
+                   for sec, vals in res["config"].items() if isinstance(vals, dict)
+                   for k, v in vals.items()]
+    bench = b["bench"]
+    bench_models = None
+    if bench:
+        table = bench.get("models") if isinstance(bench.get("models"), dict) else {
+            k: v for k, v in bench.items() if k in res["models"] and isinstance(v, dict)}
+        cols = list(dict.fromkeys(c for row in table.values() for c in row))
+        bench_models = {"cols": cols, "rows": [(m, table[m]) for m in figures.order(table)]}
+    return {
+        "res": res, "ana": ana, "att": att, "bench": bench, "bench_models": bench_models,
+        "cfg": res["config"], "data": res["data"], "prov": res["provenance"], "models": models,
+        "summ": summ, "ranking": ranking, "best": ranking[0], "worst": ranking[-1],
+        "seeds": sorted({r["seed"] for r in res["runs"]}), "n_runs": len(res["runs"]),
+        "metrics": METRICS, "cmp": cmp, "timing": timing, "pred_samples": chosen,
+        "rule": {"disagree": N_DISAGREE, "agree": N_AGREE, "heat": N_HEAT, "excerpt": EXCERPT},
+        "heat_samples": heat, "ledger": ledger,
+        "verdicts": collections.Counter(r["verdict"] for r in ledger),
+        "seed_claims": [r for r in ledger if r.get("source") == "seed"],
+        "baseline": ana["baseline"], "neg": ana["negation"], "faith": faith,
+        "faith_facts": faith_facts, "buckets": buckets, "config_rows": config_rows,
+        "figs": {f["name"]: f for f in figs}, "n_test": len(b["predictions"]),
+        "n_neg": int(b["predictions"]["negation"].sum()),
+        "total_train": sum(r["train_seconds"] for r in res["runs"]),
+        "params": {m: res["models"][m]["params"] for m in models},
+        "probe_pairs": {m: sum(c.get("n_pairs", 0) for c in p.get("by_category", {}).values())
+                        for m, p in ana["negation"]["probes"].items()},
+    }
+
+
+# ---------------------------------------------------------------- rendering
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(TEMPLATES), str(PROSE)]),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(n=fmt, pts=fmt_pts, pval=fmt_p, int=fmt_int, secs=fmt_secs,
+                       pct=lambda x, d=1: fmt(100 * x, d) + "%")
+    env.globals.update(chip=chip, label=figures.label, color=figures.color)
+    return env
+
+
+def _references() -> dict:
+    try:
+        return tomllib.loads(REFERENCES.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise UserError(f"cannot read {REFERENCES}: {e}") from None
+
+
+def render_html(ctx: dict) -> str:
+    env, refs = _environment(), _references()
+    template = env.get_template("report.html.j2")
+    css = Markup((TEMPLATES / "report.css").read_text(encoding="utf-8"))
+    prev = None
+    for _ in range(2):
+        reg = Registry(refs, prev)
+        html = template.render(**ctx, css=css, reg=reg, h=reg.heading, num=reg.number,
+                               ref=reg.ref, cite=reg.cite, refs=refs)
+        prev = reg
+    return html
+
+
+def _local_only(url: str, *args, **kwargs):
+    """The PDF may embed data: URIs only; the report never asks any host for anything."""
+    if not url.startswith("data:"):
+        raise ValueError(f"report.pdf: refusing to fetch {url}")
+    import weasyprint
+
+    return weasyprint.default_url_fetcher(url, *args, **kwargs)
+
+
+def data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def render(results_dir: Path, out_dir: Path, pdf: bool = True) -> dict[str, Path]:
+    """Validate `results_dir`, write out_dir/report.html, report.pdf (if `pdf`) and figures/*.
+
+    Returns {"html": path, "pdf": path, "figures": dir}."""
+    bundle = load_results(Path(results_dir))
+    out_dir = Path(out_dir)
+    figs = figures.save(figures.build(bundle), out_dir / "figures")
+    for f in figs:
+        f["uri"] = data_uri(f.pop("svg_bytes"), "image/svg+xml")
+    ctx = context(bundle, figs)
+    html = render_html(ctx)
+    paths = {"html": out_dir / "report.html", "figures": out_dir / "figures"}
+    with atomic_write(paths["html"]) as f:
+        f.write(html)
+    if pdf:
+        import weasyprint  # late: slow to import and only needed here
+
+        paths["pdf"] = out_dir / "report.pdf"
+        data = weasyprint.HTML(string=html, url_fetcher=_local_only).write_pdf()
+        with atomic_write(paths["pdf"], "wb") as f:
+            f.write(data)
+    return paths

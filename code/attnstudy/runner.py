@@ -1,0 +1,231 @@
+"""The runner: train every model x seed of a profile (reusing finished runs), evaluate, and dump
+`build/results/` (results.json, test_predictions.parquet, attention.json, analysis.json).
+
+Each run is keyed by a hash of everything that affects it: the config sections, the model and
+seed, the data fingerprint and the source of the modules that define data, models and training.
+Finished runs live in `build/cache/runs/<key>/` and are never recomputed; unfinished ones resume
+from their last checkpoint.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import pickle
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from attnstudy import data as data_lib
+from attnstudy.config import ROOT, Config
+from attnstudy.io import atomic_write, read_json, write_json
+
+SCHEMA_VERSION = 1
+CACHE = ROOT / "build" / "cache"
+RESULTS = ROOT / "build" / "results"
+LOGS = ROOT / "build" / "logs"
+CODE_FILES = ("data.py", "lstm.py", "models.py", "train.py", "evaluate.py", "faithfulness.py")
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "datasets", "scikit-learn", "scipy",
+            "matplotlib", "jinja2", "weasyprint")
+
+
+def code_version() -> str:
+    """Hash of the source that decides a run's numbers (editing prose or figures retrains nothing)."""
+    h = hashlib.sha256()
+    for name in CODE_FILES:
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def run_key(cfg: Config, name: str, seed: int, fingerprint: str) -> str:
+    d = cfg.to_dict()
+    train = {k: v for k, v in d["train"].items() if k not in ("models", "seeds")}
+    blob = json.dumps([d["data"], d["model"], train, d["analysis"], name, seed, fingerprint,
+                       code_version()], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def run_dir(cfg: Config, name: str, seed: int, fingerprint: str) -> Path:
+    return CACHE / "runs" / f"{name}-seed{seed}-{run_key(cfg, name, seed, fingerprint)}"
+
+
+def load_best_params(cfg: Config, name: str, seed: int, fingerprint: str):
+    """Best-validation parameters of a finished run, or None."""
+    path = run_dir(cfg, name, seed, fingerprint) / "best_params.pkl"
+    if not (path.parent / "result.json").exists():
+        return None
+    with path.open("rb") as f:
+        return pickle.load(f)
+
+
+def train_one(cfg: Config, name: str, seed: int, ds: data_lib.Dataset, probe_texts: list[str],
+              position: str = "") -> dict:
+    """Train (or resume) and evaluate one run; returns its record. Cached when finished."""
+    import jax
+    from tqdm import tqdm
+
+    from attnstudy import evaluate, models, train
+
+    rdir = run_dir(cfg, name, seed, ds.fingerprint)
+    done = rdir / "result.json"
+    if done.exists():
+        return read_json(done)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log_path = LOGS / f"{cfg.profile}-{name}-seed{seed}.log"
+    bar = tqdm(total=cfg.train.steps, desc=f"{position}{name} seed {seed}", unit="step",
+               dynamic_ncols=True, leave=True, file=sys.stderr)
+    with log_path.open("a", encoding="utf-8") as log:
+        log.write(f"# {dt.datetime.now().isoformat(timespec='seconds')} {rdir.name}\n")
+
+        def progress(step, point):
+            bar.n = step
+            bar.set_postfix(loss=f"{point['train_loss']:.3f}", val=f"{point['val_loss']:.3f}",
+                            acc=f"{point['val_accuracy']:.3f}")
+            log.write(json.dumps(point) + "\n")
+            log.flush()
+
+        state = train.train_run(cfg, name, seed, ds, rdir, progress=progress)
+        bar.close()
+        record, probs, dump = evaluate.evaluate_run(cfg, name, seed, ds, state.best_params,
+                                                    probe_texts)
+        log.write(json.dumps({"test": record["test"]}) + "\n")
+    record = {"model": name, "seed": seed, "run_key": rdir.name,
+              "params": models.param_count(state.params), "steps": state.step,
+              "best_step": state.best_step, "curve": state.curve, **record,
+              "train_seconds": state.train_seconds,
+              "tokens_per_second": state.train_tokens / max(state.train_seconds, 1e-9)}
+    with atomic_write(rdir / "best_params.pkl", "wb") as f:
+        pickle.dump(jax.device_get(state.best_params), f)
+    with atomic_write(rdir / "test_probs.npy", "wb") as f:
+        np.save(f, probs)
+    write_json(rdir / "attention.json", dump)
+    write_json(done, record)  # written last: its presence marks the run finished
+    return record
+
+
+def provenance(started: str) -> dict:
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    cpu = ""
+    try:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
+                    if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    versions = {}
+    for p in PACKAGES:
+        try:
+            versions[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            pass
+    return {"git_commit": git("rev-parse", "HEAD") or "unknown",
+            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+            "python": platform.python_version(), "packages": versions,
+            "cpu": cpu or platform.processor() or "unknown", "cores": os.cpu_count(),
+            "platform": platform.platform(), "started": started,
+            "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "command": " ".join(["python -m attnstudy", *sys.argv[1:]])}
+
+
+def baseline(cfg: Config, ds: data_lib.Dataset) -> dict:
+    """TF-IDF + logistic regression on the same train/test rows (cached by data config)."""
+    from attnstudy.baseline import tfidf_logreg
+
+    key = hashlib.sha256(repr((ds.fingerprint, sorted(vars(cfg.data).items()),
+                               (Path(__file__).parent / "baseline.py").read_bytes())).encode())
+    path = CACHE / "baseline" / f"{key.hexdigest()[:16]}.json"
+    if path.exists():
+        return read_json(path)
+    train_texts = data_lib.load_texts(ds.train.row_ids, "train")
+    test_texts = data_lib.load_texts(ds.test.row_ids, "test")
+    out = tfidf_logreg(train_texts, ds.train.labels, test_texts, ds.test.labels)
+    out = {k: v for k, v in out.items() if k != "probs"}
+    write_json(path, out)
+    return out
+
+
+def run_all(cfg: Config, models_: list[str] | None = None, seeds: list[int] | None = None) -> list:
+    """Train what is missing for the given models/seeds (default: the profile's), in a fixed order."""
+    from attnstudy.probes import load_probes
+
+    ds = data_lib.load_dataset(cfg.data)
+    probe_texts = [p.text for p in load_probes()]
+    todo = [(m, s) for m in (models_ or cfg.train.models) for s in (seeds or cfg.train.seeds)]
+    return [train_one(cfg, m, s, ds, probe_texts, position=f"[{i + 1}/{len(todo)}] ")
+            for i, (m, s) in enumerate(todo)]
+
+
+def write_results(cfg: Config, out: Path = RESULTS) -> Path:
+    """Train what is stale, then write every results file for the profile's config."""
+    import pandas as pd
+
+    from attnstudy import analysis, models
+    from attnstudy.probes import load_probes
+
+    started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    runs = run_all(cfg)
+    ds = data_lib.load_dataset(cfg.data)
+    config_hash = cfg.section_hash()
+    model_info = {}
+    for name in cfg.train.models:
+        model = models.build_model(name, cfg.model, len(ds.vocab), cfg.data.max_len)
+        model_info[name] = {"params": models.param_count(models.init_params(model, 0,
+                                                                              cfg.data.max_len)),
+                            "description": (type(model).__doc__ or "").strip().splitlines()[0]}
+    summary = data_lib.summary(ds, cfg.data.max_len)
+    summary.update(fingerprint=ds.fingerprint, checksums=ds.checksums)
+    vocab = np.array(ds.vocab)
+    test_tokens = [vocab[row[:n]] for row, n in zip(ds.test.ids, ds.test.lengths, strict=True)]
+    preds = pd.DataFrame({"id": ds.test.row_ids.astype(str), "label": ds.test.labels.astype(int),
+                          "length": ds.test.full_lengths.astype(int),
+                          "negation": [analysis.has_negation(t) for t in test_tokens]})
+    for r in runs:
+        rdir = run_dir(cfg, r["model"], r["seed"], ds.fingerprint)
+        preds[f"{r['model']}/seed{r['seed']}"] = np.load(rdir / "test_probs.npy")
+    results = {"schema_version": SCHEMA_VERSION, "profile": cfg.profile, "config": cfg.to_dict(),
+               "config_hash": config_hash, "data": summary, "models": model_info, "runs": runs}
+    attention = attention_file(cfg, ds, config_hash)
+    base = baseline(cfg, ds)
+    analysed = analysis.analyse(results, preds, load_probes(), base, cfg)
+    results["provenance"] = provenance(started)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_write(out / "test_predictions.parquet", "wb") as f:
+        preds.to_parquet(f, index=False)
+    write_json(out / "attention.json", attention)
+    write_json(out / "analysis.json", {"schema_version": SCHEMA_VERSION,
+                                       "config_hash": config_hash, **analysed})
+    write_json(out / "results.json", results)  # last: the set is complete once this is replaced
+    return out
+
+
+def attention_file(cfg: Config, ds: data_lib.Dataset, config_hash: str) -> dict:
+    """attention.json: the sampled reviews with the first seed's attention per model."""
+    from attnstudy.evaluate import attention_rows
+
+    seed = cfg.train.seeds[0]
+    rows = attention_rows(cfg, ds.test)
+    dumps = {m: read_json(run_dir(cfg, m, seed, ds.fingerprint) / "attention.json")
+             for m in cfg.train.models}
+    samples = []
+    for i, r in enumerate(rows):
+        n = int(ds.test.lengths[r])
+        s = {"id": str(ds.test.row_ids[r]), "label": int(ds.test.labels[r]),
+             "tokens": [ds.vocab[t] for t in ds.test.ids[r, :n]],
+             "probs": {m: dumps[m][i]["prob"] for m in dumps},
+             "additive": dumps["additive"][i]["weights"] if "additive" in dumps else None,
+             "mhsa_received": dumps["mhsa"][i]["received"] if "mhsa" in dumps else None,
+             "mhsa": dumps["mhsa"][i]["matrix"] if "mhsa" in dumps else None}
+        samples.append(s)
+    return {"schema_version": SCHEMA_VERSION, "config_hash": config_hash, "seed": seed,
+            "samples": samples}

@@ -1,0 +1,47 @@
+# attnstudy: `just build [smoke|quick|full]` makes the report; `just test` runs the tests.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+py := ".venv/bin/python"
+
+# Build the report (trains only what is missing or stale) for a profile: smoke, quick or full.
+build profile="full": setup
+    {{py}} -m attnstudy build --profile {{profile}}
+
+# Create .venv and install the package with pinned dependencies (skipped when up to date).
+setup:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-12)"
+    [ -f "$stamp" ] && exit 0
+    [ -x {{py}} ] || python3 -m venv .venv
+    {{py}} -m pip install -q --upgrade pip
+    {{py}} -m pip install -q -e .
+    touch "$stamp"
+
+# Install the dev extra too (pytest, ruff, pypdf, torch==2.13.0 for the reference twins).
+setup-dev: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    stamp=".venv/.installed-dev-$(sha256sum pyproject.toml | cut -c1-12)"
+    [ -f "$stamp" ] && exit 0
+    {{py}} -m pip install -q -e '.[dev]'
+    touch "$stamp"
+
+# Run the test suite (includes an end-to-end smoke build).
+test *args: setup-dev
+    {{py}} -m pytest -q {{args}}
+
+# JAX vs PyTorch training-step benchmark -> build/results/bench.json (pass --quick for < 1 min).
+bench *args: setup-dev
+    {{py}} -m attnstudy bench {{args}}
+
+# Re-render the report from build/results without training.
+report: setup
+    {{py}} -m attnstudy build --render-only
+
+lint: setup-dev
+    {{py}} -m ruff check code tests
+
+# Remove caches (checkpoints, encoded data, logs); published results stay.
+clean:
+    rm -rf build/cache build/logs .pytest_cache .ruff_cache
