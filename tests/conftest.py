@@ -10,6 +10,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from attnstudy.train import enable_compile_cache  # noqa: E402
+
+enable_compile_cache()
+
 
 @pytest.fixture(scope="session")
 def imdb_dir() -> Path:

@@ -13,7 +13,6 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from attnstudy import models
@@ -24,10 +23,11 @@ SMALL = ModelConfig(embed_dim=16, hidden=16, attention_dim=16, heads=2, transfor
 VOCAB, MAX_LEN = 50, 12
 SMOKE = load_config("smoke")
 DEFAULT_DATA = DataConfig()
-SETUPS = {  # key -> (ModelConfig, vocab_size, max_len)
+SETUPS = {  # key -> (ModelConfig, vocab_size, max_len); equal setups share compiled code
     "small": (SMALL, VOCAB, MAX_LEN),
-    "smoke": (SMOKE.model, SMOKE.data.vocab_size, SMOKE.data.max_len),
+    "smoke": (SMOKE.model, VOCAB, MAX_LEN),
     "default": (ModelConfig(), DEFAULT_DATA.vocab_size, DEFAULT_DATA.max_len),
+    "smoke_profile": (SMOKE.model, SMOKE.data.vocab_size, SMOKE.data.max_len),
 }
 ATTENTION_MODELS = ("additive", "mhsa", "transformer")
 
@@ -47,14 +47,24 @@ RANDOM = batch(np.random.default_rng(2).integers(1, 13, 6), 12, seed=3)
 SHORT = batch([8, 1, 3, 5, 2, 7], 8, seed=4)
 
 
+def random_params(model, max_len, seed=0):
+    """Params with init_params' tree and shapes (traced, not run) and random values everywhere,
+    biases and norms included, so parity and masking checks cover every parameter."""
+    shapes = jax.eval_shape(lambda: models.init_params(model, 0, max_len))
+    rng = np.random.default_rng(seed)
+    return jax.tree.map(lambda s: jnp.asarray(rng.normal(0, 0.3, s.shape), s.dtype), shapes)
+
+
 @functools.cache
+def _bundle(cfg, vocab, max_len, name):
+    model = models.build_model(name, cfg, vocab, max_len)
+    fwd = jax.jit(lambda p, ids, mask: models.attention_weights(model, p, ids, mask))
+    return model, random_params(model, max_len), fwd
+
+
 def bundle(setup: str, name: str):
     """(module, params, jitted eval forward (params, ids, mask) -> (logits, weights or None))."""
-    cfg, vocab, max_len = SETUPS[setup]
-    model = models.build_model(name, cfg, vocab, max_len)
-    params = jax.jit(lambda: models.init_params(model, 0, max_len))()
-    fwd = jax.jit(lambda p, ids, mask: models.attention_weights(model, p, ids, mask))
-    return model, params, fwd
+    return _bundle(*SETUPS[setup], name)
 
 
 def run(setup, name, ids, mask):
@@ -74,12 +84,11 @@ def real_block(weights, name, t):
 @pytest.mark.parametrize("setup", ["smoke", "default"])
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_builds_and_gives_finite_logits(setup, name):
-    _, vocab, _ = SETUPS[setup]
-    ids, mask = batch([16, 4, 1], 16, vocab=vocab)
+    ids, mask = MIXED
     logits, weights = run(setup, name, ids, mask)
-    assert logits.shape == (3,) and logits.dtype == np.float32
+    assert logits.shape == (6,) and logits.dtype == np.float32
     assert np.isfinite(logits).all()
-    assert len(set(logits.tolist())) == 3  # rows are not collapsed to one value
+    assert len(set(logits.tolist())) == 6  # rows are not collapsed to one value
     assert (weights is None) == (name not in ATTENTION_MODELS)
 
 
@@ -95,7 +104,7 @@ def test_unknown_model_is_a_user_error():
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_ids_at_padding_do_not_matter(name):
-    ids, mask = SHORT
+    ids, mask = MIXED
     noisy = np.where(mask, ids, np.random.default_rng(5).integers(1, VOCAB, ids.shape))
     assert (noisy != ids).sum() > 10
     logits, weights = run("small", name, ids, mask)
@@ -143,10 +152,11 @@ def test_self_attention_rows_are_distributions_over_real_keys(name, ids, mask):
         assert w.shape == (b, SMALL.heads, t, t)
     w = w.reshape(-1, b, SMALL.heads, t, t)  # [layers, b, heads, query, key]
     assert (w >= 0).all()
-    assert (w[:, ~mask] == 0).all()  # padded queries: whole rows zero
-    assert (w.transpose(0, 1, 3, 2, 4)[:, ~mask] == 0).all()  # padded keys: columns zero
+    assert (w.transpose(0, 1, 3, 2, 4)[:, ~mask] == 0).all()  # padded queries: rows zero
+    assert (w.transpose(0, 1, 4, 2, 3)[:, ~mask] == 0).all()  # padded keys: columns zero
     sums = w.sum(-1).transpose(0, 1, 3, 2)  # [layers, b, query, heads]
     np.testing.assert_allclose(sums[:, mask], 1.0, atol=1e-5)
+    assert (w.transpose(0, 1, 3, 2, 4)[:, mask].sum(-1) > 0.999).all()
 
 
 # ---------------------------------------------------------------- parameter counts
@@ -187,7 +197,7 @@ def test_param_counts_match_hand_formulas(setup, name):
     assert shape_count(setup, name) == hand_count(setup, name)
 
 
-@pytest.mark.parametrize("setup", ["smoke", "default"])
+@pytest.mark.parametrize("setup", ["smoke_profile", "default"])
 def test_matched_control_is_within_one_percent_of_mhsa(setup):
     mhsa, matched, plain = (shape_count(setup, n) for n in ("mhsa", "bilstm_matched", "bilstm"))
     assert abs(matched - mhsa) <= 0.01 * mhsa
@@ -244,7 +254,7 @@ def test_torch_twin_matches_flax(tm, name):
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_torch_twin_matches_flax_at_default_dims(tm, name):
-    ids, mask = batch([16, 4, 1], 16, vocab=DEFAULT_DATA.vocab_size)
+    ids, mask = MIXED
     logits, weights = run("default", name, ids, mask)
     t_logits, t_weights = run_twin("default", name, ids, mask)
     np.testing.assert_allclose(t_logits, logits, rtol=0, atol=1e-4)
@@ -263,8 +273,11 @@ def test_torch_twin_has_the_same_parameters(tm, name):
 
 def test_load_flax_params_rejects_a_foreign_tree(tm):
     mhsa = tm.build_torch_model("mhsa", SMALL, VOCAB, MAX_LEN)
-    with pytest.raises(ValueError, match="not set"):  # additive has no query/key/value
+    with pytest.raises(ValueError, match="no submodule"):  # additive's attention has w and v
         tm.load_flax_params(mhsa, bundle("small", "additive")[1])
+    partial = {k: v for k, v in bundle("small", "mhsa")[1].items() if k != "classifier"}
+    with pytest.raises(ValueError, match="not set.*classifier"):
+        tm.load_flax_params(mhsa, partial)
     matched = tm.build_torch_model("bilstm_matched", SMALL, VOCAB, MAX_LEN, extra=7)
     with pytest.raises(ValueError, match="shape"):
         tm.load_flax_params(matched, bundle("small", "bilstm_matched")[1])
@@ -288,36 +301,42 @@ def test_torch_twin_trains_with_dropout(tm):
 # ---------------------------------------------------------------- jit
 
 
-@pytest.mark.parametrize("name", ["mhsa", "transformer"])
-def test_train_step_compiles_once_per_bucket_width(name):
-    model, params, _ = bundle("small", name)
-    opt = optax.adamw(1e-3)
+def test_jit_compiles_once_per_bucket_width():
+    """A jitted forward traces (and compiles) once per batch shape, whatever the lengths and
+    token ids inside the batch; a new bucket width costs exactly one more trace."""
+    model, params, _ = bundle("small", "bilstm")
     traces = []
 
     @jax.jit
-    def step(params, opt_state, ids, mask, labels, key):
+    def forward(params, ids, mask):
         traces.append(ids.shape)  # runs only while tracing
+        return model.apply({"params": params}, ids, mask)
 
-        def loss_fn(p):
-            logits = model.apply({"params": p}, ids, mask, train=True, rngs={"dropout": key})
-            return optax.sigmoid_binary_cross_entropy(logits, labels).mean()
-
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = opt.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    opt_state = opt.init(params)
-    losses = []
-    for i, (ids, mask) in enumerate([MIXED, RANDOM, batch([2, 12, 6, 6, 1, 9], 12, seed=9)]):
-        labels = jnp.asarray(np.arange(6) % 2, jnp.float32)
-        params, opt_state, loss = step(params, opt_state, ids, mask, labels, jax.random.key(i))
-        losses.append(float(loss))
-    assert traces == [(6, 12)] and step._cache_size() == 1
-    assert np.isfinite(losses).all()
+    same_width = [MIXED, RANDOM, batch([2, 12, 6, 6, 1, 9], 12, seed=9)]
+    outs = [forward(params, ids, mask) for ids, mask in same_width]
+    assert traces == [(6, 12)] and forward._cache_size() == 1
+    assert all(np.isfinite(o).all() for o in outs)
+    assert not np.allclose(outs[0], outs[1])  # really different batches
     for seed in (10, 11):  # a new bucket width: exactly one more trace, then none
         ids, mask = batch([8, 3, 1, 5, 2, 7], 8, seed=seed)
-        params, opt_state, _ = step(params, opt_state, ids, mask, labels, jax.random.key(seed))
-    assert traces == [(6, 12), (6, 8)] and step._cache_size() == 2
+        forward(params, jnp.asarray(ids), jnp.asarray(mask))
+    assert traces == [(6, 12), (6, 8)] and forward._cache_size() == 2
+
+
+def test_transformer_attention_is_stacked_in_layer_order(monkeypatch):
+    """[layers, b, heads, t, t] with layer i = block i: also for one layer, and past 10 layers
+    (where "block10" < "block2" as strings). Checks the collection logic on a stub apply."""
+    for layers in (1, 11):
+        cfg = ModelConfig(embed_dim=4, heads=1, transformer_layers=layers)
+        model = models.build_model("transformer", cfg, VOCAB, 3)
+        inter = {f"block{i}_attention": {"attention": (jnp.full((2, 1, 3, 3), float(i)),)}
+                 for i in range(layers)}
+        monkeypatch.setattr(models.Transformer, "apply",
+                            lambda self, *a, inter=inter, **k: (jnp.zeros(2), {"intermediates":
+                                                                               inter}))
+        _, stacked = models.attention_weights(model, None, None, None)
+        assert stacked.shape == (layers, 2, 1, 3, 3)
+        np.testing.assert_array_equal(stacked[:, 0, 0, 0, 0], np.arange(layers))
 
 
 # ---------------------------------------------------------------- torch stays optional

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from attnstudy.config import MODEL_NAMES, PROFILES, ROOT, load_config
+from attnstudy.config import BUILD, MODEL_NAMES, PROFILES, load_config
 from attnstudy.errors import UserError
 
 
@@ -87,7 +87,7 @@ def cmd_build(args) -> None:
     if not args.render_only:
         runner.write_results(cfg)
     check_results_match(cfg)
-    paths = report.render(runner.RESULTS, ROOT / "build", pdf=not args.no_pdf)
+    paths = report.render(runner.RESULTS, BUILD, pdf=not args.no_pdf)
     for k, p in paths.items():
         print(f"{k}: {p}")
 
@@ -177,6 +177,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command in ("train", "build", "predict", "evaluate"):
+        from attnstudy.train import enable_compile_cache
+
+        enable_compile_cache()
     try:
         _data_dir(args)
         args.fn(args)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from attnstudy.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = ROOT / "paper" / "experiment.toml"
+# Outputs (report, results, caches); tests point ATTNSTUDY_BUILD elsewhere to keep build/ intact.
+BUILD = Path(os.environ.get("ATTNSTUDY_BUILD") or ROOT / "build")
 MODEL_NAMES = ("bilstm", "additive", "mhsa", "bilstm_matched", "transformer")
 PROFILES = ("smoke", "quick", "full")
 SPECIAL_TOKENS = 2  # PAD=0, UNK=1
@@ -27,7 +30,7 @@ SPECIAL_TOKENS = 2  # PAD=0, UNK=1
 class DataConfig:
     vocab_size: int = 10000
     max_len: int = 256
-    truncation: str = "head"
+    truncation: str = "head_tail"
     val_fraction: float = 0.1
     split_seed: int = 0
     bucket_edges: tuple[int, ...] = (64, 128, 192, 256)

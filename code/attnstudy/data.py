@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from attnstudy.config import ROOT, DataConfig
+from attnstudy.config import BUILD, DataConfig
 from attnstudy.errors import UserError
 
 PAD, UNK = 0, 1
-CACHE = ROOT / "build" / "cache"
+CACHE = BUILD / "cache"
 TOKENIZER_VERSION = "v1"  # bump when normalise/tokenize change: invalidates cached encodings
 HUB_NAME = "stanfordnlp/imdb"
 

@@ -7,6 +7,7 @@ exactly the data behind it and is saved next to it as CSV. `save_all` writes
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 
@@ -32,12 +33,13 @@ FALLBACK = ("#D55E00", "#F0E442", "#000000", "#999999")
 INK, GRID, BASELINE = "#222222", "#e6e6e6", "#555555"
 WIDTH = 7.2  # inches: the report's text column
 STYLE = {
-    "font.family": "DejaVu Sans", "font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9,
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"], "font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9,
     "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8, "legend.frameon": False,
     "axes.spines.top": False, "axes.spines.right": False, "axes.edgecolor": "#888888",
     "axes.grid": True, "grid.color": GRID, "grid.linewidth": 0.6, "axes.axisbelow": True,
     "text.color": INK, "axes.labelcolor": INK, "xtick.color": INK, "ytick.color": INK,
-    "svg.hashsalt": "attnstudy", "svg.fonttype": "path", "figure.dpi": 100,
+    "svg.hashsalt": "attnstudy", "svg.fonttype": "none", "figure.dpi": 100,
     "axes.titleweight": "bold", "axes.titlelocation": "left",
 }
 FIGURES = ("loss-curves", "metrics", "confusion", "length", "negation", "faithfulness",
@@ -60,6 +62,15 @@ def order(models) -> list[str]:
     return [m for m in ORDER if m in models] + sorted(m for m in models if m not in ORDER)
 
 
+def _styled(fn):
+    """Draw under the report's style, whoever calls (the figure keeps the fonts it was made with)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(STYLE):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
 def _fig(h: float, ncols: int = 1, nrows: int = 1, **kw):
     return plt.subplots(nrows, ncols, figsize=(WIDTH, h), layout="constrained", **kw)
 
@@ -71,6 +82,7 @@ def _legend(fig, models, **kw):
                ncols=min(len(models), 5), handlelength=2.2, **kw)
 
 
+@_styled
 def fig_loss_curves(results: dict):
     """Validation loss (a) and training loss (b) vs step: mean over seeds, min-max band."""
     rows = [{"model": r["model"], "seed": r["seed"], "step": c["step"],
@@ -104,6 +116,7 @@ def fig_loss_curves(results: dict):
 METRICS = (("accuracy", "Accuracy"), ("f1", "F1"), ("roc_auc", "ROC-AUC"))
 
 
+@_styled
 def fig_metrics(analysis: dict):
     """Accuracy, F1 and ROC-AUC per model: mean over seeds, 95% CI whiskers, baseline line."""
     summary, base = analysis["summary"], analysis.get("baseline") or {}
@@ -136,6 +149,7 @@ def fig_metrics(analysis: dict):
     return fig, df
 
 
+@_styled
 def fig_confusion(results: dict):
     """Test confusion matrix per model, summed over seeds; cells show count and row share."""
     sums: dict[str, np.ndarray] = {}
@@ -165,6 +179,7 @@ def fig_confusion(results: dict):
     return fig, pd.DataFrame(rows)
 
 
+@_styled
 def fig_length(analysis: dict, max_len: int | None = None):
     """Accuracy per review-length bucket (tokens before truncation); truncation point marked."""
     buckets = analysis["length"]["buckets"]
@@ -205,10 +220,11 @@ def _paired_bars(ax, models, left, right, labels):
     ax.set_xticks(x, [label(m) for m in models], rotation=30, ha="right", rotation_mode="anchor")
     ax.grid(axis="x", visible=False)
     ax.legend([Patch(color="#9a9a9a"), Patch(facecolor="#9a9a9a", hatch="////",
-                                             edgecolor="white")], labels, loc="lower right",
-              frameon=True, framealpha=0.9, edgecolor="none")
+                                             edgecolor="white")], labels, loc="lower center",
+              bbox_to_anchor=(0.5, 1.0), ncols=2, borderaxespad=0.2)
 
 
+@_styled
 def fig_negation(analysis: dict):
     """(a) Negation probes: accuracy and minimal-pair consistency; (b) real reviews with and
     without a negation cue."""
@@ -220,21 +236,22 @@ def fig_negation(analysis: dict):
                         "real_without_negation": neg["real"][m]["without"],
                         "n_with": neg["real"][m]["n_with"], "n_without": neg["real"][m]["n_without"]}
                        for m in models])
-    fig, (a, b) = _fig(3.0, ncols=2)
+    fig, (a, b) = _fig(3.3, ncols=2)
     _paired_bars(a, models, df["probe_accuracy"], df["pair_consistency"],
                  ["accuracy", "pair consistency"])
-    a.set_title("(a) Negation probes")
+    a.set_title("(a) Negation probes", pad=22)
     a.set_ylim(0, 1.05)
     a.set_ylabel("share of probes")
     _paired_bars(b, models, df["real_without_negation"], df["real_with_negation"],
                  ["no negation cue", "with negation cue"])
     lo = min(df["real_with_negation"].min(), df["real_without_negation"].min())
     b.set_ylim(max(0.0, np.floor((lo - 0.05) * 10) / 10), 1.0)
-    b.set_title("(b) Real test reviews")
+    b.set_title("(b) Real test reviews", pad=22)
     b.set_ylabel(f"test accuracy (axis starts at {b.get_ylim()[0]:.1f})")
     return fig, df
 
 
+@_styled
 def fig_faithfulness(analysis: dict):
     """Prediction change when the top-k attended vs k random tokens are removed, per model."""
     faith = analysis.get("faithfulness") or {}
@@ -258,11 +275,14 @@ def fig_faithfulness(analysis: dict):
                 ax.set_ylabel(ylab)
             if i == 0:
                 rho = d["grad_spearman"].iloc[0]
-                ax.set_title(f"{label(m)}  (ρ attention vs gradient = {rho:.2f})")
-                ax.legend(loc="upper left")
+                ax.set_title(f"{label(m)}   ρ = {rho:.2f}", color=INK)
             else:
                 ax.set_xlabel("k tokens removed")
                 ax.set_xticks(list(d["k"]))
+    fig.legend([plt.Line2D([], [], color=INK, lw=1.8, marker="^"),
+                plt.Line2D([], [], color=BASELINE, lw=1.3, ls="--", marker="o", ms=4)],
+               ["top-k attended tokens removed", "k random tokens removed"],
+               loc="outside upper center", ncols=2)
     return fig, df
 
 
@@ -272,6 +292,7 @@ def pick_short(attention: dict, n: int = 1) -> list[dict]:
     return sorted(have, key=lambda s: (len(s["tokens"]), str(s["id"])))[:n]
 
 
+@_styled
 def fig_attention_mhsa(attention: dict):
     """Per-head MHSA query x key weights for the shortest sample review."""
     (s,) = pick_short(attention, 1)
@@ -299,6 +320,7 @@ def fig_attention_mhsa(attention: dict):
     return fig, df
 
 
+@_styled
 def fig_attention_received(attention: dict):
     """Attention per token for the two shortest samples: additive weight and MHSA received."""
     samples = pick_short(attention, 2)
@@ -308,8 +330,8 @@ def fig_attention_received(attention: dict):
         t = len(s["tokens"])
         x = np.arange(t)
         for off, key, m in ((-0.2, "additive", "additive"), (0.2, "mhsa_received", "mhsa")):
-            ax.bar(x + off, s[key], width=0.4, color=color(m), label=label(m))
-        ax.axhline(1 / t, color=BASELINE, ls=":", lw=1, label="uniform (1/length)")
+            ax.bar(x + off, s[key], width=0.4, color=color(m))
+        ax.axhline(1 / t, color=BASELINE, ls=":", lw=1)
         ax.set_xticks(x, s["tokens"], rotation=90, fontsize=float(np.clip(300 / t, 6, 8)))
         ax.set_xlim(-0.6, t - 0.4)
         ax.grid(axis="x", visible=False)
@@ -317,7 +339,10 @@ def fig_attention_received(attention: dict):
         ax.set_title(f"review {s['id']} (label {'positive' if s['label'] else 'negative'})")
         rows += [{"id": s["id"], "position": i, "token": tok, "additive": s["additive"][i],
                   "mhsa_received": s["mhsa_received"][i]} for i, tok in enumerate(s["tokens"])]
-    axes[0, 0].legend(loc="upper right", ncols=3)
+    handles = [Patch(color=color("additive")), Patch(color=color("mhsa")),
+               plt.Line2D([], [], color=BASELINE, ls=":")]
+    fig.legend(handles, ["additive attention weight", "MHSA attention received",
+                         "uniform (1 / length)"], loc="outside upper center", ncols=3)
     return fig, pd.DataFrame(rows)
 
 
@@ -343,25 +368,28 @@ def build(bundle: dict) -> list[tuple[str, object, pd.DataFrame]]:
     return out
 
 
-def save(figs, out_dir: Path, dpi: int = 150) -> list[dict]:
-    """Write fig-<name>.svg/.png/.csv for each (name, Figure, DataFrame); return the records."""
+def save(figs, out_dir: Path, dpi: int = 150, formats=("svg", "png", "csv")) -> list[dict]:
+    """Write fig-<name>.{svg,png,csv} (those in `formats`) for each (name, Figure, DataFrame);
+    return one record per figure: name, the three paths, svg_bytes (if drawn) and aspect."""
     out_dir = Path(out_dir)
     records = []
     with plt.rc_context(STYLE):
         for name, fig, df in figs:
-            rec = {"name": name}
+            rec = {"name": name, **{ext: out_dir / f"fig-{name}.{ext}" for ext in ("svg", "png", "csv")}}
             for ext, kw in (("svg", {"metadata": {"Date": None}}),
                             ("png", {"dpi": dpi, "metadata": {"Software": None}})):
+                if ext not in formats:
+                    continue
                 buf = io.BytesIO()
                 fig.savefig(buf, format=ext, **kw)
-                rec[ext] = out_dir / f"fig-{name}.{ext}"
+                fig.set_layout_engine("none")  # keep the positions; don't lay out twice
                 with atomic_write(rec[ext], "wb") as f:
                     f.write(buf.getvalue())
                 if ext == "svg":
                     rec["svg_bytes"] = buf.getvalue()
-            rec["csv"] = out_dir / f"fig-{name}.csv"
-            with atomic_write(rec["csv"]) as f:
-                df.to_csv(f, index=False, lineterminator="\n")
+            if "csv" in formats:
+                with atomic_write(rec["csv"]) as f:
+                    df.to_csv(f, index=False, lineterminator="\n")
             w, h = fig.get_size_inches()
             rec["aspect"] = h / w
             plt.close(fig)
@@ -369,8 +397,20 @@ def save(figs, out_dir: Path, dpi: int = 150) -> list[dict]:
     return records
 
 
-def save_all(results_dir: Path, out_dir: Path) -> list[dict]:
+def save_all(results_dir: Path, out_dir: Path, formats=("svg", "png", "csv")) -> list[dict]:
     """Validate and load `results_dir`, draw every figure, write them into `out_dir`."""
     from attnstudy.report import load_results  # late: report imports this module
 
-    return save(build(load_results(Path(results_dir))), Path(out_dir))
+    return save(build(load_results(Path(results_dir))), Path(out_dir), formats=formats)
+
+
+if __name__ == "__main__":  # python -m attnstudy.figures RESULTS_DIR OUT_DIR [svg,png,csv]
+    import sys
+
+    from attnstudy.errors import UserError
+
+    try:
+        save_all(Path(sys.argv[1]), Path(sys.argv[2]),
+                 tuple(sys.argv[3].split(",")) if len(sys.argv) > 3 else ("svg", "png", "csv"))
+    except UserError as e:
+        sys.exit(f"error: {e}")

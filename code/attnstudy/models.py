@@ -234,6 +234,10 @@ def attention_weights(model: nn.Module, params, ids, mask):
     additive: <float32>[b, t]; mhsa: [b, heads, t, t]; transformer: [layers, b, heads, t, t].
     """
     logits, state = model.apply({"params": params}, ids, mask, mutable=["intermediates"])
+    if isinstance(model, Transformer):  # stacked in layer order, even with one layer
+        inter = state["intermediates"]
+        return logits, jnp.stack([inter[f"block{i}_attention"]["attention"][0]
+                                  for i in range(model.cfg.transformer_layers)])
     found = [v for _, v in sorted(jax.tree_util.tree_flatten_with_path(
         state.get("intermediates", {}))[0], key=lambda kv: str(kv[0]))]
     if not found:

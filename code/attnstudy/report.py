@@ -15,6 +15,9 @@ import base64
 import collections
 import json
 import math
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -270,7 +273,23 @@ def context(b: dict, figs: list[dict]) -> dict:
             k: v for k, v in bench.items() if k in res["models"] and isinstance(v, dict)}
         cols = list(dict.fromkeys(c for row in table.values() for c in row))
         bench_models = {"cols": cols, "rows": [(m, table[m]) for m in figures.order(table)]}
+    lower_better = {"log_loss"}
+    best_by_metric = {k: (min if k in lower_better else max)(
+        models, key=lambda m, k=k: summ[m][k]["mean"]) for k, _ in METRICS}
+    base_acc = ana["baseline"].get("test", {}).get("accuracy")
+    real = ana["negation"]["real"]
     return {
+        "best_by_metric": best_by_metric,
+        "above_baseline": [m for m in models if base_acc is not None
+                           and summ[m]["accuracy"]["mean"] > base_acc],
+        "sig_pairs": [p for p in ana["pairwise"] if p["significant"]],
+        "len_first": _mean(buckets[0]["accuracy"].values()),
+        "len_last": _mean(buckets[-1]["accuracy"].values()),
+        "probe_rank": sorted(ana["negation"]["probes"],
+                             key=lambda m: -ana["negation"]["probes"][m]["accuracy"]),
+        "mean_neg_gap": _mean(real[m]["with"] - real[m]["without"] for m in real),
+        "disagree_count": sum(s["disagree"] for s in chosen),
+        "mhsa_sample": figures.pick_short(att, 1)[0] if figures.pick_short(att, 1) else None,
         "res": res, "ana": ana, "att": att, "bench": bench, "bench_models": bench_models,
         "cfg": res["config"], "data": res["data"], "prov": res["provenance"], "models": models,
         "summ": summ, "ranking": ranking, "best": ranking[0], "worst": ranking[-1],
@@ -296,7 +315,7 @@ def context(b: dict, figs: list[dict]) -> dict:
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(TEMPLATES), str(PROSE)]),
                              autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
+                             lstrip_blocks=True)
     env.filters.update(n=fmt, pts=fmt_pts, pval=fmt_p, int=fmt_int, secs=fmt_secs,
                        pct=lambda x, d=1: fmt(100 * x, d) + "%")
     env.globals.update(chip=chip, label=figures.label, color=figures.color)
@@ -323,38 +342,55 @@ def render_html(ctx: dict) -> str:
     return html
 
 
-def _local_only(url: str, *args, **kwargs):
-    """The PDF may embed data: URIs only; the report never asks any host for anything."""
-    if not url.startswith("data:"):
-        raise ValueError(f"report.pdf: refusing to fetch {url}")
-    import weasyprint
-
-    return weasyprint.default_url_fetcher(url, *args, **kwargs)
-
-
 def data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def _start_side_figures(results_dir: Path, fig_dir: Path):
+    """Draw the PNGs and CSVs in a second process while this one renders HTML and PDF."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")) if p)}
+    try:
+        return subprocess.Popen([sys.executable, "-m", "attnstudy.figures", str(results_dir),
+                                 str(fig_dir), "png,csv"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+    except OSError:
+        return None
 
 
 def render(results_dir: Path, out_dir: Path, pdf: bool = True) -> dict[str, Path]:
     """Validate `results_dir`, write out_dir/report.html, report.pdf (if `pdf`) and figures/*.
 
-    Returns {"html": path, "pdf": path, "figures": dir}."""
-    bundle = load_results(Path(results_dir))
-    out_dir = Path(out_dir)
-    figs = figures.save(figures.build(bundle), out_dir / "figures")
-    for f in figs:
-        f["uri"] = data_uri(f.pop("svg_bytes"), "image/svg+xml")
-    ctx = context(bundle, figs)
-    html = render_html(ctx)
+    Returns {"html": path, "pdf": path (if written), "figures": folder}."""
+    results_dir, out_dir = Path(results_dir), Path(out_dir)
+    bundle = load_results(results_dir)
     paths = {"html": out_dir / "report.html", "figures": out_dir / "figures"}
-    with atomic_write(paths["html"]) as f:
-        f.write(html)
-    if pdf:
-        import weasyprint  # late: slow to import and only needed here
+    side = _start_side_figures(results_dir, paths["figures"])
+    try:
+        figs = figures.save(figures.build(bundle), paths["figures"],
+                            formats=("svg",) if side else ("svg", "png", "csv"))
+        for f in figs:
+            f["uri"] = data_uri(f.pop("svg_bytes"), "image/svg+xml")
+        html = render_html(context(bundle, figs))
+        with atomic_write(paths["html"]) as f:
+            f.write(html)
+        if pdf:
+            import weasyprint  # late: slow to import and only needed here
 
-        paths["pdf"] = out_dir / "report.pdf"
-        data = weasyprint.HTML(string=html, url_fetcher=_local_only).write_pdf()
-        with atomic_write(paths["pdf"], "wb") as f:
-            f.write(data)
+            paths["pdf"] = out_dir / "report.pdf"
+            # data: URIs only: the PDF never asks any host for anything
+            fetcher = weasyprint.URLFetcher(allowed_protocols=("data",), fail_on_errors=True)
+            data = weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf()
+            with atomic_write(paths["pdf"], "wb") as f:
+                f.write(data)
+    except BaseException:
+        if side:
+            side.kill()
+            side.wait()
+        raise
+    if side:
+        _, err = side.communicate()
+        if side.returncode != 0:
+            last = (err or "").strip().splitlines()[-1:] or ["no message"]
+            raise UserError(f"drawing the PNG figures failed: {last[0]}")
     return paths

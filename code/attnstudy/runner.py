@@ -23,31 +23,39 @@ from pathlib import Path
 import numpy as np
 
 from attnstudy import data as data_lib
-from attnstudy.config import ROOT, Config
+from attnstudy.config import BUILD, ROOT, Config
 from attnstudy.io import atomic_write, read_json, write_json
 
 SCHEMA_VERSION = 1
-CACHE = ROOT / "build" / "cache"
-RESULTS = ROOT / "build" / "results"
-LOGS = ROOT / "build" / "logs"
-CODE_FILES = ("data.py", "lstm.py", "models.py", "train.py", "evaluate.py", "faithfulness.py")
+CACHE = BUILD / "cache"
+RESULTS = BUILD / "results"
+LOGS = BUILD / "logs"
+TRAIN_FILES = ("data.py", "lstm.py", "models.py", "train.py")  # decide the trained parameters
+EVAL_FILES = ("evaluate.py", "faithfulness.py", "probes.py", "stats.py")  # decide the measurements
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "datasets", "scikit-learn", "scipy",
             "matplotlib", "jinja2", "weasyprint")
 
 
-def code_version() -> str:
-    """Hash of the source that decides a run's numbers (editing prose or figures retrains nothing)."""
+def code_version(files=TRAIN_FILES) -> str:
+    """Hash of the source files that decide a run's numbers (prose or figure edits retrain nothing)."""
     h = hashlib.sha256()
-    for name in CODE_FILES:
+    for name in files:
         h.update((Path(__file__).parent / name).read_bytes())
     return h.hexdigest()[:16]
+
+
+def eval_key(cfg: Config) -> str:
+    """Evaluation is redone (from the saved parameters, not retrained) when this changes."""
+    probes = hashlib.sha256((ROOT / "paper" / "probes.tsv").read_bytes()).hexdigest()
+    blob = json.dumps([cfg.to_dict()["analysis"], code_version(EVAL_FILES), probes])
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def run_key(cfg: Config, name: str, seed: int, fingerprint: str) -> str:
     d = cfg.to_dict()
     train = {k: v for k, v in d["train"].items() if k not in ("models", "seeds")}
-    blob = json.dumps([d["data"], d["model"], train, d["analysis"], name, seed, fingerprint,
-                       code_version()], sort_keys=True)
+    blob = json.dumps([d["data"], d["model"], train, name, seed, fingerprint, code_version()],
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -57,25 +65,51 @@ def run_dir(cfg: Config, name: str, seed: int, fingerprint: str) -> Path:
 
 def load_best_params(cfg: Config, name: str, seed: int, fingerprint: str):
     """Best-validation parameters of a finished run, or None."""
-    path = run_dir(cfg, name, seed, fingerprint) / "best_params.pkl"
-    if not (path.parent / "result.json").exists():
+    path = run_dir(cfg, name, seed, fingerprint) / "trained.pkl"
+    if not path.exists():
         return None
     with path.open("rb") as f:
-        return pickle.load(f)
+        return pickle.load(f)["best_params"]
 
 
 def train_one(cfg: Config, name: str, seed: int, ds: data_lib.Dataset, probe_texts: list[str],
               position: str = "") -> dict:
-    """Train (or resume) and evaluate one run; returns its record. Cached when finished."""
+    """Train (or resume) and evaluate one run; returns its record.
+
+    Two cache levels: `trained.pkl` (best parameters and training log; only retrained when
+    data/model/training code or config change) and `result-<eval key>.json` (measurements;
+    redone from the saved parameters when evaluation code or analysis settings change).
+    """
+    from attnstudy import evaluate
+
+    rdir = run_dir(cfg, name, seed, ds.fingerprint)
+    done = rdir / f"result-{eval_key(cfg)}.json"
+    if done.exists():
+        return read_json(done)
+    trained = _train(cfg, name, seed, ds, rdir, position)
+    record, probs, dump = evaluate.evaluate_run(cfg, name, seed, ds, trained["best_params"],
+                                                probe_texts)
+    record = {"model": name, "seed": seed, "run_key": rdir.name,
+              **{k: v for k, v in trained.items() if k != "best_params"}, **record}
+    with atomic_write(rdir / "test_probs.npy", "wb") as f:
+        np.save(f, probs)
+    write_json(rdir / "attention.json", dump)
+    write_json(done, record)  # written last: its presence marks the evaluation finished
+    return record
+
+
+def _train(cfg: Config, name: str, seed: int, ds: data_lib.Dataset, rdir: Path,
+           position: str) -> dict:
+    """Best parameters and training log of a run, training (or resuming) it when needed."""
     import jax
     from tqdm import tqdm
 
-    from attnstudy import evaluate, models, train
+    from attnstudy import models, train
 
-    rdir = run_dir(cfg, name, seed, ds.fingerprint)
-    done = rdir / "result.json"
-    if done.exists():
-        return read_json(done)
+    path = rdir / "trained.pkl"
+    if path.exists():
+        with path.open("rb") as f:
+            return pickle.load(f)
     LOGS.mkdir(parents=True, exist_ok=True)
     log_path = LOGS / f"{cfg.profile}-{name}-seed{seed}.log"
     bar = tqdm(total=cfg.train.steps, desc=f"{position}{name} seed {seed}", unit="step",
@@ -84,29 +118,23 @@ def train_one(cfg: Config, name: str, seed: int, ds: data_lib.Dataset, probe_tex
         log.write(f"# {dt.datetime.now().isoformat(timespec='seconds')} {rdir.name}\n")
 
         def progress(step, point):
-            bar.n = step
+            bar.update(step - bar.n)
             bar.set_postfix(loss=f"{point['train_loss']:.3f}", val=f"{point['val_loss']:.3f}",
                             acc=f"{point['val_accuracy']:.3f}")
             log.write(json.dumps(point) + "\n")
             log.flush()
 
         state = train.train_run(cfg, name, seed, ds, rdir, progress=progress)
-        bar.close()
-        record, probs, dump = evaluate.evaluate_run(cfg, name, seed, ds, state.best_params,
-                                                    probe_texts)
-        log.write(json.dumps({"test": record["test"]}) + "\n")
-    record = {"model": name, "seed": seed, "run_key": rdir.name,
-              "params": models.param_count(state.params), "steps": state.step,
-              "best_step": state.best_step, "curve": state.curve, **record,
-              "train_seconds": state.train_seconds,
-              "tokens_per_second": state.train_tokens / max(state.train_seconds, 1e-9)}
-    with atomic_write(rdir / "best_params.pkl", "wb") as f:
-        pickle.dump(jax.device_get(state.best_params), f)
-    with atomic_write(rdir / "test_probs.npy", "wb") as f:
-        np.save(f, probs)
-    write_json(rdir / "attention.json", dump)
-    write_json(done, record)  # written last: its presence marks the run finished
-    return record
+    bar.close()
+    trained = {"best_params": jax.device_get(state.best_params),
+               "params": models.param_count(state.params), "steps": state.step,
+               "best_step": state.best_step, "curve": state.curve,
+               "train_seconds": state.train_seconds,
+               "tokens_per_second": state.train_tokens / max(state.train_seconds, 1e-9)}
+    with atomic_write(path, "wb") as f:
+        pickle.dump(trained, f, protocol=pickle.HIGHEST_PROTOCOL)
+    (rdir / train.CHECKPOINT).unlink(missing_ok=True)  # finished: the resume state is not needed
+    return trained
 
 
 def provenance(started: str) -> dict:
@@ -166,16 +194,42 @@ def run_all(cfg: Config, models_: list[str] | None = None, seeds: list[int] | No
             for i, (m, s) in enumerate(todo)]
 
 
+RESULT_FILES = ("results.json", "test_predictions.parquet", "attention.json", "analysis.json")
+
+
+def build_key(cfg: Config, fingerprint: str) -> str:
+    """Identifies a complete results set: config, every run, evaluation and analysis code."""
+    runs = [run_dir(cfg, m, s, fingerprint).name for m in cfg.train.models for s in cfg.train.seeds]
+    blob = json.dumps([SCHEMA_VERSION, cfg.section_hash(), runs, eval_key(cfg),
+                       code_version(("analysis.py", "baseline.py", "runner.py"))])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def results_current(cfg: Config, fingerprint: str, out: Path = RESULTS) -> bool:
+    """True when `out` already holds the complete results of this config and code."""
+    try:
+        done = read_json(out / "results.json").get("build_key") == build_key(cfg, fingerprint)
+    except (OSError, ValueError):
+        return False
+    return done and all((out / f).exists() for f in RESULT_FILES)
+
+
 def write_results(cfg: Config, out: Path = RESULTS) -> Path:
-    """Train what is stale, then write every results file for the profile's config."""
+    """Train what is stale, then write every results file for the profile's config.
+
+    Nothing is recomputed when `out` is already current (e.g. the published results on a
+    fresh clone): the report then re-renders in seconds.
+    """
     import pandas as pd
 
     from attnstudy import analysis, models
     from attnstudy.probes import load_probes
 
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    runs = run_all(cfg)
     ds = data_lib.load_dataset(cfg.data)
+    if results_current(cfg, ds.fingerprint, out):
+        return out
+    runs = run_all(cfg)
     config_hash = cfg.section_hash()
     model_info = {}
     for name in cfg.train.models:
@@ -194,7 +248,8 @@ def write_results(cfg: Config, out: Path = RESULTS) -> Path:
         rdir = run_dir(cfg, r["model"], r["seed"], ds.fingerprint)
         preds[f"{r['model']}/seed{r['seed']}"] = np.load(rdir / "test_probs.npy")
     results = {"schema_version": SCHEMA_VERSION, "profile": cfg.profile, "config": cfg.to_dict(),
-               "config_hash": config_hash, "data": summary, "models": model_info, "runs": runs}
+               "config_hash": config_hash, "build_key": build_key(cfg, ds.fingerprint),
+               "data": summary, "models": model_info, "runs": runs}
     attention = attention_file(cfg, ds, config_hash)
     base = baseline(cfg, ds)
     analysed = analysis.analyse(results, preds, load_probes(), base, cfg)

@@ -29,6 +29,14 @@ from attnstudy.io import atomic_write
 CHECKPOINT = "checkpoint.pkl"
 
 
+def enable_compile_cache(path: Path | None = None) -> None:
+    """Persist XLA executables across processes: a rebuild or test run skips most compiles."""
+    from attnstudy.config import ROOT
+
+    jax.config.update("jax_compilation_cache_dir", str(path or ROOT / "build" / "cache" / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
 class NonFiniteLoss(UserError):
     """Training diverged (NaN or inf loss)."""
 

@@ -1,0 +1,162 @@
+"""`python -m attnstudy bench`: the JAX training step against its PyTorch twin, model by model.
+
+Same shapes (batch 64, T = the config's max length, the config's dimensions), same machine,
+interleaved timings after warm-up. Reports median ms/step, tokens/s, the JAX/PyTorch speed
+ratio (PyTorch time / JAX time: > 1 means JAX is faster), achieved GFLOP/s (XLA's FLOP count of
+the step) against a numpy SGEMM peak measured in the same run, evaluation reviews/s and the
+jit compile time. Writes `build/results/bench.json`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+from attnstudy.config import BUILD, Config
+
+BATCH = 64
+
+
+def sgemm_peak_gflops(n: int = 1024, repeats: int = 5) -> float:
+    a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
+    a @ a
+    best = min(_timed(lambda: a @ a) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _jax_side(cfg: Config, name: str, ids: np.ndarray, labels: np.ndarray):
+    import jax
+    import jax.numpy as jnp
+
+    from attnstudy import models, train
+
+    model, tx, step, predict = train.compiled_steps(name, cfg.model, cfg.train,
+                                                    cfg.data.vocab_size, cfg.data.max_len)
+    params = models.init_params(model, 0, cfg.data.max_len)
+    state = {"params": params, "opt": tx.init(params)}
+    mask = ids != 0
+    key = jax.random.key(0)
+    t = time.perf_counter()
+    compiled = step.lower(params, state["opt"], ids, mask, labels, key).compile()
+    compile_s = time.perf_counter() - t
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list | tuple) else cost
+    flops = float((cost or {}).get("flops", 0.0))
+
+    def run():
+        state["params"], state["opt"], loss = compiled(state["params"], state["opt"], ids, mask,
+                                                       labels, key)
+        jnp.asarray(loss).block_until_ready()
+
+    eval_ids = np.repeat(ids, max(1, cfg.train.eval_batch_size // BATCH), axis=0)
+
+    def evaluate():
+        predict(state["params"], eval_ids, eval_ids != 0).block_until_ready()
+
+    return run, evaluate, len(eval_ids), compile_s, flops
+
+
+def _torch_side(cfg: Config, name: str, ids: np.ndarray, labels: np.ndarray):
+    import torch
+
+    from attnstudy import models, torch_models
+
+    extra = models.matched_width(cfg.data.vocab_size, cfg.model, cfg.data.max_len)
+    net = torch_models.build_torch_model(name, cfg.model, cfg.data.vocab_size, cfg.data.max_len,
+                                         extra=extra if name == "bilstm_matched" else None)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.train.learning_rate,
+                            weight_decay=cfg.train.weight_decay)
+    x, y = torch.from_numpy(ids.astype(np.int64)), torch.from_numpy(labels)
+    mask = x != 0
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+
+    def run():
+        net.train()
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(net(x, mask), y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.train.clip_norm)
+        opt.step()
+
+    eval_x = x.repeat(max(1, cfg.train.eval_batch_size // BATCH), 1)
+
+    def evaluate():
+        net.eval()
+        with torch.no_grad():
+            net(eval_x, eval_x != 0)
+
+    return run, evaluate, len(eval_x)
+
+
+def bench_model(cfg: Config, name: str, repeats: int) -> dict:
+    t = cfg.data.max_len
+    rng = np.random.default_rng(0)
+    ids = rng.integers(2, cfg.data.vocab_size, (BATCH, t)).astype(np.int32)
+    labels = rng.integers(0, 2, BATCH).astype(np.float32)
+    j_run, j_eval, n_eval, compile_s, flops = _jax_side(cfg, name, ids, labels)
+    t_run, t_eval, _ = _torch_side(cfg, name, ids, labels)
+    for fn in (j_run, t_run, j_run, t_run, j_eval, t_eval):  # warm-up
+        fn()
+    jax_s, torch_s, jax_e, torch_e = [], [], [], []
+    for _ in range(repeats):  # interleaved so drift hits both sides alike
+        jax_s.append(_timed(j_run))
+        torch_s.append(_timed(t_run))
+    for _ in range(max(2, repeats // 3)):
+        jax_e.append(_timed(j_eval))
+        torch_e.append(_timed(t_eval))
+    jm, tm = statistics.median(jax_s), statistics.median(torch_s)
+    return {"model": name, "jax_ms": 1e3 * jm, "torch_ms": 1e3 * tm, "speed_ratio": tm / jm,
+            "jax_tokens_per_s": BATCH * t / jm, "torch_tokens_per_s": BATCH * t / tm,
+            "step_gflop": flops / 1e9, "jax_gflops": flops / jm / 1e9,
+            "torch_gflops": flops / tm / 1e9,
+            "jax_eval_reviews_per_s": n_eval / statistics.median(jax_e),
+            "torch_eval_reviews_per_s": n_eval / statistics.median(torch_e),
+            "jit_compile_s": compile_s, "repeats": repeats}
+
+
+def main(cfg: Config, quick: bool = False, models: list[str] | None = None) -> dict:
+    import dataclasses
+
+    from attnstudy.io import write_json
+
+    try:
+        import torch
+    except ImportError:
+        from attnstudy.errors import UserError
+
+        raise UserError("the benchmark needs PyTorch: run `just bench` (installs the dev extra) "
+                        "or pip install -e '.[dev]'") from None
+    if quick:  # short sequences and few repeats: a sanity run, not a measurement
+        d = dataclasses.replace(cfg.data, max_len=64, bucket_edges=(64,))
+        cfg = dataclasses.replace(cfg, data=d)
+    repeats = 3 if quick else 15
+    peak = sgemm_peak_gflops()
+    rows = []
+    print(f"{'model':<16}{'JAX ms':>9}{'torch ms':>10}{'ratio':>7}{'JAX tok/s':>11}"
+          f"{'GFLOP/s':>9}{'% peak':>8}{'eval rev/s':>11}{'compile s':>10}")
+    for name in models or cfg.train.models:
+        r = bench_model(cfg, name, repeats)
+        rows.append(r)
+        print(f"{name:<16}{r['jax_ms']:>9.1f}{r['torch_ms']:>10.1f}{r['speed_ratio']:>7.2f}"
+              f"{r['jax_tokens_per_s']:>11,.0f}{r['jax_gflops']:>9.1f}"
+              f"{100 * r['jax_gflops'] / peak:>7.1f}%{r['jax_eval_reviews_per_s']:>11,.0f}"
+              f"{r['jit_compile_s']:>10.1f}")
+    print(f"SGEMM peak (numpy, 1024^3): {peak:.1f} GFLOP/s; ratio = PyTorch ms / JAX ms")
+    out = {"schema_version": 1, "quick": quick, "batch": BATCH, "seq_len": cfg.data.max_len,
+           "model_config": dataclasses.asdict(cfg.model), "sgemm_peak_gflops": peak,
+           "torch_threads": torch.get_num_threads(), "cores": os.cpu_count(),
+           "machine": platform.processor() or platform.machine(),
+           "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "models": rows}
+    write_json(BUILD / "results" / ("bench-quick.json" if quick else "bench.json"), out)
+    return out

@@ -1,0 +1,109 @@
+"""End to end on the smoke profile, as `just build smoke` runs it, in an isolated build folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(build: Path, *args, imdb_dir: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ATTNSTUDY_BUILD": str(build), "IMDB_DIR": str(imdb_dir)}
+    p = subprocess.run([sys.executable, "-m", "attnstudy", *args], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=1200)
+    if check and p.returncode != 0:
+        raise AssertionError(f"attnstudy {' '.join(args)} failed ({p.returncode}):\n{p.stderr[-3000:]}")
+    return p
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, imdb_dir):
+    build = tmp_path_factory.mktemp("build")
+    cli(build, "build", "--profile", "smoke", imdb_dir=imdb_dir)
+    return build
+
+
+def test_smoke_build_produces_the_report(built):
+    for f in ("report.html", "report.pdf", "results/results.json", "results/analysis.json",
+              "results/test_predictions.parquet", "results/attention.json"):
+        assert (built / f).stat().st_size > 0, f
+    assert list((built / "figures").glob("fig-*.svg"))
+
+
+def test_results_are_consistent_and_valid(built):
+    from attnstudy.config import load_config
+    from attnstudy.schema import validate_results
+
+    cfg = load_config("smoke")
+    results = json.loads((built / "results/results.json").read_text())
+    validate_results(built / "results")
+    preds = pd.read_parquet(built / "results/test_predictions.parquet")
+    assert len(results["runs"]) == len(cfg.train.models) * len(cfg.train.seeds)
+    assert len(preds) == cfg.data.test_subset
+    for run in results["runs"]:  # accuracies recomputed from the predictions match
+        col = preds[f"{run['model']}/seed{run['seed']}"]
+        acc = ((col > 0.5).astype(int) == preds["label"]).mean()
+        assert abs(acc - run["test"]["accuracy"]) < 1e-9
+
+
+def test_second_build_retrains_nothing(built, imdb_dir):
+    before = {p: p.stat().st_mtime_ns for p in (built / "cache" / "runs").rglob("*")}
+    p = cli(built, "build", "--profile", "smoke", "--no-pdf", imdb_dir=imdb_dir)
+    assert "step/s" not in p.stderr and "it/s" not in p.stderr  # no progress bar: no training
+    after = {p: p.stat().st_mtime_ns for p in (built / "cache" / "runs").rglob("*")}
+    assert before == after
+
+
+def test_rebuild_from_scratch_is_bit_identical(built, imdb_dir, tmp_path):
+    """Same config and seeds -> bit-identical test predictions in a fresh build folder."""
+    fresh = tmp_path / "fresh"
+    shutil.copytree(built / "cache" / "data", fresh / "cache" / "data")  # encoding only
+    cli(fresh, "train", "--profile", "smoke", "--models", "mhsa", "--seeds", "0",
+        imdb_dir=imdb_dir)
+    a = next((built / "cache" / "runs").glob("mhsa-seed0-*")) / "test_probs.npy"
+    b = next((fresh / "cache" / "runs").glob("mhsa-seed0-*")) / "test_probs.npy"
+    assert a.name == b.name and a.parent.name == b.parent.name
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_predict_and_evaluate(built, imdb_dir, tmp_path):
+    p = cli(built, "predict", "--profile", "smoke", "--model", "additive", "a great film",
+            "not good at all", imdb_dir=imdb_dir)
+    lines = [ln for ln in p.stdout.splitlines() if "\t" in ln][1:]
+    assert len(lines) == 2 and all(0 <= float(ln.split("\t")[0]) <= 1 for ln in lines)
+    tsv = tmp_path / "probe.tsv"
+    tsv.write_text("text\tlabel\nwhat a great film\t1\na dull and boring film\t0\n")
+    p = cli(built, "evaluate", "--profile", "smoke", "--input", str(tsv), imdb_dir=imdb_dir)
+    assert p.stdout.count("accuracy") == 10  # 5 models x 2 seeds
+    p = cli(built, "predict", "--profile", "smoke", "--model", "mhsa", "--input", str(tsv),
+            imdb_dir=imdb_dir)
+    assert "ROC-AUC" in p.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["predict", "--profile", "smoke", "--model", "gpt"], "unknown model 'gpt'"),
+    (["predict", "--profile", "smoke", "--model", "mhsa", "  "], "text 1 is empty"),
+    (["predict", "--profile", "quick", "--model", "mhsa", "fine"], "no trained mhsa"),
+    (["build", "--profile", "huge"], "unknown profile 'huge'"),
+])
+def test_cli_errors_are_one_line(built, imdb_dir, args, message):
+    p = cli(built, *args, imdb_dir=imdb_dir, check=False)
+    assert p.returncode == 2
+    err = p.stderr.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_evaluate_rejects_a_file_without_text_column(built, imdb_dir, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("review,label\nnice,1\n")
+    p = cli(built, "evaluate", "--profile", "smoke", "--input", str(bad), imdb_dir=imdb_dir,
+            check=False)
+    assert p.returncode == 2 and "has no column 'text'" in p.stderr

@@ -1,0 +1,309 @@
+"""The paper builder, end to end on a synthetic results set (tests/fixtures/make_results.py).
+
+No training: the fixture writes schema-valid results, the report renders them into tmp_path, and
+the checks read the HTML, the PDF and the figures back.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from attnstudy import figures, report
+from attnstudy.errors import UserError
+
+_spec = importlib.util.spec_from_file_location(
+    "make_results", Path(__file__).parent / "fixtures" / "make_results.py")
+make_results = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_results)
+
+CHROMIUM = Path("/usr/bin/chromium")
+SECTIONS = ("abstract", "contents", "introduction", "method", "method-data", "method-models",
+            "method-training", "method-evaluation", "results", "results-test",
+            "results-pairwise", "results-training", "results-length", "results-negation",
+            "results-attention", "results-samples", "claims", "discussion", "limitations",
+            "references", "reproducibility", "benchmark")
+TABLES = ("tab-data", "tab-models", "tab-metrics", "tab-pairwise", "tab-timing", "tab-probes",
+          "tab-samples", "tab-ledger", "tab-env", "tab-config", "tab-bench")
+
+
+class Doc(HTMLParser):
+    """Collects ids, URL attributes, figure/table captions and the headline table's cells."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.ids, self.urls, self.tags = [], [], []
+        self.captions: dict[str, list[str]] = {"figcaption": [], "caption": []}
+        self.cells: list[tuple[dict, str]] = []
+        self._cap = self._cell = None
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        self.tags.append((tag, a))
+        if "id" in a:
+            self.ids.append(a["id"])
+        self.urls += [(tag, k, v) for k, v in attrs if k in ("src", "href", "action", "poster")]
+        if tag in self.captions:
+            self._cap = [tag, ""]
+        if tag == "td" and "data-metric" in a:
+            self._cell = [a, ""]
+
+    def handle_endtag(self, tag):
+        if self._cap and tag == self._cap[0]:
+            self.captions[tag].append(" ".join(self._cap[1].split()))
+            self._cap = None
+        if self._cell and tag == "td":
+            self.cells.append((self._cell[0], self._cell[1]))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cap:
+            self._cap[1] += data
+        if self._cell:
+            self._cell[1] += data
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    results = make_results.make(tmp_path_factory.mktemp("results"))
+    out = tmp_path_factory.mktemp("build")
+    t0 = time.perf_counter()
+    paths = report.render(results, out)
+    seconds = time.perf_counter() - t0
+    print(f"render took {seconds:.1f} s")
+    html = paths["html"].read_text(encoding="utf-8")
+    return {"results": results, "out": out, "paths": paths, "html": html, "doc": Doc(html),
+            "seconds": seconds}
+
+
+def _copy_results(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_html_has_every_section_figure_and_table(built):
+    doc = built["doc"]
+    assert len(doc.ids) == len(set(doc.ids)), "duplicate ids"
+    for sid in SECTIONS:
+        assert sid in doc.ids, f"section {sid} missing"
+    want_figs = [f"fig-{n}" for n in figures.FIGURES] + ["fig-additive"]
+    fig_ids = [a["id"] for t, a in doc.tags if t == "figure"]
+    assert sorted(fig_ids) == sorted(want_figs)
+    assert set(TABLES) <= set(doc.ids)
+    tables = [t for t, _ in doc.tags if t == "table"]
+    assert len(doc.captions["caption"]) == len(tables) == len(TABLES)
+    for kind, caps in (("Figure", doc.captions["figcaption"]), ("Table", doc.captions["caption"])):
+        numbers = [int(re.match(rf"{kind} (\d+)\. \S", c).group(1)) for c in caps]
+        assert numbers == list(range(1, len(caps) + 1)), f"{kind} numbering {numbers}"
+    # every cross-reference and citation resolves to an anchor in the document
+    for tag, attr, url in doc.urls:
+        if attr == "href":
+            assert url.startswith("#") and url[1:] in doc.ids, f"dangling link {url}"
+    assert "??" not in built["html"]
+    # permalinks on sections, figures and tables
+    anchors = {url[1:] for t, a in doc.tags if t == "a" and "anchor" in a.get("class", "")
+               for url in [a["href"]]}
+    assert set(SECTIONS) - {"contents", "abstract"} <= anchors
+    assert set(want_figs) | set(TABLES) <= anchors
+
+
+def test_html_is_self_contained(built):
+    html, doc = built["html"], built["doc"]
+    for tag, attr, url in doc.urls:
+        assert url.startswith("#") or url.startswith("data:"), f"<{tag} {attr}={url[:60]}>"
+    assert not any(t in ("link", "script", "iframe", "object", "embed") for t, _ in doc.tags)
+    assert "@import" not in html and not re.search(r"url\(\s*['\"]?(?!data:|#)", html)
+    for tag, attr, url in doc.urls:  # nothing inside the inlined SVGs points outside either
+        if url.startswith("data:image/svg+xml;base64,"):
+            svg = base64.b64decode(url.split(",", 1)[1]).decode("utf-8")
+            refs = re.findall(r'(?:xlink:)?href="([^"]*)"', svg)
+            assert all(r.startswith(("#", "data:")) for r in refs), refs[:3]
+
+
+def test_headline_numbers_come_from_the_results(built):
+    analysis = json.loads((built["results"] / "analysis.json").read_text())
+    results = json.loads((built["results"] / "results.json").read_text())
+    cells = built["doc"].cells
+    assert len(cells) == len(results["models"]) * 6
+    for attrs, text in cells:
+        m, k = attrs["data-model"], attrs["data-metric"]
+        mean = analysis["summary"][m][k]["mean"]
+        runs = [r["test"][k] for r in results["runs"] if r["model"] == m]
+        assert abs(mean - sum(runs) / len(runs)) < 1e-12  # the fixture is self-consistent
+        shown = text.split("±")[0].strip()
+        assert shown == f"{mean:.3f}", (m, k, shown, mean)
+        assert float(attrs["data-mean"]) == mean
+    best = max(analysis["summary"], key=lambda m: analysis["summary"][m]["accuracy"]["mean"])
+    abstract = built["html"].split('id="abstract"')[1].split("</section>")[0]
+    assert f"{analysis['summary'][best]['accuracy']['mean']:.3f}" in abstract
+    assert figures.label(best) in abstract
+
+
+def test_wording_follows_the_analysis(built):
+    bundle = report.load_results(built["results"])
+    stub = [{"name": n, "uri": "data:,", "aspect": 0.5} for n in figures.FIGURES]
+
+    def abstract(b):
+        html = report.render_html(report.context(b, stub))
+        text = re.sub(r"<[^>]+>", "", html.split('id="abstract"')[1].split("</section>")[0])
+        return " ".join(text.split())
+
+    none = copy.deepcopy(bundle)
+    for p in none["analysis"]["pairwise"]:
+        p["significant"] = False
+    assert "No attention model is significantly more accurate" in abstract(none)
+    assert "significantly more accurate than" not in abstract(none).replace(
+        "No attention model is significantly more accurate than", "")
+    yes = copy.deepcopy(bundle)
+    for p in yes["analysis"]["pairwise"]:
+        if {p["a"], p["b"]} in ({"mhsa", "bilstm"}, {"mhsa", "bilstm_matched"}):
+            p.update(acc_diff=0.05 if p["a"] == "mhsa" else -0.05, significant=True,
+                     ci_low=0.02 if p["a"] == "mhsa" else -0.08,
+                     ci_high=0.08 if p["a"] == "mhsa" else -0.02, mcnemar_p=0.001)
+    text = abstract(yes)
+    assert "MHSA is significantly more accurate than BiLSTM (+5.0 points" in text
+    assert "attention improves accuracy beyond what its extra parameters buy" in text
+    # verdict badges are the ledger's words
+    html = report.render_html(report.context(bundle, stub))
+    for row in bundle["analysis"]["ledger"]:
+        assert f">{row['verdict']}</span>" in html
+
+
+@pytest.mark.parametrize("name,key,value,needle", [
+    ("analysis.json", "config_hash", "0000000000000000", "config_hash"),
+    ("attention.json", "config_hash", "ffffffffffffffff", "config_hash"),
+    ("results.json", "schema_version", 2, "schema_version"),
+    ("analysis.json", "schema_version", 0, "schema_version"),
+    ("bench.json", "config_hash", "abcdefabcdefabcd", "config_hash"),
+])
+def test_foreign_results_are_refused(built, tmp_path, name, key, value, needle):
+    d = _copy_results(built["results"], tmp_path / "r")
+    doc = json.loads((d / name).read_text())
+    doc[key] = value
+    (d / name).write_text(json.dumps(doc))
+    with pytest.raises(UserError) as e:
+        report.render(d, tmp_path / "out", pdf=False)
+    msg = str(e.value)
+    assert needle in msg and "\n" not in msg
+    assert not (tmp_path / "out" / "report.html").exists()
+
+
+def test_missing_or_stale_files_are_refused(built, tmp_path):
+    d = _copy_results(built["results"], tmp_path / "r")
+    (d / "attention.json").unlink()
+    with pytest.raises(UserError, match="attention.json"):
+        report.load_results(d)
+    d = _copy_results(built["results"], tmp_path / "r2")
+    pred = pd.read_parquet(d / "test_predictions.parquet").drop(columns=["mhsa/seed1"])
+    pred.to_parquet(d / "test_predictions.parquet")
+    with pytest.raises(UserError, match="mhsa/seed1"):
+        report.load_results(d)
+
+
+def test_bench_is_optional(built, tmp_path):
+    d = _copy_results(built["results"], tmp_path / "r")
+    (d / "bench.json").unlink()
+    stub = [{"name": n, "uri": "data:,", "aspect": 0.5} for n in figures.FIGURES]
+    html = report.render_html(report.context(report.load_results(d), stub))
+    assert 'id="benchmark"' not in html and 'id="tab-bench"' not in html
+    assert 'id="reproducibility"' in html
+
+
+def test_pdf_has_pages_and_captions(built):
+    from pypdf import PdfReader
+
+    pdf = built["paths"]["pdf"]
+    reader = PdfReader(pdf)
+    assert len(reader.pages) > 1
+    text = " ".join(" ".join(p.extract_text().split()) for p in reader.pages)
+    n_figs, n_tabs = len(built["doc"].captions["figcaption"]), len(built["doc"].captions["caption"])
+    for i in range(1, n_figs + 1):
+        assert f"Figure {i}." in text
+    for i in range(1, n_tabs + 1):
+        assert f"Table {i}." in text
+    for cap in built["doc"].captions["figcaption"]:
+        words = " ".join(cap.split()[2:8])  # a stretch of each caption, after "Figure n."
+        assert words in text, words
+    assert "1 / " in text  # page numbers in the footer
+
+
+def test_figures_written_with_data(built):
+    fig_dir = built["paths"]["figures"]
+    for name in figures.FIGURES:
+        for ext in ("svg", "png", "csv"):
+            f = fig_dir / f"fig-{name}.{ext}"
+            assert f.is_file() and f.stat().st_size > 0, f
+        assert (fig_dir / f"fig-{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert len(pd.read_csv(fig_dir / f"fig-{name}.csv")) > 0
+        svg = (fig_dir / f"fig-{name}.svg").read_text()
+        assert "<svg" in svg and "<dc:date>" not in svg
+
+
+def test_svg_is_deterministic(built, tmp_path):
+    analysis = json.loads((built["results"] / "analysis.json").read_text())
+    one = figures.save([("metrics", *figures.fig_metrics(analysis))], tmp_path / "a", formats=("svg",))
+    two = figures.save([("metrics", *figures.fig_metrics(analysis))], tmp_path / "b", formats=("svg",))
+    assert one[0]["svg_bytes"] == two[0]["svg_bytes"]
+    assert one[0]["svg_bytes"] == (built["paths"]["figures"] / "fig-metrics.svg").read_bytes()
+
+
+PROBE = """<script>
+window.__errors = [];
+window.addEventListener("error", e => window.__errors.push("error: " + e.message), true);
+document.addEventListener("securitypolicyviolation", e => window.__errors.push("csp: " + e.blockedURI));
+window.addEventListener("load", () => {
+  const imgs = Array.from(document.images).map(i => [i.complete, i.naturalWidth]);
+  const out = document.createElement("pre");
+  out.id = "probe-result";
+  out.textContent = JSON.stringify({images: imgs, errors: window.__errors});
+  document.body.appendChild(out);
+});
+</script>"""
+CSP = ("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+       "img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'\">")
+
+
+def _chromium(*args, user_dir: Path) -> subprocess.CompletedProcess:
+    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", "--disable-extensions", "--hide-scrollbars", "--mute-audio",
+           "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={user_dir}",
+           "--enable-logging=stderr", "--v=0", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=90)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
+def test_browser_loads_every_image_without_errors(built, tmp_path):
+    html = built["html"]
+    probed = tmp_path / "probed.html"  # the report plus a probe script and a strict CSP
+    probed.write_text(html.replace("<head>", "<head>" + CSP, 1)
+                      .replace("</body>", PROBE + "</body>", 1), encoding="utf-8")
+    run = _chromium("--virtual-time-budget=8000", "--dump-dom", probed.as_uri(),
+                    user_dir=tmp_path / "profile1")
+    m = re.search(r'<pre id="probe-result">(.*?)</pre>', run.stdout, re.S)
+    assert m, run.stderr[-2000:]
+    probe = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    n_images = sum(1 for t, _ in built["doc"].tags if t == "img")
+    assert len(probe["images"]) == n_images > 0
+    assert all(done and width > 0 for done, width in probe["images"]), probe["images"]
+    assert probe["errors"] == []
+    console = [ln for ln in run.stderr.splitlines() if "CONSOLE" in ln and "probed.html" in ln]
+    assert console == [], console
+
+    shot = tmp_path / "report.png"
+    run = _chromium(f"--screenshot={shot}", "--window-size=1280,2000",
+                    built["paths"]["html"].as_uri(), user_dir=tmp_path / "profile2")
+    assert shot.is_file() and shot.read_bytes()[:4] == b"\x89PNG", run.stderr[-2000:]

@@ -1,0 +1,74 @@
+"""Training: resume after an interruption, determinism, divergence, one compile per shape."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from attnstudy import data, train
+from attnstudy.config import load_config
+
+
+@pytest.fixture(scope="module")
+def smoke(imdb_dir):
+    cfg = load_config("smoke")
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=12, eval_every=4))
+    return cfg, data.load_dataset(cfg.data, imdb_dir)
+
+
+def leaves(tree):
+    import jax
+
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]
+
+
+def test_same_seed_same_parameters_and_curve(smoke, tmp_path):
+    cfg, ds = smoke
+    a = train.train_run(cfg, "additive", 0, ds, tmp_path / "a")
+    b = train.train_run(cfg, "additive", 0, ds, tmp_path / "b")
+    assert a.curve == b.curve
+    assert all(np.array_equal(x, y) for x, y in zip(leaves(a.params), leaves(b.params),
+                                                    strict=True))
+    c = train.train_run(cfg, "additive", 1, ds, tmp_path / "c")
+    assert a.curve != c.curve
+
+
+def test_resume_after_interruption_matches_uninterrupted(smoke, tmp_path):
+    cfg, ds = smoke
+    full = train.train_run(cfg, "bilstm", 0, ds, tmp_path / "full")
+    # "killed" at step 6: the last checkpoint is step 4; the restart continues from there
+    train.train_run(cfg, "bilstm", 0, ds, tmp_path / "cut", stop_after=6)
+    assert train._load(tmp_path / "cut" / train.CHECKPOINT).step == 4
+    resumed = train.train_run(cfg, "bilstm", 0, ds, tmp_path / "cut")
+    assert resumed.curve == full.curve and resumed.best_step == full.best_step
+    assert all(np.array_equal(x, y) for x, y in zip(leaves(full.best_params),
+                                                    leaves(resumed.best_params), strict=True))
+
+
+def test_torn_checkpoint_is_not_trusted(smoke, tmp_path):
+    cfg, ds = smoke
+    (tmp_path / "torn").mkdir()
+    (tmp_path / "torn" / train.CHECKPOINT).write_bytes(b"\x80\x05half a pickle")
+    state = train.train_run(cfg, "bilstm", 0, ds, tmp_path / "torn")
+    assert state.step == cfg.train.steps
+
+
+def test_nan_loss_names_model_seed_and_step(smoke, tmp_path):
+    cfg, ds = smoke
+    bad = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, learning_rate=1e30,
+                                                             warmup_steps=0))
+    with pytest.raises(train.NonFiniteLoss, match=r"mhsa seed 0: loss is (nan|inf) at step \d+"):
+        train.train_run(bad, "mhsa", 0, ds, tmp_path / "nan")
+
+
+def test_one_compile_per_bucket_width(smoke, tmp_path):
+    cfg, ds = smoke
+    _, _, step, predict = train.compiled_steps("bilstm", cfg.model, cfg.train, len(ds.vocab),
+                                               cfg.data.max_len)
+    train.train_run(cfg, "bilstm", 3, ds, tmp_path / "x")
+    widths = {w for w, _ in data.epoch_batches(ds.train.lengths, cfg.data.bucket_edges,
+                                                cfg.train.batch_size, 3, 0)}
+    compiled = step._cache_size()
+    assert 1 <= compiled <= 2 * len(widths)  # first call may see uncommitted init arrays
+    train.train_run(cfg, "bilstm", 4, ds, tmp_path / "y")  # another seed: no new compile
+    assert step._cache_size() == compiled
