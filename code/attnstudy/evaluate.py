@@ -34,29 +34,33 @@ def attention_rows(cfg: Config, test: data_lib.Split) -> np.ndarray:
 
 
 def dump_attention(model, params, test: data_lib.Split, rows: np.ndarray,
-                   max_matrix_len: int) -> list[dict]:
+                   max_matrix_len: int, edges: tuple[int, ...]) -> list[dict]:
     """Per sampled review: P(positive), and the attention the model paid.
 
     additive: "weights" per token; mhsa/transformer: "received" per token (mean over heads and
     real queries; last layer for the transformer) and, for short reviews, "matrix"
-    [heads][query][key].
+    [heads][query][key]. One jitted call per bucket width (padding changes nothing).
     """
-    out = []
-    for r in rows:
-        n = int(test.lengths[r])
-        ids = test.ids[r:r + 1, :n]
-        logits, w = models.attention_weights(model, params, ids, ids != data_lib.PAD)
-        rec = {"prob": float(jax.nn.sigmoid(logits[0]))}
-        if w is not None:
-            w = np.asarray(w)
-            if w.ndim == 2:  # additive [1, t]
-                rec["weights"] = w[0].round(5).tolist()
-            else:
-                m = w[-1, 0] if w.ndim == 5 else w[0]  # [heads, t, t]
-                rec["received"] = m.mean(axis=(0, 1)).round(5).tolist()
+    fn = jax.jit(lambda p, ids, mask: models.attention_weights(model, p, ids, mask))
+    out: dict[int, dict] = {}
+    split = data_lib.Split(test.ids[rows], test.lengths[rows], test.full_lengths[rows],
+                           test.labels[rows], test.row_ids[rows])
+    for width, idx, n_real in data_lib.eval_batches(split.lengths, edges, len(rows)):
+        ids = split.ids[idx, :width]
+        logits, w = fn(params, ids, ids != data_lib.PAD)
+        probs = np.asarray(jax.nn.sigmoid(logits))
+        w = None if w is None else np.asarray(w)
+        for j in range(n_real):
+            n = int(split.lengths[idx[j]])
+            rec = {"prob": float(probs[j])}
+            if w is not None and w.ndim == 2:  # additive [b, t]
+                rec["weights"] = w[j, :n].round(5).tolist()
+            elif w is not None:  # [b, heads, t, t], or [layers, b, ...]: the last layer
+                m = (w[-1, j] if w.ndim == 5 else w[j])[:, :n, :n]
+                rec["received"] = (m.sum(axis=1) / n).mean(axis=0).round(5).tolist()
                 rec["matrix"] = m.round(4).tolist() if n <= max_matrix_len else None
-        out.append(rec)
-    return out
+            out[int(idx[j])] = rec
+    return [out[i] for i in range(len(rows))]
 
 
 def evaluate_run(cfg: Config, name: str, seed: int, ds: data_lib.Dataset, params,
@@ -92,5 +96,5 @@ def evaluate_run(cfg: Config, name: str, seed: int, ds: data_lib.Dataset, params
         "faithfulness": faith,
     }
     dump = dump_attention(model, params, ds.test, attention_rows(cfg, ds.test),
-                          cfg.analysis.attention_max_len)
+                          cfg.analysis.attention_max_len, d.bucket_edges)
     return record, probs, dump
