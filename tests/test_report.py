@@ -108,7 +108,7 @@ def test_html_has_every_section_figure_and_table(built):
         numbers = [int(re.match(rf"{kind} (\d+)\. \S", c).group(1)) for c in caps]
         assert numbers == list(range(1, len(caps) + 1)), f"{kind} numbering {numbers}"
     # every cross-reference and citation resolves to an anchor in the document
-    for tag, attr, url in doc.urls:
+    for _tag, attr, url in doc.urls:
         if attr == "href":
             assert url.startswith("#") and url[1:] in doc.ids, f"dangling link {url}"
     assert "??" not in built["html"]
@@ -125,7 +125,7 @@ def test_html_is_self_contained(built):
         assert url.startswith("#") or url.startswith("data:"), f"<{tag} {attr}={url[:60]}>"
     assert not any(t in ("link", "script", "iframe", "object", "embed") for t, _ in doc.tags)
     assert "@import" not in html and not re.search(r"url\(\s*['\"]?(?!data:|#)", html)
-    for tag, attr, url in doc.urls:  # nothing inside the inlined SVGs points outside either
+    for _tag, _attr, url in doc.urls:  # nothing inside the inlined SVGs points outside either
         if url.startswith("data:image/svg+xml;base64,"):
             svg = base64.b64decode(url.split(",", 1)[1]).decode("utf-8")
             refs = re.findall(r'(?:xlink:)?href="([^"]*)"', svg)
@@ -253,8 +253,8 @@ def test_figures_written_with_data(built):
 
 def test_svg_is_deterministic(built, tmp_path):
     analysis = json.loads((built["results"] / "analysis.json").read_text())
-    one = figures.save([("metrics", *figures.fig_metrics(analysis))], tmp_path / "a", formats=("svg",))
-    two = figures.save([("metrics", *figures.fig_metrics(analysis))], tmp_path / "b", formats=("svg",))
+    one, two = (figures.save([("metrics", *figures.fig_metrics(analysis))], tmp_path / d,
+                             formats=("svg",)) for d in "ab")
     assert one[0]["svg_bytes"] == two[0]["svg_bytes"]
     assert one[0]["svg_bytes"] == (built["paths"]["figures"] / "fig-metrics.svg").read_bytes()
 
@@ -262,7 +262,8 @@ def test_svg_is_deterministic(built, tmp_path):
 PROBE = """<script>
 window.__errors = [];
 window.addEventListener("error", e => window.__errors.push("error: " + e.message), true);
-document.addEventListener("securitypolicyviolation", e => window.__errors.push("csp: " + e.blockedURI));
+document.addEventListener("securitypolicyviolation",
+                          e => window.__errors.push("csp: " + e.blockedURI));
 window.addEventListener("load", () => {
   const imgs = Array.from(document.images).map(i => [i.complete, i.naturalWidth]);
   const out = document.createElement("pre");

@@ -70,8 +70,8 @@ class AnalysisConfig:
     attention_max_len: int = 48
     bootstrap_samples: int = 2000
     length_buckets: int = 4
-    faithfulness_reviews: int = 500
-    faithfulness_k: tuple[int, ...] = (1, 3, 5, 10)
+    faithfulness_reviews: int = 300
+    faithfulness_k: tuple[int, ...] = (1, 3, 10)
     seed: int = 0
 
 

@@ -171,17 +171,23 @@ def _check_split(table, where: str) -> dict[str, list]:
         raise UserError(f"{where}: missing column {missing[0]!r}; expected columns text, label")
     if len(table) == 0:
         raise UserError(f"{where}: the split is empty; expected labelled reviews")
-    text, label = table["text"], table["label"]
+    text, label = list(table["text"]), table["label"]
     bad = [x for x in label if x not in (0, 1)]
     if bad:
         raise UserError(f"{where}: label {bad[0]!r} outside {{0, 1}}")
     for i, t in enumerate(text):
+        if isinstance(t, bytes):  # a binary column: text must be valid UTF-8
+            try:
+                t = text[i] = t.decode("utf-8")
+            except UnicodeDecodeError:
+                raise UserError(f"{where}: review {i} holds bytes that are not valid UTF-8"
+                                ) from None
         if not isinstance(t, str) or not t.strip():
             raise UserError(f"{where}: review {i} is empty or whitespace-only")
         if "\ufffd" in t:
             raise UserError(f"{where}: review {i} holds bytes that are not valid UTF-8")
     n = len(table)
-    out = {"text": list(text), "label": [int(x) for x in label],
+    out = {"text": text, "label": [int(x) for x in label],
            "id": list(table["id"]) if "id" in cols else [str(i) for i in range(n)]}
     out["movie"] = list(table["movie"]) if "movie" in cols else None
     return out

@@ -15,9 +15,10 @@ from attnstudy import data as data_lib
 from attnstudy import models
 from attnstudy.config import Config
 from attnstudy.stats import metrics
+from attnstudy.stats import predict as decide
 from attnstudy.train import compiled_steps, predict_probs
 
-ATTENTION_MODELS = ("additive", "mhsa", "transformer")
+FAITHFULNESS_MODELS = ("additive", "mhsa")  # the attention the paper interprets
 
 
 def attention_rows(cfg: Config, test: data_lib.Split) -> np.ndarray:
@@ -75,13 +76,13 @@ def evaluate_run(cfg: Config, name: str, seed: int, ds: data_lib.Dataset, params
     started = time.perf_counter()
     probs = predict_probs(predict, params, ds.test, d.bucket_edges, t.eval_batch_size)
     eval_seconds = time.perf_counter() - started
-    pred = (probs > 0.5).astype(int)
+    pred = decide(probs)
     y = ds.test.labels
     confusion = [[int(((y == a) & (pred == b)).sum()) for b in (0, 1)] for a in (0, 1)]
     probe_split = data_lib.encode_texts(probe_texts, ds.vocab, d)
     probe_probs = predict_probs(predict, params, probe_split, d.bucket_edges, t.eval_batch_size)
     faith = None
-    if name in ATTENTION_MODELS:
+    if name in FAITHFULNESS_MODELS:
         rng = np.random.default_rng(cfg.analysis.seed)
         rows = rng.choice(len(ds.test), min(len(ds.test), cfg.analysis.faithfulness_reviews),
                           replace=False)

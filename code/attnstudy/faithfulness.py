@@ -89,12 +89,14 @@ class _Runner:
                 return model.apply({"params": params, "perturbations": z}, ids, mask).sum()
 
             grads = jax.tree_util.tree_leaves(jax.grad(total_logit)(zeros))[0]  # [b, t, e]
-            return jnp.linalg.norm(grads, axis=-1) * mask
+            return (jnp.linalg.norm(grads, axis=-1) * mask,)
 
         self._forward = jax.jit(forward)
         self._importance = jax.jit(importance)
 
-    def _batched(self, fn, ids: np.ndarray, lengths: np.ndarray):
+    def _batched(self, fn, ids: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+        """fn over fixed-shape batches (the last one filled by repeating a row); fn returns a
+        tuple of per-row arrays, concatenated here."""
         n, b = len(ids), self.batch
         outs = []
         for start in range(0, n, b):
@@ -102,15 +104,18 @@ class _Runner:
             idx = np.concatenate([idx, np.full(b - len(idx), idx[0])])  # fill the fixed shape
             mask = np.arange(self.width)[None, :] < lengths[idx, None]
             res = fn(self.params, jnp.asarray(ids[idx]), jnp.asarray(mask))
-            outs.append(jax.tree_util.tree_map(lambda x, m=min(b, n - start): np.asarray(x)[:m],
-                                               res))
-        return jax.tree_util.tree_map(lambda *xs: np.concatenate(xs), *outs)
+            keep = min(b, n - start)
+            outs.append([np.asarray(x)[:keep] for x in res])
+        return [np.concatenate(xs) for xs in zip(*outs, strict=True)]
 
-    def forward(self, ids, lengths):
-        return self._batched(self._forward, ids, lengths)
+    def forward(self, ids, lengths) -> tuple[np.ndarray, np.ndarray]:
+        """(P(positive) <float32>[n], token attention <float32>[n, t])."""
+        p, att = self._batched(self._forward, ids, lengths)
+        return p, att
 
-    def importance(self, ids, lengths):
-        return self._batched(self._importance, ids, lengths)
+    def importance(self, ids, lengths) -> np.ndarray:
+        """Gradient importance <float32>[n, t]: |d logit / d embedding| per token."""
+        return self._batched(self._importance, ids, lengths)[0]
 
 
 def measure(model, params, split, rows, k_list, seed: int, batch_size: int = 64,

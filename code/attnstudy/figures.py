@@ -28,13 +28,15 @@ PALETTE = {"bilstm": "#56B4E9", "bilstm_matched": "#0072B2", "additive": "#E69F0
 MARKERS = {"bilstm": "o", "bilstm_matched": "s", "additive": "^", "mhsa": "D", "transformer": "v"}
 LABELS = {"bilstm": "BiLSTM", "bilstm_matched": "BiLSTM-matched", "additive": "Additive attn.",
           "mhsa": "MHSA", "transformer": "Transformer"}
+BASELINES = {"tfidf_logreg": "TF-IDF + logistic regression"}  # display names of baselines
 ORDER = ("bilstm", "bilstm_matched", "additive", "mhsa", "transformer")
 FALLBACK = ("#D55E00", "#F0E442", "#000000", "#999999")
 INK, GRID, BASELINE = "#222222", "#e6e6e6", "#555555"
 WIDTH = 7.2  # inches: the report's text column
 STYLE = {
     "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"], "font.size": 9, "axes.titlesize": 9.5, "axes.labelsize": 9,
+    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"], "font.size": 9,
+    "axes.titlesize": 9.5, "axes.labelsize": 9,
     "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8, "legend.frameon": False,
     "axes.spines.top": False, "axes.spines.right": False, "axes.edgecolor": "#888888",
     "axes.grid": True, "grid.color": GRID, "grid.linewidth": 0.6, "axes.axisbelow": True,
@@ -63,7 +65,7 @@ def order(models) -> list[str]:
 
 
 def _styled(fn):
-    """Draw under the report's style, whoever calls (the figure keeps the fonts it was made with)."""
+    """Draw under the report's style, whoever calls (a figure keeps the fonts it was made with)."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         with plt.rc_context(STYLE):
@@ -103,7 +105,7 @@ def fig_loss_curves(results: dict):
             d = df[df["model"] == m]
             ls = "-" if key == "val_loss" else "--"
             ax.plot(d["step"], d[f"{key}_mean"], ls, color=color(m), lw=1.6,
-                    marker=MARKERS.get(m, "o"), ms=3.5, markevery=max(1, len(d) // 6))
+                    marker=MARKERS.get(m, "o"), ms=3.5, markevery=max(1, len(d) // 4))
             ax.fill_between(d["step"], d[f"{key}_min"], d[f"{key}_max"], color=color(m),
                             alpha=0.15, lw=0)
         ax.set_title(title)
@@ -144,7 +146,8 @@ def fig_metrics(analysis: dict):
     axes[0].set_ylim(floor, min(1.0, max(df["ci_high"].max(), df["baseline"].max()) + 0.02))
     axes[0].set_ylabel(f"test score (axis starts at {floor:.2f})")
     if btest:
-        fig.legend([plt.Line2D([], [], color=BASELINE, ls="--")], [base.get("name", "baseline")],
+        name = base.get("name", "baseline")
+        fig.legend([plt.Line2D([], [], color=BASELINE, ls="--")], [BASELINES.get(name, name)],
                    loc="outside upper right")
     return fig, df
 
@@ -202,9 +205,9 @@ def fig_length(analysis: dict, max_len: int | None = None):
                     for i, b in enumerate(buckets) if b["lo"] <= max_len < b["hi"]), None)
         if pos is not None:
             ax.axvline(pos, color=BASELINE, ls=":", lw=1.2)
-            ax.annotate(f"truncation at {max_len} tokens", (pos, 1), xycoords=("data", "axes fraction"),
-                        xytext=(4, -4), textcoords="offset points", va="top", fontsize=8,
-                        color=BASELINE)
+            ax.annotate(f"truncation at {max_len} tokens", (pos, 1),
+                        xycoords=("data", "axes fraction"), xytext=(4, -4),
+                        textcoords="offset points", va="top", fontsize=8, color=BASELINE)
     ax.set_xlim(-0.5, len(buckets) - 0.5)
     ax.set_xlabel("review length in tokens (bucket)")
     ax.set_ylabel("test accuracy (mean over seeds)")
@@ -234,7 +237,8 @@ def fig_negation(analysis: dict):
                         "pair_consistency": neg["probes"][m]["pair_consistency"],
                         "real_with_negation": neg["real"][m]["with"],
                         "real_without_negation": neg["real"][m]["without"],
-                        "n_with": neg["real"][m]["n_with"], "n_without": neg["real"][m]["n_without"]}
+                        "n_with": neg["real"][m]["n_with"],
+                        "n_without": neg["real"][m]["n_without"]}
                        for m in models])
     fig, (a, b) = _fig(3.3, ncols=2)
     _paired_bars(a, models, df["probe_accuracy"], df["pair_consistency"],
@@ -258,7 +262,7 @@ def fig_faithfulness(analysis: dict):
     models = order(faith)
     df = pd.DataFrame([{"model": m, "k": k, "top_drop": f["top_drop"][i],
                         "random_drop": f["random_drop"][i], "top_flip": f["top_flip"][i],
-                        "random_flip": f["random_flip"][i], "grad_spearman": f["grad_spearman"]}
+                        "random_flip": f["random_flip"][i], "grad_spearman": f.get("grad_spearman")}
                        for m in models for f in [faith[m]] for i, k in enumerate(f["k"])])
     fig, axes = _fig(4.2, ncols=len(models), nrows=2, sharex=True, squeeze=False)
     for j, m in enumerate(models):
@@ -275,7 +279,8 @@ def fig_faithfulness(analysis: dict):
                 ax.set_ylabel(ylab)
             if i == 0:
                 rho = d["grad_spearman"].iloc[0]
-                ax.set_title(f"{label(m)}   ρ = {rho:.2f}", color=INK)
+                rho = "n/a" if rho is None or pd.isna(rho) else f"{rho:.2f}"
+                ax.set_title(f"{label(m)}   ρ = {rho}", color=INK)
             else:
                 ax.set_xlabel("k tokens removed")
                 ax.set_xticks(list(d["k"]))
@@ -287,7 +292,7 @@ def fig_faithfulness(analysis: dict):
 
 
 def pick_short(attention: dict, n: int = 1) -> list[dict]:
-    """The rule for the attention figures: the n shortest samples that have MHSA maps, ties by id."""
+    """The attention figures' rule: the n shortest samples that have MHSA maps, ties by id."""
     have = [s for s in attention["samples"] if s.get("mhsa")]
     return sorted(have, key=lambda s: (len(s["tokens"]), str(s["id"])))[:n]
 
@@ -301,7 +306,8 @@ def fig_attention_mhsa(attention: dict):
     ncols = 2 if heads > 1 else 1
     nrows = int(np.ceil(heads / ncols))
     fs = float(np.clip(220 / t, 5.5, 8))
-    fig, axes = _fig(WIDTH / ncols * nrows * 1.02 + 0.4, ncols=ncols, nrows=nrows, squeeze=False)
+    fig, axes = _fig(nrows * (WIDTH / ncols * 0.76 + 0.15) + 0.6, ncols=ncols, nrows=nrows,
+                     squeeze=False)
     vmax = maps.max()
     for h, ax in enumerate(axes.flat):
         if h >= heads:
@@ -313,7 +319,7 @@ def fig_attention_mhsa(attention: dict):
         ax.grid(False)
         ax.set_title(f"head {h + 1}")
         ax.tick_params(length=0)
-    fig.colorbar(im, ax=axes, shrink=0.6, label="attention weight (query row → key column)")
+    fig.colorbar(im, ax=axes, shrink=0.6, label="attention weight")
     df = pd.DataFrame([{"id": s["id"], "head": h + 1, "query": q, "query_token": tokens[q],
                         "key": k, "key_token": tokens[k], "weight": maps[h, q, k]}
                        for h in range(heads) for q in range(t) for k in range(t)])
@@ -346,26 +352,32 @@ def fig_attention_received(attention: dict):
     return fig, pd.DataFrame(rows)
 
 
-def build(bundle: dict) -> list[tuple[str, object, pd.DataFrame]]:
-    """Every figure the data allow, in report order: [(name, Figure, DataFrame)]."""
+def _makers(bundle: dict) -> dict:
+    """name -> zero-argument drawer, for every figure the data allow, in report order."""
     res, ana, att = bundle["results"], bundle["analysis"], bundle["attention"]
+    short = bool(pick_short(att))
     makers = {
         "loss-curves": lambda: fig_loss_curves(res),
         "metrics": lambda: fig_metrics(ana),
         "confusion": lambda: fig_confusion(res),
         "length": lambda: fig_length(ana, res["config"]["data"].get("max_len")),
         "negation": lambda: fig_negation(ana),
-        "faithfulness": lambda: fig_faithfulness(ana) if ana.get("faithfulness") else None,
-        "attention-mhsa": lambda: fig_attention_mhsa(att) if pick_short(att) else None,
-        "attention-received": lambda: fig_attention_received(att) if pick_short(att) else None,
+        "faithfulness": (lambda: fig_faithfulness(ana)) if ana.get("faithfulness") else None,
+        "attention-mhsa": (lambda: fig_attention_mhsa(att)) if short else None,
+        "attention-received": (lambda: fig_attention_received(att)) if short else None,
     }
-    out = []
-    with plt.rc_context(STYLE):
-        for name in FIGURES:
-            made = makers[name]()
-            if made is not None:
-                out.append((name, *made))
-    return out
+    return {k: v for k, v in makers.items() if v is not None}
+
+
+def available(bundle: dict) -> list[str]:
+    """The names of the figures these results allow, in report order."""
+    return list(_makers(bundle))
+
+
+def build(bundle: dict, names=None) -> list[tuple[str, object, pd.DataFrame]]:
+    """Draw the figures (all available, or those in `names`): [(name, Figure, DataFrame)]."""
+    return [(name, *make()) for name, make in _makers(bundle).items()
+            if names is None or name in names]
 
 
 def save(figs, out_dir: Path, dpi: int = 150, formats=("svg", "png", "csv")) -> list[dict]:
@@ -375,7 +387,7 @@ def save(figs, out_dir: Path, dpi: int = 150, formats=("svg", "png", "csv")) -> 
     records = []
     with plt.rc_context(STYLE):
         for name, fig, df in figs:
-            rec = {"name": name, **{ext: out_dir / f"fig-{name}.{ext}" for ext in ("svg", "png", "csv")}}
+            rec = {"name": name, **{e: out_dir / f"fig-{name}.{e}" for e in ("svg", "png", "csv")}}
             for ext, kw in (("svg", {"metadata": {"Date": None}}),
                             ("png", {"dpi": dpi, "metadata": {"Software": None}})):
                 if ext not in formats:
@@ -392,25 +404,40 @@ def save(figs, out_dir: Path, dpi: int = 150, formats=("svg", "png", "csv")) -> 
                     df.to_csv(f, index=False, lineterminator="\n")
             w, h = fig.get_size_inches()
             rec["aspect"] = h / w
-            plt.close(fig)
+            plt.close(fig)  # leaves pyplot's registry; the Figure can still be saved again
             records.append(rec)
     return records
 
 
-def save_all(results_dir: Path, out_dir: Path, formats=("svg", "png", "csv")) -> list[dict]:
-    """Validate and load `results_dir`, draw every figure, write them into `out_dir`."""
+def save_all(results_dir: Path, out_dir: Path, formats=("svg", "png", "csv"),
+             names=None) -> list[dict]:
+    """Validate and load `results_dir`, draw the figures, write them into `out_dir`."""
     from attnstudy.report import load_results  # late: report imports this module
 
-    return save(build(load_results(Path(results_dir))), Path(out_dir), formats=formats)
+    return save(build(load_results(Path(results_dir)), names), Path(out_dir), formats=formats)
 
 
-if __name__ == "__main__":  # python -m attnstudy.figures RESULTS_DIR OUT_DIR [svg,png,csv]
+def _stages(results_dir: Path, out_dir: Path, stages: list[str]) -> None:
+    """Write figures in stages "FORMATS:NAMES" (e.g. "svg:metrics,length" then "png,csv:..."),
+    drawing each figure once, and print "done <i>" after stage i (report.py waits for it)."""
+    from attnstudy.report import load_results
+
+    bundle, drawn = load_results(results_dir), {}
+    for i, stage in enumerate(stages):
+        formats, _, names = stage.partition(":")
+        names = [n for n in names.split(",") if n]
+        drawn.update((n, (fig, df)) for n, fig, df in
+                     build(bundle, [n for n in names if n not in drawn]))
+        save([(n, *drawn[n]) for n in names], out_dir, formats=tuple(formats.split(",")))
+        print(f"done {i}", flush=True)
+
+
+if __name__ == "__main__":  # python -m attnstudy.figures RESULTS_DIR OUT_DIR STAGE...
     import sys
 
     from attnstudy.errors import UserError
 
     try:
-        save_all(Path(sys.argv[1]), Path(sys.argv[2]),
-                 tuple(sys.argv[3].split(",")) if len(sys.argv) > 3 else ("svg", "png", "csv"))
+        _stages(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:])
     except UserError as e:
         sys.exit(f"error: {e}")

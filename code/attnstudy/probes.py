@@ -79,11 +79,11 @@ def load_probes(path: Path | str | None = None) -> list[Probe]:
         by_pair[p.pair_id].append(p)
     for pid, members in by_pair.items():
         if len(members) != 2:
-            raise UserError(f"{path}: pair {pid!r} has {len(members)} rows; each pair needs exactly "
-                            "two (one positive, one negative)")
+            raise UserError(f"{path}: pair {pid!r} has {len(members)} rows; each pair needs "
+                            "exactly two (one positive, one negative)")
         if {m.label for m in members} != {0, 1}:
-            raise UserError(f"{path}: pair {pid!r} has labels {[m.label for m in members]}; the two "
-                            "rows of a pair need opposite labels")
+            raise UserError(f"{path}: pair {pid!r} has labels {[m.label for m in members]}; "
+                            "the two rows of a pair need opposite labels")
         if members[0].category != members[1].category:
             raise UserError(f"{path}: pair {pid!r} mixes categories {members[0].category!r} and "
                             f"{members[1].category!r}")

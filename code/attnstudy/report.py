@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import base64
 import collections
+import importlib
 import json
 import math
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -29,15 +32,11 @@ from attnstudy import figures
 from attnstudy.config import ROOT
 from attnstudy.errors import UserError
 from attnstudy.io import atomic_write
+from attnstudy.schema import SCHEMA_VERSION as SCHEMA
+from attnstudy.schema import validate_results
 
-SCHEMA_VERSION = 1
 TEMPLATES, PROSE = ROOT / "templates", ROOT / "paper" / "prose"
 REFERENCES = ROOT / "paper" / "references.toml"
-REQUIRED = {
-    "results": ("config", "config_hash", "data", "models", "runs", "provenance"),
-    "attention": ("config_hash", "seed", "samples"),
-    "analysis": ("config_hash", "summary", "pairwise", "baseline", "length", "negation", "ledger"),
-}
 METRICS = (("accuracy", "Accuracy"), ("f1", "F1"), ("precision", "Precision"),
            ("recall", "Recall"), ("roc_auc", "ROC-AUC"), ("log_loss", "Log loss"))
 N_DISAGREE, N_AGREE, N_HEAT, EXCERPT = 5, 2, 3, 40  # sample-selection rules stated in captions
@@ -52,7 +51,7 @@ def _read_json(path: Path) -> dict:
         raise UserError(f"cannot read {path}: {e}; rebuild the results (`just build <profile>`)") \
             from None
     if not isinstance(doc, dict):
-        raise UserError(f"{path} is not a JSON object; rebuild the results (`just build <profile>`)")
+        raise UserError(f"{path} is not a JSON object; rebuild with `just build <profile>`")
     return doc
 
 
@@ -63,39 +62,21 @@ def load_results(results_dir: Path) -> dict:
     missing = [n for n in names if not (d / n).is_file()]
     if missing:
         raise UserError(f"{d}: missing {', '.join(missing)}; run `just build <profile>` first")
-    docs = {k: _read_json(d / f"{k}.json") for k in REQUIRED}
+    docs = {k: _read_json(d / f"{k}.json") for k in ("results", "attention", "analysis")}
     docs["bench"] = _read_json(d / "bench.json") if (d / "bench.json").is_file() else None
     want = docs["results"].get("config_hash")
     for name, doc in docs.items():
         if doc is None:
             continue
-        if name != "bench" or "schema_version" in doc:
-            if doc.get("schema_version") != SCHEMA_VERSION:
-                raise UserError(f"{d / name}.json has schema_version {doc.get('schema_version')!r},"
-                                f" this report reads {SCHEMA_VERSION}; rebuild with "
-                                "`just build <profile>`")
-        lacking = [k for k in REQUIRED.get(name, ()) if k not in doc]
-        if lacking:
-            raise UserError(f"{d / name}.json lacks {lacking[0]!r}; rebuild with `just build <profile>`")
+        if (name != "bench" or "schema_version" in doc) and doc.get("schema_version") != SCHEMA:
+            raise UserError(f"{d / name}.json has schema_version {doc.get('schema_version')!r}, "
+                            f"this report reads {SCHEMA}; rebuild with `just build <profile>`")
         if "config_hash" in doc and doc["config_hash"] != want:
-            raise UserError(f"{d / name}.json has config_hash {doc['config_hash']} but results.json "
-                            f"has {want}: files from different configs; rebuild with "
-                            "`just build <profile>`")
-    try:
-        preds = pd.read_parquet(d / "test_predictions.parquet")
-    except Exception as e:  # pyarrow raises several types for a damaged file
-        raise UserError(f"cannot read {d / 'test_predictions.parquet'}: {e}") from None
-    runs = docs["results"]["runs"]
-    if not runs:
-        raise UserError(f"{d / 'results.json'} has no runs; rebuild with `just build <profile>`")
-    cols = ["id", "label", "length", "negation"] + [f"{r['model']}/seed{r['seed']}" for r in runs]
-    lacking = [c for c in cols if c not in preds.columns]
-    rows = docs["results"]["data"].get("rows", {}).get("test")
-    if lacking or (rows is not None and rows != len(preds)):
-        why = f"lacks column {lacking[0]!r}" if lacking else f"has {len(preds)} rows, not {rows}"
-        raise UserError(f"{d / 'test_predictions.parquet'} {why}: stale results; rebuild with "
-                        "`just build <profile>`")
-    return {**docs, "predictions": preds}
+            raise UserError(f"{d / name}.json has config_hash {doc['config_hash']} but "
+                            f"results.json has {want}: files from different configs; rebuild "
+                            "with `just build <profile>`")
+    validate_results(d)  # the schema's deep checks: fields, runs, models, parquet columns, rows
+    return {**docs, "predictions": pd.read_parquet(d / "test_predictions.parquet")}
 
 
 # ---------------------------------------------------------------- numbering and citations
@@ -151,14 +132,13 @@ class Registry:
         return Markup(f'<a class="xref" href="#{escape(id)}">{escape(src.numbers[id])}</a>')
 
     def cite(self, *keys: str) -> Markup:
-        links = []
         for k in keys:
             if k not in self.refs:
                 raise KeyError(f"unknown reference {k!r} (paper/references.toml)")
             if k not in self.cited:
                 self.cited.append(k)
-            n = (self.prev or self).ref_number(k)
-            links.append(f'<a class="cite" href="#ref-{escape(k)}">{n}</a>')
+        numbered = sorted(((self.prev or self).ref_number(k), k) for k in keys)
+        links = [f'<a class="cite" href="#ref-{escape(k)}">{n}</a>' for n, k in numbered]
         return Markup(f'<span class="cites">[{", ".join(links)}]</span>')
 
     def ref_number(self, key: str) -> int:
@@ -230,7 +210,8 @@ def context(b: dict, figs: list[dict]) -> dict:
                 s = 1 if p["a"] == a else -1
                 lo, hi = sorted((s * p["ci_low"], s * p["ci_high"]))
                 return {"a": a, "b": bb, "diff": s * p["acc_diff"], "lo": lo, "hi": hi,
-                        "p": p["mcnemar_p"], "sig": bool(p["significant"]),
+                        "p": p.get("mcnemar_p_holm", p["mcnemar_p"]),
+                        "holm": "mcnemar_p_holm" in p, "sig": bool(p["significant"]),
                         "better": bool(p["significant"]) and s * p["acc_diff"] > 0,
                         "worse": bool(p["significant"]) and s * p["acc_diff"] < 0}
         return None
@@ -261,7 +242,7 @@ def context(b: dict, figs: list[dict]) -> dict:
     faith_facts = {m: {"above_random": all(t > r for t, r in zip(f["top_drop"], f["random_drop"],
                                                                   strict=True)),
                        "k_max": f["k"][-1], "top": f["top_drop"][-1], "rand": f["random_drop"][-1],
-                       "rho": f["grad_spearman"]} for m, f in faith.items()}
+                       "rho": f.get("grad_spearman")} for m, f in faith.items()}
     buckets = ana["length"]["buckets"]
     config_rows = [(sec, k, ", ".join(map(str, v)) if isinstance(v, list) else v)
                    for sec, vals in res["config"].items() if isinstance(vals, dict)
@@ -276,7 +257,7 @@ def context(b: dict, figs: list[dict]) -> dict:
     lower_better = {"log_loss"}
     best_by_metric = {k: (min if k in lower_better else max)(
         models, key=lambda m, k=k: summ[m][k]["mean"]) for k, _ in METRICS}
-    base_acc = ana["baseline"].get("test", {}).get("accuracy")
+    base_acc = (ana["baseline"].get("test") or {}).get("accuracy")
     real = ana["negation"]["real"]
     return {
         "best_by_metric": best_by_metric,
@@ -287,8 +268,14 @@ def context(b: dict, figs: list[dict]) -> dict:
         "len_last": _mean(buckets[-1]["accuracy"].values()),
         "probe_rank": sorted(ana["negation"]["probes"],
                              key=lambda m: -ana["negation"]["probes"][m]["accuracy"]),
-        "mean_neg_gap": _mean(real[m]["with"] - real[m]["without"] for m in real),
+        "mean_neg_gap": _mean([real[m]["with"] - real[m]["without"] for m in real
+                               if real[m]["with"] is not None and real[m]["without"] is not None]
+                              or [0.0]),
+        "holm": any("mcnemar_p_holm" in p for p in ana["pairwise"]),
+        "baseline_label": figures.BASELINES.get(ana["baseline"].get("name"),
+                                        ana["baseline"].get("name", "baseline")),
         "disagree_count": sum(s["disagree"] for s in chosen),
+        "received_n": len(figures.pick_short(att, 2)),
         "mhsa_sample": figures.pick_short(att, 1)[0] if figures.pick_short(att, 1) else None,
         "res": res, "ana": ana, "att": att, "bench": bench, "bench_models": bench_models,
         "cfg": res["config"], "data": res["data"], "prov": res["provenance"], "models": models,
@@ -319,6 +306,7 @@ def _environment() -> jinja2.Environment:
     env.filters.update(n=fmt, pts=fmt_pts, pval=fmt_p, int=fmt_int, secs=fmt_secs,
                        pct=lambda x, d=1: fmt(100 * x, d) + "%")
     env.globals.update(chip=chip, label=figures.label, color=figures.color)
+    env.tests["search"] = lambda value, pattern: re.search(pattern, str(value)) is not None
     return env
 
 
@@ -346,16 +334,64 @@ def data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def _start_side_figures(results_dir: Path, fig_dir: Path):
-    """Draw the PNGs and CSVs in a second process while this one renders HTML and PDF."""
+def _side(results_dir: Path, fig_dir: Path, stages: list[str]):
+    """Draw figures in a second process (python -m attnstudy.figures); None if impossible."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")) if p)}
     try:
-        return subprocess.Popen([sys.executable, "-m", "attnstudy.figures", str(results_dir),
-                                 str(fig_dir), "png,csv"], env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+        err = tempfile.TemporaryFile("w+", encoding="utf-8")
+        proc = subprocess.Popen([sys.executable, "-m", "attnstudy.figures", str(results_dir),
+                                 str(fig_dir), *stages], env=env, stdout=subprocess.PIPE,
+                                stderr=err, text=True)
     except OSError:
         return None
+    proc.err = err  # type: ignore[attr-defined]
+    return proc
+
+
+def _join(proc, until: str | None = None) -> None:
+    """Wait for the side process to print `until` (or to end); UserError if it failed."""
+    if until is not None:
+        for line in proc.stdout:
+            if line.strip() == until:
+                return
+    proc.wait()
+    if proc.returncode != 0:
+        proc.err.seek(0)
+        last = proc.err.read().strip().splitlines()[-1:] or ["no message"]
+        raise UserError(f"drawing the figures failed: {last[0]}")
+    if until is not None:
+        raise UserError(f"drawing the figures failed: the figure process ended before {until!r}")
+
+
+HEAVY = ("faithfulness", "attention-mhsa", "attention-received")  # drawn by the side process
+
+
+def _figures(bundle: dict, results_dir: Path, fig_dir: Path, procs: list,
+             while_waiting=None) -> list[dict]:
+    """The SVGs for the report, drawn by two processes at once; the second one then draws the
+    PNGs and CSVs while this one renders the PDF. Falls back to drawing everything here."""
+    names = figures.available(bundle)
+    theirs = [n for n in names if n in HEAVY] or names[1::2]
+    mine = [n for n in names if n not in theirs]
+    side = _side(results_dir, fig_dir, ["svg:" + ",".join(theirs), "png,csv:" + ",".join(names)])
+    if side is None:
+        mine, theirs = names, []
+    else:
+        procs.append(side)
+    formats = ("svg",) if side else ("svg", "png", "csv")
+    drawn = figures.save(figures.build(bundle, mine), fig_dir, formats=formats)
+    recs = {r["name"]: r for r in drawn}
+    if while_waiting:
+        while_waiting()
+    if side:
+        _join(side, until="done 0")
+    for name in theirs:
+        data = (fig_dir / f"fig-{name}.svg").read_bytes()
+        w, h = (float(v) for v in re.search(rb'width="([\d.]+)pt" height="([\d.]+)pt"',
+                                             data).groups())
+        recs[name] = {"name": name, "svg_bytes": data, "aspect": h / w}
+    return [recs[n] for n in names]
 
 
 def render(results_dir: Path, out_dir: Path, pdf: bool = True) -> dict[str, Path]:
@@ -365,10 +401,10 @@ def render(results_dir: Path, out_dir: Path, pdf: bool = True) -> dict[str, Path
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     bundle = load_results(results_dir)
     paths = {"html": out_dir / "report.html", "figures": out_dir / "figures"}
-    side = _start_side_figures(results_dir, paths["figures"])
+    procs: list = []
     try:
-        figs = figures.save(figures.build(bundle), paths["figures"],
-                            formats=("svg",) if side else ("svg", "png", "csv"))
+        warm = (lambda: importlib.import_module("weasyprint")) if pdf else None
+        figs = _figures(bundle, results_dir, paths["figures"], procs, while_waiting=warm)
         for f in figs:
             f["uri"] = data_uri(f.pop("svg_bytes"), "image/svg+xml")
         html = render_html(context(bundle, figs))
@@ -383,14 +419,13 @@ def render(results_dir: Path, out_dir: Path, pdf: bool = True) -> dict[str, Path
             data = weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf()
             with atomic_write(paths["pdf"], "wb") as f:
                 f.write(data)
-    except BaseException:
-        if side:
-            side.kill()
-            side.wait()
-        raise
-    if side:
-        _, err = side.communicate()
-        if side.returncode != 0:
-            last = (err or "").strip().splitlines()[-1:] or ["no message"]
-            raise UserError(f"drawing the PNG figures failed: {last[0]}")
+        for p in procs:
+            _join(p)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            p.stdout.close()
+            p.err.close()
     return paths

@@ -170,7 +170,7 @@ def train_run(cfg: Config, name: str, seed: int, ds: data_lib.Dataset, run_dir: 
             val_loss = _log_loss(ds.val.labels, probs)
             point = {"step": state.step, "train_loss": float(step_losses.mean()),
                      "val_loss": val_loss,
-                     "val_accuracy": float(((probs > 0.5) == ds.val.labels).mean())}
+                     "val_accuracy": float(((probs >= 0.5) == ds.val.labels).mean())}
             state.curve.append(point)
             if val_loss < state.best_val_loss:
                 state.best_val_loss, state.best_step, state.best_params = val_loss, state.step, params

@@ -1,0 +1,232 @@
+"""analysis.analyse on synthetic results: structure, JSON safety, verdicts that follow the data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from attnstudy import analysis
+from attnstudy.config import MODEL_NAMES, load_config
+from attnstudy.data import tokenize
+from attnstudy.probes import load_probes
+
+N = 3000
+SEEDS = (0, 1, 2)
+PROBES = load_probes()
+
+
+def synthetic(acc: dict[str, float], probe_acc: dict[str, float] | None = None,
+              faith: dict | None = None, models=MODEL_NAMES, base_probs: bool = False,
+              correlated: bool = False):
+    """results, predictions, baseline, cfg where model m is right on a fraction acc[m] of reviews.
+
+    Each model's correctness is drawn once (shared by its seeds, so the seed-averaged predictor
+    has the same accuracy); seeds only jitter the confidence. `correlated` gives every model the
+    same errors (nested: a model with higher accuracy is right wherever a lower one is).
+    """
+    rng = np.random.default_rng(0)
+    cfg = load_config("smoke")
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, models=tuple(models),
+                                                             seeds=SEEDS))
+    labels = rng.integers(0, 2, N)
+    length = rng.integers(10, 400, N)
+    pred = pd.DataFrame({"id": [f"r{i}" for i in range(N)], "label": labels, "length": length,
+                         "negation": rng.random(N) < 0.7})
+    u = rng.random(N)
+    runs = []
+    for m in models:
+        right = (u if correlated else rng.random(N)) < acc[m]
+        pa = (probe_acc or {}).get(m, 0.75)
+        probe_right = rng.random(len(PROBES)) < pa
+        plabels = np.array([p.label for p in PROBES])
+        for s in SEEDS:
+            conf = 0.2 + 0.25 * rng.random(N)
+            p = np.where(right == (labels == 1), 0.5 + conf, 0.5 - conf)
+            pred[f"{m}/seed{s}"] = p
+            pp = np.where(probe_right == (plabels == 1), 0.8, 0.2)
+            runs.append({"model": m, "seed": s, "test": {
+                "accuracy": float(right.mean() + 0.001 * s), "f1": 0.8, "precision": 0.8,
+                "recall": 0.8, "roc_auc": 0.9, "log_loss": 0.4},
+                "best_step": 10, "curve": [{"step": 10, "val_accuracy": float(acc[m])}],
+                "train_seconds": 1.0, "tokens_per_second": 100.0,
+                "probes": pp.tolist(), "faithfulness": (faith or {}).get(m)})
+    results = {"runs": runs, "config": cfg.to_dict(), "config_hash": cfg.section_hash()}
+    labels_b = labels if base_probs else None
+    base = {"name": "tfidf_logreg", "test": {"accuracy": 0.85, "f1": 0.85, "precision": 0.85,
+                                             "recall": 0.85, "roc_auc": 0.9, "log_loss": 0.4}}
+    if labels_b is not None:
+        bright = rng.random(N) < 0.85
+        base["probs"] = np.where(bright == (labels == 1), 0.9, 0.1)
+        base["test"]["accuracy"] = float(bright.mean())
+    return results, pred, base, cfg
+
+
+def verdicts(out) -> dict[str, str]:
+    return {r["claim"]: r["verdict"] for r in out["ledger"]}
+
+
+def claim(out, start: str) -> dict:
+    return next(r for r in out["ledger"] if r["claim"].startswith(start))
+
+
+def faith_run(top: float, rand: float, rho: float, ci_low: float) -> dict:
+    ks = [1, 3]
+    return {"k": ks, "top_drop": [top] * 2, "random_drop": [rand] * 2, "top_flip": [0.1] * 2,
+            "random_flip": [0.05] * 2, "drop_diff_ci_low": [ci_low] * 2,
+            "drop_diff_ci_high": [ci_low + 0.02] * 2, "grad_spearman": rho, "n_reviews": 40}
+
+
+def test_attention_clearly_better_is_supported():
+    acc = {"bilstm": 0.80, "additive": 0.88, "mhsa": 0.89, "bilstm_matched": 0.80,
+           "transformer": 0.80}
+    res, pred, base, cfg = synthetic(acc, probe_acc={"bilstm": 0.5, "additive": 0.9, "mhsa": 0.9})
+    out = analysis.analyse(res, pred, PROBES, base, cfg)
+    json.dumps(out, allow_nan=False)  # valid JSON
+    assert set(out) == {"summary", "pairwise", "baseline", "length", "negation", "faithfulness",
+                        "ledger"}
+    assert len(out["pairwise"]) == 10
+    v = verdicts(out)
+    assert claim(out, "Attention models are dramatically")["verdict"] == "supported"
+    assert claim(out, "The no-attention model misses")["verdict"] == "supported"
+    assert claim(out, "Attention helps beyond")["verdict"] == "supported"
+    assert claim(out, "Recurrence matters")["verdict"] == "supported"
+    assert claim(out, "Small neural models")["verdict"] == "supported"  # 0.89 vs 0.85 over 3 seeds
+    assert len(v) == 8 and set(v.values()) <= {"supported", "not supported", "inconclusive"}
+    for row in out["ledger"]:
+        assert row["source"] in ("seed", "ours") and row["rule"] and row["result"]
+    p = next(p for p in out["pairwise"] if {p["a"], p["b"]} == {"bilstm", "mhsa"})
+    assert p["significant"]
+    assert abs(abs(p["acc_diff"]) - 0.09) < 0.03
+
+
+def test_equal_models_are_not_supported():
+    acc = dict.fromkeys(MODEL_NAMES, 0.85)
+    res, pred, base, cfg = synthetic(acc, correlated=True)
+    out = analysis.analyse(res, pred, PROBES, base, cfg)
+    assert claim(out, "Attention models are dramatically")["verdict"] == "not supported"
+    assert claim(out, "The no-attention model misses")["verdict"] == "not supported"
+    assert claim(out, "The no-attention model is sensitive")["verdict"] == "not supported"
+    assert claim(out, "Attention helps beyond")["verdict"] == "not supported"
+    assert claim(out, "Recurrence matters")["verdict"] == "not supported"
+    assert not any(p["significant"] for p in out["pairwise"])
+    assert all(p["acc_diff"] == 0 for p in out["pairwise"])
+    # identical models: equal accuracy in every length bucket
+    for b in out["length"]["buckets"]:
+        assert len(set(b["accuracy"].values())) == 1
+
+
+def test_small_significant_gain_is_inconclusive_for_dramatic_claim():
+    acc = {"bilstm": 0.85, "additive": 0.865, "mhsa": 0.865, "bilstm_matched": 0.85,
+           "transformer": 0.85}
+    res, pred, base, cfg = synthetic(acc, correlated=True)  # nested errors: McNemar is decisive
+    out = analysis.analyse(res, pred, PROBES, base, cfg)
+    row = claim(out, "Attention models are dramatically")
+    assert row["verdict"] == "inconclusive", row
+    p = next(p for p in out["pairwise"] if {p["a"], p["b"]} == {"bilstm", "additive"})
+    diff = p["acc_diff"] if p["a"] == "additive" else -p["acc_diff"]
+    assert 0.01 <= diff < 0.02 and p["significant"]
+    assert f"additive - bilstm = {100 * diff:+.2f} points" in row["result"]
+
+
+def test_missing_models_give_inconclusive_with_reason():
+    acc = {"bilstm": 0.8, "additive": 0.9}
+    res, pred, base, cfg = synthetic(acc, models=("bilstm", "additive"))
+    out = analysis.analyse(res, pred, PROBES, base, cfg)
+    for start in ("Attention helps beyond", "Recurrence matters", "Multi-head attention",
+                  "Additive attention focuses"):
+        row = claim(out, start)
+        assert row["verdict"] == "inconclusive" and "not measured" in row["result"]
+    assert claim(out, "Attention models are dramatically")["verdict"] == "supported"
+    assert len(out["pairwise"]) == 1
+
+
+def test_baseline_paired_when_probs_given():
+    acc = dict.fromkeys(MODEL_NAMES, 0.84)
+    res, pred, base, cfg = synthetic(acc, base_probs=True)
+    out = analysis.analyse(res, pred, PROBES, base, cfg)
+    row = claim(out, "Small neural models")
+    assert row["verdict"] == "not supported" and "McNemar" in row["result"]
+    assert "probs" not in out["baseline"]
+    res, pred, base, cfg = synthetic(dict.fromkeys(MODEL_NAMES, 0.95), base_probs=True)
+    out = analysis.analyse(res, pred, PROBES, base, cfg)
+    assert claim(out, "Small neural models")["verdict"] == "supported"
+
+
+@pytest.mark.parametrize("top,rand,rho,ci_low,expected", [
+    (0.10, 0.02, 0.5, 0.03, "supported"),
+    (0.02, 0.03, 0.5, -0.02, "not supported"),
+    (0.10, 0.02, 0.05, 0.03, "not supported"),
+    (0.10, 0.02, 0.2, 0.03, "inconclusive"),
+])
+def test_faithfulness_claim_follows_numbers(top, rand, rho, ci_low, expected):
+    acc = dict.fromkeys(MODEL_NAMES, 0.85)
+    f = faith_run(top, rand, rho, ci_low)
+    res, pred, base, cfg = synthetic(acc, faith={"additive": f, "mhsa": f})
+    out = analysis.analyse(res, pred, PROBES, base, cfg)
+    assert claim(out, "Additive attention focuses")["verdict"] == expected
+    agg = out["faithfulness"]["additive"]
+    assert agg["k"] == [1, 3] and agg["top_drop"] == pytest.approx([top, top])
+    assert agg["grad_spearman"] == pytest.approx(rho)
+    assert "bilstm" not in out["faithfulness"]
+
+
+def test_sections_have_documented_shapes():
+    acc = {"bilstm": 0.80, "additive": 0.88, "mhsa": 0.89, "bilstm_matched": 0.8,
+           "transformer": 0.8}
+    res, pred, base, cfg = synthetic(acc)
+    out = analysis.analyse(res, pred, PROBES, base, cfg)
+    s = out["summary"]["mhsa"]["accuracy"]
+    assert s["n"] == 3 and s["ci_low"] <= s["mean"] <= s["ci_high"]
+    length = out["length"]
+    assert len(length["buckets"]) == cfg.analysis.length_buckets
+    assert sum(b["n"] for b in length["buckets"]) == N
+    assert length["edges"][0] == pred["length"].min()
+    lo_hi = [(b["lo"], b["hi"]) for b in length["buckets"]]
+    assert all(a[1] == b[0] for a, b in zip(lo_hi, lo_hi[1:], strict=False))
+    last = length["buckets"][-1]
+    assert last["truncated_share"] == pytest.approx(
+        (pred["length"][pred["length"] >= last["lo"]] > cfg.data.max_len).mean())
+    real = out["negation"]["real"]["bilstm"]
+    assert real["n_with"] + real["n_without"] == N
+    probes = out["negation"]["probes"]["mhsa"]
+    assert set(probes["by_category"]) == {"negation", "contrast", "intensifier", "double_negation"}
+    assert all(c["n_pairs"] >= 25 for c in probes["by_category"].values())
+    assert 0 <= probes["pair_consistency"] <= probes["accuracy"] <= 1
+
+
+def test_probe_count_mismatch_is_a_user_error():
+    from attnstudy.errors import UserError
+
+    acc = dict.fromkeys(MODEL_NAMES, 0.85)
+    res, pred, base, cfg = synthetic(acc)
+    with pytest.raises(UserError, match="probe predictions"):
+        analysis.analyse(res, pred, PROBES[:10], base, cfg)
+
+
+def test_has_negation():
+    assert analysis.has_negation(tokenize("I didn't like it"))
+    assert analysis.has_negation(["a", "film", "without", "heart"])
+    assert analysis.has_negation(np.array(["never", "again"]))
+    assert not analysis.has_negation(tokenize("a knotty, notable film"))
+    assert not analysis.has_negation([])
+
+
+def test_pairwise_significance_needs_holm_corrected_p():
+    """b=12, c=3 of 100: raw McNemar p = 0.035 and a CI above 0, but with three pairs Holm
+    multiplies the smallest p by 3, so no pair is significant; alone, the pair is."""
+    base = np.array([True] * 80 + [False] * 20)
+    a = base.copy()
+    b = base.copy()
+    b[:12] = False  # a right, b wrong
+    b[80:83] = True  # a wrong, b right
+    alone = analysis._pairwise({"a": a, "b": b}, 2000, 0)[0]
+    assert alone["mcnemar_p"] == pytest.approx(0.0352, abs=1e-3) and alone["ci_low"] > 0
+    assert alone["significant"]
+    three = analysis._pairwise({"a": a, "b": b, "c": b.copy()}, 2000, 0)
+    ab = next(p for p in three if (p["a"], p["b"]) == ("a", "b"))
+    assert ab["mcnemar_p_holm"] == pytest.approx(3 * ab["mcnemar_p"])
+    assert not any(p["significant"] for p in three)

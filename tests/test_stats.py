@@ -1,0 +1,120 @@
+"""attnstudy.stats: known answers on small synthetic predictions."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from attnstudy import stats
+
+
+def paired(b: int, c: int, both_right: int = 50, both_wrong: int = 5):
+    """correct_a, correct_b with b reviews only a gets right and c only b gets right."""
+    a = [1] * both_right + [0] * both_wrong + [1] * b + [0] * c
+    bb = [1] * both_right + [0] * both_wrong + [0] * b + [1] * c
+    return np.array(a, bool), np.array(bb, bool)
+
+
+def test_mcnemar_exact_small_counts():
+    r = stats.mcnemar(*paired(10, 2))
+    assert (r["b"], r["c"]) == (10, 2)
+    assert r["statistic"] == 2
+    assert r["p"] == pytest.approx(2 * (1 + 12 + 66) / 2**12)  # two-sided binomial, n=12
+
+
+def test_mcnemar_chi_square_with_continuity_correction():
+    r = stats.mcnemar(*paired(30, 10))
+    assert r["statistic"] == pytest.approx((abs(30 - 10) - 1) ** 2 / 40)  # 9.025
+    assert r["p"] == pytest.approx(math.erfc(math.sqrt(9.025 / 2)))  # chi2(1) survival
+    assert stats.mcnemar(*paired(10, 30))["p"] == pytest.approx(r["p"])  # symmetric
+
+
+def test_mcnemar_no_discordant_pairs():
+    a, _ = paired(0, 0)
+    assert stats.mcnemar(a, a) == {"b": 0, "c": 0, "statistic": 0.0, "p": 1.0}
+
+
+def test_bootstrap_big_effect_excludes_zero():
+    rng = np.random.default_rng(1)
+    n = 2000
+    b = rng.random(n) < 0.7
+    a = b | (rng.random(n) < 0.67)  # a right wherever b is, and on ~2/3 of b's errors: +0.2
+    r = stats.paired_bootstrap(a, b, 2000, seed=0)
+    assert r["acc_diff"] == pytest.approx(a.mean() - b.mean())
+    assert 0 < r["ci_low"] < r["acc_diff"] < r["ci_high"]
+    assert r["ci_low"] <= 0.2 <= r["ci_high"]  # the population difference
+    assert r["p"] < 0.001
+    rev = stats.paired_bootstrap(b, a, 2000, seed=0)
+    assert rev["ci_high"] < 0
+
+
+def test_bootstrap_identical_models_include_zero():
+    a = np.random.default_rng(2).random(500) < 0.8
+    r = stats.paired_bootstrap(a, a.copy(), 500, seed=0)
+    assert r == {"acc_diff": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p": 1.0}
+
+
+def test_bootstrap_no_real_difference_includes_zero():
+    rng = np.random.default_rng(3)
+    a, b = rng.random(1000) < 0.8, rng.random(1000) < 0.8  # independent, same accuracy
+    r = stats.paired_bootstrap(a, b, 2000, seed=1)
+    assert r["ci_low"] < 0 < r["ci_high"] or abs(r["acc_diff"]) > 0.03
+
+
+def test_bootstrap_ci_coverage():
+    """The 95% interval covers the true difference (0.05) in most replicates."""
+    rng = np.random.default_rng(4)
+    covered = 0
+    for rep in range(100):
+        b = rng.random(400) < 0.75
+        flip = rng.random(400)
+        a = np.where(b, flip > 0.05, flip < 0.35)  # P(a) = 0.75 * 0.95 + 0.25 * 0.35 = 0.8
+        r = stats.paired_bootstrap(a, b, 400, seed=rep)
+        covered += r["ci_low"] <= 0.05 <= r["ci_high"]
+    assert covered >= 85
+
+
+def test_bootstrap_means_continuous_values():
+    x = np.random.default_rng(5).normal(1.0, 2.0, 300)  # > 64 distinct levels: index path
+    m = stats.bootstrap_means(x, 2000, np.random.default_rng(0))
+    assert m.shape == (2000,)
+    assert m.mean() == pytest.approx(x.mean(), abs=0.02)
+    assert m.std() == pytest.approx(x.std() / math.sqrt(300), rel=0.15)
+
+
+def test_mean_ci_known_values():
+    r = stats.mean_ci([1.0, 2.0, 3.0])
+    half = 4.302652729749462 / math.sqrt(3)  # t(0.975, 2) * s / sqrt(n), s = 1
+    assert r["mean"] == 2 and r["std"] == pytest.approx(1.0) and r["n"] == 3
+    assert r["ci_low"] == pytest.approx(2 - half) and r["ci_high"] == pytest.approx(2 + half)
+    assert stats.mean_ci([0.7]) == {"mean": 0.7, "std": 0.0, "ci_low": 0.7, "ci_high": 0.7, "n": 1}
+    wide = stats.mean_ci([1.0, 2.0, 3.0], level=0.99)
+    assert wide["ci_high"] > r["ci_high"]
+    with pytest.raises(ValueError):
+        stats.mean_ci([])
+
+
+def test_holm():
+    assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert stats.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert stats.holm([]) == []
+
+
+def test_spearman():
+    assert stats.spearman([1, 2, 3, 4], [10, 20, 30, 100]) == pytest.approx(1.0)
+    assert stats.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert math.isnan(stats.spearman([1, 1, 1], [1, 2, 3]))
+    assert math.isnan(stats.spearman([1], [2]))
+
+
+def test_metrics_known_values():
+    m = stats.metrics([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])
+    assert m["accuracy"] == 0.5 and m["precision"] == 0.5 and m["recall"] == 0.5
+    assert m["f1"] == 0.5 and m["roc_auc"] == 0.75
+    assert m["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.4, 0.4, 0.9])))
+    assert stats.metrics([1, 0], [0.5, 0.49])["accuracy"] == 1.0  # 0.5 counts as positive
+    assert math.isnan(stats.metrics([1, 1], [0.9, 0.8])["roc_auc"])
+    with pytest.raises(ValueError):
+        stats.metrics([0, 1], [0.5])
