@@ -305,7 +305,7 @@ def fig_attention_mhsa(attention: dict):
     heads, t = maps.shape[0], len(tokens)
     ncols = 2 if heads > 1 else 1
     nrows = int(np.ceil(heads / ncols))
-    fs = float(np.clip(220 / t, 5.5, 8))
+    fs = float(np.clip(170 / t, 4.5, 8))  # labels never overlap: ~200 pt of axis per map
     fig, axes = _fig(nrows * (WIDTH / ncols * 0.76 + 0.15) + 0.6, ncols=ncols, nrows=nrows,
                      squeeze=False)
     vmax = maps.max()

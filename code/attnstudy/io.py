@@ -10,6 +10,9 @@ from pathlib import Path
 
 from attnstudy.errors import UserError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_write(path: Path | str, mode: str = "w"):
@@ -25,6 +28,7 @@ def atomic_write(path: Path | str, mode: str = "w"):
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; published files must be readable
         os.replace(tmp, path)
     except OSError as e:
         with contextlib.suppress(OSError):

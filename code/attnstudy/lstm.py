@@ -3,29 +3,28 @@
 Semantics match ``torch.nn.LSTM(bidirectional=True, batch_first=True)`` run on packed
 sequences: the forward direction reads tokens ``0..len-1`` from a zero state, the backward
 direction reads each row's *real* tokens from ``len-1`` down to ``0`` from a zero state, and
-outputs at padded positions are zero. Nothing a row outputs at its real positions depends on
-its padding.
+outputs at padded positions are zero, so real outputs never depend on padding.
 
-Speed (see ``lstm_bench.py`` and /work/shared/notes/jax-cpu-lstm.md):
+What made it faster on our 2-core CPUs (measured in ``lstm_bench.py``; see the final report):
 
-* the input projection ``x W_i + b`` is one large matmul over all ``T*B`` rows, outside the
-  scan; only ``h W_h`` stays inside the recurrence;
-* the four gates cost one ``tanh``: ``sigmoid(z) = 0.5 + 0.5 * tanh(z / 2)``, with the ``1/2``
-  folded into the weights once per call (XLA's CPU sigmoid is much slower than its tanh);
-* the recurrence has a ``jax.custom_vjp``: the forward saves gate activations, the backward is
-  a reverse scan that only carries state gradients (one ``(B,4H)x(4H,H)`` matmul per step), and
-  ``dW_h`` (here) and ``dW_i``, ``dx``, ``db`` (autodiff of the projection) are matmuls over
-  all ``T*B`` rows at once instead of ``T`` small ones.
+* one ``tanh`` for all four gates: ``sigmoid(z) = 0.5 + 0.5 * tanh(z / 2)``, the ``1/2`` folded
+  into the weights once per call (XLA's CPU sigmoid is slow);
+* both directions run in ONE scan as a batch of two (the backward direction reads a time-reversed
+  copy of ``x``): every per-step matmul is a batched ``[2, B, E+H] x [2, E+H, 4H]`` dot that
+  XLA splits across the two cores, which a scan per direction never does;
+* the input projection stays inside the step, fused with ``h W_h`` as ``[x_t, h] @ [W_i; W_h]``:
+  hoisting it out materialises a ``[T, B, 4H]`` buffer, and fresh large buffers are expensive here;
+* a ``jax.custom_vjp``: the forward saves the gate activations; the backward is a reverse scan
+  whose single per-step matmul yields both ``dh`` and ``dx``, and ``dW`` is one large matmul
+  over all ``T*B`` rows instead of ``T`` small ones.
 
-Length awareness costs nothing extra: padding sits at the end of each row, so a reverse-time
-scan whose cell state is multiplied by the mask (zero at padding) arrives at a row's last real
-token with exactly the zero state torch starts from. The same masking in the forward direction
-makes padded outputs zero.
+Length awareness is free: padding sits at the end of each row, so in the time-reversed copy it
+comes *first*, and multiplying the cell state by the mask (zero at padding) makes the scan reach
+each row's last real token with exactly the zero state torch starts from. The same mask makes
+the forward direction's padded outputs zero (``c = 0`` gives ``h = o * tanh(0) = 0``).
 """
 
 from __future__ import annotations
-
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -67,72 +66,71 @@ def _gates(a: jax.Array):
     return 0.5 + 0.5 * ai, 0.5 + 0.5 * af, g, 0.5 + 0.5 * ao
 
 
-def _forward_scan(xz, w_h, m, reverse):
-    """Run the recurrence. xz <float32>[T, B, 4H] (pre-scaled projected inputs),
-    w_h <float32>[H, 4H] (pre-scaled), m <float32>[T, B, 1] (1 = real token).
-    Returns hs, and the residuals (A = tanh outputs [T, B, 4H], C and tanh(C) [T, B, H])."""
-    _, b, h4 = xz.shape
-    zeros = jnp.zeros((b, h4 // 4), xz.dtype)
+def _forward_scan(x2, w, b, m2):
+    """The recurrence for both directions at once.
+
+    x2 <float32>[T, 2, B, E]: inputs in scan order (direction 1 time-reversed);
+    w <float32>[2, E+H, 4H] and b <float32>[2, 1, 4H]: gate-scaled [W_i; W_h] and bias;
+    m2 <float32>[T, 2, B, 1]: 1.0 at real tokens.
+    Returns hs <float32>[T, 2, B, H] and residuals (a = tanh(z) [T, 2, B, 4H], c_prev [T, 2, B, H]).
+    """
+    _, d, bsz, _ = x2.shape
+    zeros = jnp.zeros((d, bsz, w.shape[-1] // 4), x2.dtype)
 
     def step(carry, inp):
         h, c = carry
-        xz_t, m_t = inp
-        a = jnp.tanh(xz_t + h @ w_h)
+        x_t, m_t = inp
+        xh = jnp.concatenate([x_t, h], axis=-1)
+        a = jnp.tanh(jnp.einsum("dbk,dkg->dbg", xh, w) + b)
         i, f, g, o = _gates(a)
-        # Zeroing c at padding zeroes h too (tanh(0) = 0) and restarts the reverse scan
-        # from a zero state at each row's last real token.
-        c = (f * c + i * g) * m_t
-        tc = jnp.tanh(c)
-        h = o * tc
-        return (h, c), (h, a, c, tc)
+        # Zero state at padding: h = o * tanh(0) = 0 there, and the reversed direction starts
+        # each row's real tokens from zero.
+        c_new = (f * c + i * g) * m_t
+        h = o * jnp.tanh(c_new)
+        return (h, c_new), (h, a, c)
 
-    _, (hs, a, cs, tcs) = lax.scan(step, (zeros, zeros), (xz, m), reverse=reverse)
-    return hs, (a, cs, tcs)
-
-
-def _shift_prev(y: jax.Array, reverse: bool) -> jax.Array:
-    """Value of the state *before* each step: y[t-1] (forward) or y[t+1] (reverse), zero at
-    the start. <float32>[T, B, H] -> same."""
-    pad = jnp.zeros_like(y[:1])
-    return jnp.concatenate([y[1:], pad]) if reverse else jnp.concatenate([pad, y[:-1]])
+    _, (hs, a, c_prev) = lax.scan(step, (zeros, zeros), (x2, m2))
+    return hs, (a, c_prev)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(3,))
-def _recurrence(xz, w_h, m, reverse):
-    """hs <float32>[T, B, H] of one LSTM direction; see ``_forward_scan`` for shapes."""
-    return _forward_scan(xz, w_h, m, reverse)[0]
+@jax.custom_vjp
+def _layer(x2, w, b, m2):
+    """hs <float32>[T, 2, B, H]; shapes as in ``_forward_scan``."""
+    return _forward_scan(x2, w, b, m2)[0]
 
 
-def _recurrence_fwd(xz, w_h, m, reverse):
-    hs, res = _forward_scan(xz, w_h, m, reverse)
-    return hs, (hs, w_h, m) + res
+def _layer_fwd(x2, w, b, m2):
+    hs, res = _forward_scan(x2, w, b, m2)
+    return hs, (x2, w, m2, hs) + res
 
 
-def _recurrence_bwd(reverse, res, dhs):
-    hs, w_h, m, a, cs, tcs = res
-    c_prev = _shift_prev(cs, reverse)
-    scale = _gate_scale(w_h.shape[0])
+def _layer_bwd(res, dhs):
+    x2, w, m2, hs, a, c_prev = res
+    e = x2.shape[-1]
+    scale = _gate_scale(w.shape[-1] // 4)
 
     def step(carry, inp):
         dh_next, dc_next = carry
-        dy, a_t, c_prev_t, tc_t, m_t = inp
+        dy, a_t, c_prev_t, m_t = inp
         i, f, g, o = _gates(a_t)
+        tc = jnp.tanh((f * c_prev_t + i * g) * m_t)  # recomputed: cheaper than storing it
         dh = dy + dh_next
-        # c_t = m * c_candidate, and h_t = o * tanh(c_t): the mask stops the state gradient at
-        # padding exactly as it stopped the state in the forward pass.
-        dc = (dc_next + dh * o * (1.0 - tc_t * tc_t)) * m_t
-        dgate = jnp.concatenate([dc * g, dc * c_prev_t, dc * i, dh * tc_t], axis=-1)
-        dz = dgate * (1.0 - a_t * a_t) * scale  # through tanh(scale * z); z is pre-scaled
-        return (dz @ w_h.T, dc * f), dz
+        # c = m * c_candidate: the mask stops the state gradient at padding.
+        dc = (dc_next + dh * o * (1.0 - tc * tc)) * m_t
+        dgate = jnp.concatenate([dc * g, dc * c_prev_t, dc * i, dh * tc], axis=-1)
+        dz = dgate * (1.0 - a_t * a_t) * scale  # through a = tanh(scale * z)
+        dxh = jnp.einsum("dbg,dkg->dbk", dz, w)  # one matmul gives dx_t and dh_{t-1}
+        return (dxh[..., e:], dc * f), (dz, dxh[..., :e])
 
     zeros = jnp.zeros_like(hs[0])
-    _, dz = lax.scan(step, (zeros, zeros), (dhs, a, c_prev, tcs, m), reverse=not reverse)
-    # One [H, T*B] x [T*B, 4H] matmul instead of T small ones inside the scan.
-    dw_h = jnp.einsum("tbh,tbg->hg", _shift_prev(hs, reverse), dz)
-    return dz, dw_h, jnp.zeros_like(m)
+    _, (dz, dx) = lax.scan(step, (zeros, zeros), (dhs, a, c_prev, m2), reverse=True)
+    h_prev = jnp.concatenate([jnp.zeros_like(hs[:1]), hs[:-1]])
+    # dW for [W_i; W_h] of both directions as one large matmul over all T*B rows.
+    dw = jnp.einsum("tdbk,tdbg->dkg", jnp.concatenate([x2, h_prev], axis=-1), dz)
+    return dx, dw, dz.sum((0, 2))[:, None], jnp.zeros_like(m2)
 
 
-_recurrence.defvjp(_recurrence_fwd, _recurrence_bwd)
+_layer.defvjp(_layer_fwd, _layer_bwd)
 
 
 def bilstm(params: dict, x: jax.Array, mask: jax.Array) -> jax.Array:
@@ -145,19 +143,18 @@ def bilstm(params: dict, x: jax.Array, mask: jax.Array) -> jax.Array:
 
     Returns:
       <float32>[B, T, 2H]: concat(forward h, backward h), zero at padded positions.
-    Differentiable w.r.t. ``params`` and ``x``; jit-able.
+    Differentiable w.r.t. ``params`` and ``x``; jit-able; deterministic.
     """
-    hidden = params["fwd"]["w_h"].shape[0]
-    scale = _gate_scale(hidden)
+    scale = _gate_scale(params["fwd"]["w_h"].shape[0])
     x_tm = jnp.swapaxes(x, 0, 1)  # [T, B, E]: the scan walks the leading axis
     m = jnp.swapaxes(mask, 0, 1)[..., None].astype(x.dtype)  # [T, B, 1]
-    outs = []
-    for name, reverse in (("fwd", False), ("bwd", True)):
-        p = params[name]
-        # Hoisted input projection: one [T*B, E] x [E, 4H] matmul; scale folded into weights.
-        xz = x_tm @ (p["w_i"] * scale) + p["b"] * scale
-        outs.append(_recurrence(xz, p["w_h"] * scale, m, reverse))
-    return jnp.swapaxes(jnp.concatenate(outs, axis=-1), 0, 1)
+    x2 = jnp.stack([x_tm, x_tm[::-1]], axis=1)  # [T, 2, B, E]
+    m2 = jnp.stack([m, m[::-1]], axis=1)
+    dirs = [params["fwd"], params["bwd"]]
+    w = jnp.stack([jnp.concatenate([p["w_i"], p["w_h"]]) for p in dirs]) * scale
+    b = jnp.stack([p["b"] for p in dirs])[:, None] * scale
+    hs = _layer(x2, w, b, m2)  # [T, 2, B, H], direction 1 in reversed time
+    return jnp.swapaxes(jnp.concatenate([hs[:, 0], hs[::-1, 1]], axis=-1), 0, 1)
 
 
 def _reference_scan(p: dict, x_tm: jax.Array) -> jax.Array:

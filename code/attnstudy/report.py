@@ -194,6 +194,34 @@ def _mean(xs) -> float:
 
 # ---------------------------------------------------------------- the computed context
 
+BENCH_COLS = {"jax_ms": "JAX ms / step", "torch_ms": "PyTorch ms / step",
+              "speed_ratio": "PyTorch ÷ JAX time", "jax_tokens_per_s": "JAX tokens/s",
+              "jax_gflops": "JAX GFLOP/s", "peak_share": "share of SGEMM peak",
+              "jax_eval_reviews_per_s": "eval reviews/s", "jit_compile_s": "JIT compile (s)"}
+
+
+def _bench(bench: dict | None) -> dict | None:
+    """bench.json's per-model rows (a list with "model", or a dict by model) as a table."""
+    if not bench:
+        return None
+    rows = bench.get("models")
+    rows = [{"model": m, **v} for m, v in rows.items()] if isinstance(rows, dict) else rows
+    rows = [dict(r) for r in rows or [] if isinstance(r, dict) and "model" in r]
+    if not rows:
+        return None
+    peak = bench.get("sgemm_peak_gflops")
+    for r in rows:
+        if isinstance(peak, int | float) and peak > 0 and "jax_gflops" in r:
+            r["peak_share"] = r["jax_gflops"] / peak
+    keys = {k for r in rows for k in r}
+    cols = [(k, v) for k, v in BENCH_COLS.items() if k in keys] or [
+        (k, k.replace("_", " ")) for k in dict.fromkeys(k for r in rows for k in r) if k != "model"]
+    rank = {m: i for i, m in enumerate(figures.order(r["model"] for r in rows))}
+    skip = ("models", "schema_version", "config_hash", "quick")
+    info = [(k, v) for k, v in bench.items() if k not in skip and not isinstance(v, dict | list)]
+    return {"cols": cols, "rows": sorted(rows, key=lambda r: rank[r["model"]]), "info": info}
+
+
 def context(b: dict, figs: list[dict]) -> dict:
     res, ana, att = b["results"], b["analysis"], b["attention"]
     models = figures.order(res["models"])
@@ -248,12 +276,6 @@ def context(b: dict, figs: list[dict]) -> dict:
                    for sec, vals in res["config"].items() if isinstance(vals, dict)
                    for k, v in vals.items()]
     bench = b["bench"]
-    bench_models = None
-    if bench:
-        table = bench.get("models") if isinstance(bench.get("models"), dict) else {
-            k: v for k, v in bench.items() if k in res["models"] and isinstance(v, dict)}
-        cols = list(dict.fromkeys(c for row in table.values() for c in row))
-        bench_models = {"cols": cols, "rows": [(m, table[m]) for m in figures.order(table)]}
     lower_better = {"log_loss"}
     best_by_metric = {k: (min if k in lower_better else max)(
         models, key=lambda m, k=k: summ[m][k]["mean"]) for k, _ in METRICS}
@@ -277,7 +299,7 @@ def context(b: dict, figs: list[dict]) -> dict:
         "disagree_count": sum(s["disagree"] for s in chosen),
         "received_n": len(figures.pick_short(att, 2)),
         "mhsa_sample": figures.pick_short(att, 1)[0] if figures.pick_short(att, 1) else None,
-        "res": res, "ana": ana, "att": att, "bench": bench, "bench_models": bench_models,
+        "res": res, "ana": ana, "att": att, "bench": bench, "bench_table": _bench(bench),
         "cfg": res["config"], "data": res["data"], "prov": res["provenance"], "models": models,
         "summ": summ, "ranking": ranking, "best": ranking[0], "worst": ranking[-1],
         "seeds": sorted({r["seed"] for r in res["runs"]}), "n_runs": len(res["runs"]),
