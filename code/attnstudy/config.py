@@ -55,12 +55,12 @@ class TrainConfig:
     models: tuple[str, ...] = MODEL_NAMES
     seeds: tuple[int, ...] = (0, 1, 2)
     batch_size: int = 64
-    steps: int = 1200
+    steps: int = 400
     learning_rate: float = 1e-3
-    warmup_steps: int = 100
+    warmup_steps: int = 40
     weight_decay: float = 1e-4
     clip_norm: float = 1.0
-    eval_every: int = 100
+    eval_every: int = 80
     eval_batch_size: int = 256
 
 

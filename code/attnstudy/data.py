@@ -1,4 +1,4 @@
-"""IMDb input pipeline: load -> split -> tokenize -> vocabulary -> encode -> length-bucketed batches.
+"""IMDb input pipeline: load -> split -> tokenize -> vocabulary -> encode -> bucketed batches.
 
 The official 25k test set is only encoded here; it is read for final evaluation, never for
 choices (vocabulary, early stopping). Validation is carved from the training set, stratified by
@@ -417,7 +417,8 @@ def summary(ds: Dataset, max_len: int) -> dict:
     pct = {f"p{q}": int(np.percentile(full, q)) for q in (10, 25, 50, 75, 90, 95, 99)}
     return {
         "rows": {"train": len(ds.train), "validation": len(ds.val), "test": len(ds.test)},
-        "positive_share": {s: float(getattr(ds, s).labels.mean()) for s in ("train", "val", "test")},
+        "positive_share": {s: float(getattr(ds, s).labels.mean())
+                           for s in ("train", "val", "test")},
         "vocab_size": len(ds.vocab),
         "token_length_percentiles": pct,
         "mean_tokens": float(full.mean()),

@@ -120,7 +120,7 @@ class SelfAttention(nn.Module):
 
 
 class BiLSTMMaxPool(nn.Module):
-    """Model 1: BiLSTM + masked max-pool; `extra` > 0 adds a ReLU dense layer (the matched control)."""
+    """Model 1: BiLSTM + masked max-pool; `extra` > 0 adds a ReLU dense layer (matched control)."""
 
     vocab_size: int
     cfg: ModelConfig

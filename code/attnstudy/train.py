@@ -173,7 +173,8 @@ def train_run(cfg: Config, name: str, seed: int, ds: data_lib.Dataset, run_dir: 
                      "val_accuracy": float(((probs >= 0.5) == ds.val.labels).mean())}
             state.curve.append(point)
             if val_loss < state.best_val_loss:
-                state.best_val_loss, state.best_step, state.best_params = val_loss, state.step, params
+                state.best_val_loss, state.best_step = val_loss, state.step
+                state.best_params = params
             state.params, state.opt_state = params, opt_state
             _save(ckpt, state)
             losses = []
