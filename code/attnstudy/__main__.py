@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from attnstudy.config import BUILD, MODEL_NAMES, PROFILES, load_config
+from attnstudy.config import BUILD, MODEL_NAMES, PROFILES, ROOT, load_config
 from attnstudy.errors import UserError
 
 
@@ -88,6 +88,8 @@ def cmd_build(args) -> None:
         runner.write_results(cfg)
     check_results_match(cfg)
     paths = report.render(runner.RESULTS, BUILD, pdf=not args.no_pdf)
+    if BUILD == ROOT / "build" and cfg.profile == "full":  # the published report only
+        report.update_readme(ROOT / "README.md", runner.RESULTS)
     for k, p in paths.items():
         print(f"{k}: {p}")
 

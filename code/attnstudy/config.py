@@ -29,11 +29,11 @@ SPECIAL_TOKENS = 2  # PAD=0, UNK=1
 @dataclass(frozen=True)
 class DataConfig:
     vocab_size: int = 10000
-    max_len: int = 256
+    max_len: int = 192
     truncation: str = "head_tail"
     val_fraction: float = 0.1
     split_seed: int = 0
-    bucket_edges: tuple[int, ...] = (64, 128, 192, 256)
+    bucket_edges: tuple[int, ...] = (64, 96, 128, 160, 192)
     train_subset: int = 0
     test_subset: int = 0
 
@@ -44,7 +44,7 @@ class ModelConfig:
     hidden: int = 128
     attention_dim: int = 128
     heads: int = 4
-    transformer_layers: int = 2
+    transformer_layers: int = 1
     transformer_ff: int = 256
     dropout: float = 0.5
     embed_dropout: float = 0.2
@@ -55,12 +55,12 @@ class TrainConfig:
     models: tuple[str, ...] = MODEL_NAMES
     seeds: tuple[int, ...] = (0, 1, 2)
     batch_size: int = 64
-    steps: int = 400
+    steps: int = 250
     learning_rate: float = 1e-3
-    warmup_steps: int = 40
+    warmup_steps: int = 25
     weight_decay: float = 1e-4
     clip_norm: float = 1.0
-    eval_every: int = 80
+    eval_every: int = 50
     eval_batch_size: int = 256
 
 
@@ -70,7 +70,7 @@ class AnalysisConfig:
     attention_max_len: int = 48
     bootstrap_samples: int = 2000
     length_buckets: int = 4
-    faithfulness_reviews: int = 300
+    faithfulness_reviews: int = 200
     faithfulness_k: tuple[int, ...] = (1, 3, 10)
     seed: int = 0
 
