@@ -179,10 +179,6 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.command in ("train", "build", "predict", "evaluate"):
-        from attnstudy.train import enable_compile_cache
-
-        enable_compile_cache()
     try:
         _data_dir(args)
         args.fn(args)

@@ -76,8 +76,9 @@ class Predictor:
 
     def __init__(self, cfg: Config, name: str, seed: int, ds: data_lib.Dataset):
         from attnstudy import runner
-        from attnstudy.train import compiled_steps
+        from attnstudy.train import compiled_steps, enable_compile_cache
 
+        enable_compile_cache()
         self.params = runner.load_best_params(cfg, name, seed, ds.fingerprint)
         if self.params is None:
             raise UserError(f"no trained {name} (seed {seed}) for the {cfg.profile} profile; "

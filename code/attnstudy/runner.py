@@ -186,7 +186,9 @@ def baseline(cfg: Config, ds: data_lib.Dataset) -> dict:
 def run_all(cfg: Config, models_: list[str] | None = None, seeds: list[int] | None = None) -> list:
     """Train what is missing for the given models/seeds (default: the profile's), in a fixed order."""
     from attnstudy.probes import load_probes
+    from attnstudy.train import enable_compile_cache
 
+    enable_compile_cache()  # jax is only imported when something needs training or evaluation
     ds = data_lib.load_dataset(cfg.data)
     probe_texts = [p.text for p in load_probes()]
     todo = [(m, s) for m in (models_ or cfg.train.models) for s in (seeds or cfg.train.seeds)]
@@ -220,15 +222,15 @@ def write_results(cfg: Config, out: Path = RESULTS) -> Path:
     Nothing is recomputed when `out` is already current (e.g. the published results on a
     fresh clone): the report then re-renders in seconds.
     """
-    import pandas as pd
-
-    from attnstudy import analysis, models
-    from attnstudy.probes import load_probes
-
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     ds = data_lib.load_dataset(cfg.data)
     if results_current(cfg, ds.fingerprint, out):
         return out
+    import pandas as pd  # heavy imports only when there is something to compute
+
+    from attnstudy import analysis, models
+    from attnstudy.probes import load_probes
+
     runs = run_all(cfg)
     config_hash = cfg.section_hash()
     model_info = {}
