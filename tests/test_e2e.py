@@ -91,7 +91,8 @@ def test_predict_and_evaluate(built, imdb_dir, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["predict", "--profile", "smoke", "--model", "gpt"], "unknown model 'gpt'"),
     (["predict", "--profile", "smoke", "--model", "mhsa", "  "], "text 1 is empty"),
-    (["predict", "--profile", "quick", "--model", "mhsa", "fine"], "no trained mhsa"),
+    (["predict", "--profile", "smoke", "--model", "mhsa", "--seed", "9", "fine"],
+     "no trained mhsa (seed 9)"),
     (["build", "--profile", "huge"], "unknown profile 'huge'"),
 ])
 def test_cli_errors_are_one_line(built, imdb_dir, args, message):

@@ -114,11 +114,12 @@ def cmd_predict(args) -> None:
     from attnstudy import predict
 
     cfg = _config(args)
+    name = _models_arg([args.model])[0]
     if not args.texts and args.input is None:
         raise UserError("give review texts or --input FILE")
     chunks = predict.iter_inputs(args.texts, args.input, args.column, args.label_column,
                                  args.batch_size)
-    predict.predict_command(cfg, _models_arg([args.model])[0], args.seed, chunks)
+    predict.predict_command(cfg, name, args.seed, chunks)
 
 
 def cmd_evaluate(args) -> None:
