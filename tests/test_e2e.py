@@ -20,7 +20,8 @@ def cli(build: Path, *args, imdb_dir: Path, check: bool = True) -> subprocess.Co
     p = subprocess.run([sys.executable, "-m", "attnstudy", *args], cwd=ROOT, env=env,
                        capture_output=True, text=True, timeout=1200)
     if check and p.returncode != 0:
-        raise AssertionError(f"attnstudy {' '.join(args)} failed ({p.returncode}):\n{p.stderr[-3000:]}")
+        raise AssertionError(f"attnstudy {' '.join(args)} failed ({p.returncode}):\n"
+                             f"{p.stderr[-3000:]}")
     return p
 
 

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from attnstudy.config import BUILD, MODEL_NAMES, PROFILES, ROOT, load_config
+from attnstudy.config import BUILD, MODEL_DESCRIPTIONS, MODEL_NAMES, PROFILES, ROOT, load_config
 from attnstudy.errors import UserError
 
 
@@ -57,8 +57,7 @@ def cmd_models(args) -> None:
     for name in MODEL_NAMES:
         m = models.build_model(name, cfg.model, vocab, cfg.data.max_len)
         counts[name] = models.param_count(models.init_params(m, 0, cfg.data.max_len))
-        doc = (type(m).__doc__ or "").strip().splitlines()[0]
-        print(f"{name:<16}{counts[name]:>12,}  {doc}")
+        print(f"{name:<16}{counts[name]:>12,}  {MODEL_DESCRIPTIONS[name]}")
     gap = counts["bilstm_matched"] / counts["mhsa"] - 1
     print(f"bilstm_matched vs mhsa: {gap:+.3%} parameters (vocabulary {vocab:,})")
 

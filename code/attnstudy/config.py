@@ -22,6 +22,13 @@ DEFAULT_CONFIG = ROOT / "paper" / "experiment.toml"
 # Outputs (report, results, caches); tests point ATTNSTUDY_BUILD elsewhere to keep build/ intact.
 BUILD = Path(os.environ.get("ATTNSTUDY_BUILD") or ROOT / "build")
 MODEL_NAMES = ("bilstm", "additive", "mhsa", "bilstm_matched", "transformer")
+MODEL_DESCRIPTIONS = {
+    "bilstm": "BiLSTM + masked max-pool (no attention)",
+    "additive": "BiLSTM + additive (single-head) attention",
+    "mhsa": "BiLSTM + multi-head QKV self-attention + masked mean-pool",
+    "bilstm_matched": "BiLSTM + max-pool + dense layer, parameters matched to mhsa (control)",
+    "transformer": "embedding + positions -> Transformer encoder, no recurrence (control)",
+}
 PROFILES = ("smoke", "quick", "full")
 SPECIAL_TOKENS = 2  # PAD=0, UNK=1
 
@@ -94,7 +101,8 @@ class Config:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "analysis": AnalysisConfig}
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
+            "analysis": AnalysisConfig}
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -133,7 +141,8 @@ def _build_section(name: str, raw: dict) -> Any:
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - known)
     if unknown:
-        raise UserError(f"unknown config key {name}.{unknown[0]} (known: {', '.join(sorted(known))})")
+        raise UserError(f"unknown config key {name}.{unknown[0]} "
+                        f"(known: {', '.join(sorted(known))})")
     values = {k: _coerce(name, k, v, getattr(defaults, k)) for k, v in raw.items()}
     return cls(**values)
 

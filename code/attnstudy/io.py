@@ -33,7 +33,8 @@ def atomic_write(path: Path | str, mode: str = "w"):
     except OSError as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise UserError(f"cannot write {path}: {e.strerror or e}; earlier files are intact") from None
+        raise UserError(f"cannot write {path}: {e.strerror or e}; earlier files are intact"
+                        ) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)

@@ -482,7 +482,8 @@ def readme_results(results_dir: Path) -> str:
         name = figures.BASELINES.get(base.get("name"), base.get("name", "baseline"))
         lines.append(f"| {name} | | {100 * t['accuracy']:.2f} | {100 * t['f1']:.2f} | "
                      f"{100 * t['roc_auc']:.2f} | {t['log_loss']:.3f} |")
-    lines += ["", "Claims ledger (verdicts computed from the measurements; rules in the report):", ""]
+    lines += ["", "Claims ledger (verdicts computed from the measurements; rules in the report):",
+              ""]
     lines += [f"- *{row['verdict']}*: {row['claim']}" for row in ana["ledger"]]
     lines += ["", "Read the paper: [build/report.html](build/report.html) (self-contained) or "
               "[build/report.pdf](build/report.pdf); figures (SVG, PNG and the CSV behind each) "

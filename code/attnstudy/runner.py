@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from attnstudy import data as data_lib
-from attnstudy.config import BUILD, ROOT, Config
+from attnstudy.config import BUILD, MODEL_DESCRIPTIONS, ROOT, Config
 from attnstudy.io import atomic_write, read_json, write_json
 
 SCHEMA_VERSION = 1
@@ -37,7 +37,7 @@ PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "datasets", "scikit-learn
 
 
 def code_version(files=TRAIN_FILES) -> str:
-    """Hash of the source files that decide a run's numbers (prose or figure edits retrain nothing)."""
+    """Hash of the source files that decide a run's numbers (prose/figure edits retrain nothing)."""
     h = hashlib.sha256()
     for name in files:
         h.update((Path(__file__).parent / name).read_bytes())
@@ -184,7 +184,7 @@ def baseline(cfg: Config, ds: data_lib.Dataset) -> dict:
 
 
 def run_all(cfg: Config, models_: list[str] | None = None, seeds: list[int] | None = None) -> list:
-    """Train what is missing for the given models/seeds (default: the profile's), in a fixed order."""
+    """Train what is missing for the given models/seeds (default: the profile's), in order."""
     from attnstudy.probes import load_probes
     from attnstudy.train import enable_compile_cache
 
@@ -238,7 +238,7 @@ def write_results(cfg: Config, out: Path = RESULTS) -> Path:
         model = models.build_model(name, cfg.model, len(ds.vocab), cfg.data.max_len)
         model_info[name] = {"params": models.param_count(models.init_params(model, 0,
                                                                               cfg.data.max_len)),
-                            "description": (type(model).__doc__ or "").strip().splitlines()[0]}
+                            "description": MODEL_DESCRIPTIONS[name]}
     summary = data_lib.summary(ds, cfg.data.max_len)
     summary.update(fingerprint=ds.fingerprint, checksums=ds.checksums)
     vocab = np.array(ds.vocab)
