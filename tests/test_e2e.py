@@ -32,21 +32,28 @@ def built(tmp_path_factory, imdb_dir):
     return build
 
 
-def test_smoke_build_produces_the_report(built):
+@pytest.fixture(scope="module")
+def out(built):
+    """The smoke profile's outputs live in build/smoke/ (the paper's in build/)."""
+    return built / "smoke"
+
+
+def test_smoke_build_produces_the_report(out, built):
     for f in ("report.html", "report.pdf", "results/results.json", "results/analysis.json",
               "results/test_predictions.parquet", "results/attention.json"):
-        assert (built / f).stat().st_size > 0, f
-    assert list((built / "figures").glob("fig-*.svg"))
+        assert (out / f).stat().st_size > 0, f
+    assert list((out / "figures").glob("fig-*.svg"))
+    assert not (built / "results").exists()  # the published results are not touched
 
 
-def test_results_are_consistent_and_valid(built):
+def test_results_are_consistent_and_valid(out):
     from attnstudy.config import load_config
     from attnstudy.schema import validate_results
 
     cfg = load_config("smoke")
-    results = json.loads((built / "results/results.json").read_text())
-    validate_results(built / "results")
-    preds = pd.read_parquet(built / "results/test_predictions.parquet")
+    results = json.loads((out / "results/results.json").read_text())
+    validate_results(out / "results")
+    preds = pd.read_parquet(out / "results/test_predictions.parquet")
     assert len(results["runs"]) == len(cfg.train.models) * len(cfg.train.seeds)
     assert len(preds) == cfg.data.test_subset
     for run in results["runs"]:  # accuracies recomputed from the predictions match

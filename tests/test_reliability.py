@@ -122,7 +122,7 @@ def test_results_from_another_config_are_refused(tmp_path, monkeypatch):
     from attnstudy import runner
     from attnstudy.config import load_config
 
-    monkeypatch.setattr(runner, "RESULTS", tmp_path)
+    monkeypatch.setattr(runner, "results_dir", lambda cfg: tmp_path)
     io.write_json(tmp_path / "results.json", {"schema_version": runner.SCHEMA_VERSION,
                                               "config_hash": "0000", "profile": "quick"})
     with pytest.raises(UserError, match="made with another config"):

@@ -12,7 +12,8 @@ import os
 import sys
 from pathlib import Path
 
-from attnstudy.config import BUILD, MODEL_DESCRIPTIONS, MODEL_NAMES, PROFILES, ROOT, load_config
+from attnstudy.config import (BUILD, MODEL_DESCRIPTIONS, MODEL_NAMES, PROFILES, ROOT, load_config,
+                              output_dir)
 from attnstudy.errors import UserError
 
 
@@ -86,9 +87,10 @@ def cmd_build(args) -> None:
     if not args.render_only:
         runner.write_results(cfg)
     check_results_match(cfg)
-    paths = report.render(runner.RESULTS, BUILD, pdf=not args.no_pdf)
+    results = runner.results_dir(cfg)
+    paths = report.render(results, output_dir(cfg.profile), pdf=not args.no_pdf)
     if BUILD == ROOT / "build" and cfg.profile == "full":  # the published report only
-        report.update_readme(ROOT / "README.md", runner.RESULTS)
+        report.update_readme(ROOT / "README.md", results)
     for k, p in paths.items():
         print(f"{k}: {p}")
 
@@ -97,7 +99,7 @@ def check_results_match(cfg) -> None:
     from attnstudy import runner
     from attnstudy.io import read_json
 
-    path = runner.RESULTS / "results.json"
+    path = runner.results_dir(cfg) / "results.json"
     if not path.exists():
         raise UserError(f"no results in {path.parent}; run `just build {cfg.profile}`")
     res = read_json(path)

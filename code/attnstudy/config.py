@@ -21,6 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = ROOT / "paper" / "experiment.toml"
 # Outputs (report, results, caches); tests point ATTNSTUDY_BUILD elsewhere to keep build/ intact.
 BUILD = Path(os.environ.get("ATTNSTUDY_BUILD") or ROOT / "build")
+
+
+def output_dir(profile: str) -> Path:
+    """Where a profile's report and results go: build/ for the paper (full), build/<profile>/
+    for previews, so `just build quick` never overwrites the published results."""
+    return BUILD if profile == "full" else BUILD / profile
 MODEL_NAMES = ("bilstm", "additive", "mhsa", "bilstm_matched", "transformer")
 MODEL_DESCRIPTIONS = {
     "bilstm": "BiLSTM + masked max-pool (no attention)",

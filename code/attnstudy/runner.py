@@ -23,12 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from attnstudy import data as data_lib
-from attnstudy.config import BUILD, MODEL_DESCRIPTIONS, ROOT, Config
+from attnstudy.config import BUILD, MODEL_DESCRIPTIONS, ROOT, Config, output_dir
 from attnstudy.io import atomic_write, read_json, write_json
 
 SCHEMA_VERSION = 1
 CACHE = BUILD / "cache"
-RESULTS = BUILD / "results"
 LOGS = BUILD / "logs"
 TRAIN_FILES = ("data.py", "lstm.py", "models.py", "train.py")  # decide the trained parameters
 EVAL_FILES = ("evaluate.py", "faithfulness.py", "probes.py", "stats.py")  # decide the measurements
@@ -207,7 +206,11 @@ def build_key(cfg: Config, fingerprint: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def results_current(cfg: Config, fingerprint: str, out: Path = RESULTS) -> bool:
+def results_dir(cfg: Config) -> Path:
+    return output_dir(cfg.profile) / "results"
+
+
+def results_current(cfg: Config, fingerprint: str, out: Path) -> bool:
     """True when `out` already holds the complete results of this config and code."""
     try:
         done = read_json(out / "results.json").get("build_key") == build_key(cfg, fingerprint)
@@ -216,13 +219,14 @@ def results_current(cfg: Config, fingerprint: str, out: Path = RESULTS) -> bool:
     return done and all((out / f).exists() for f in RESULT_FILES)
 
 
-def write_results(cfg: Config, out: Path = RESULTS) -> Path:
+def write_results(cfg: Config, out: Path | None = None) -> Path:
     """Train what is stale, then write every results file for the profile's config.
 
     Nothing is recomputed when `out` is already current (e.g. the published results on a
     fresh clone): the report then re-renders in seconds.
     """
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    out = out or results_dir(cfg)
     ds = data_lib.load_dataset(cfg.data)
     if results_current(cfg, ds.fingerprint, out):
         return out
