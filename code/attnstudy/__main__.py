@@ -12,8 +12,15 @@ import os
 import sys
 from pathlib import Path
 
-from attnstudy.config import (BUILD, MODEL_DESCRIPTIONS, MODEL_NAMES, PROFILES, ROOT, load_config,
-                              output_dir)
+from attnstudy.config import (
+    BUILD,
+    MODEL_DESCRIPTIONS,
+    MODEL_NAMES,
+    PROFILES,
+    ROOT,
+    load_config,
+    output_dir,
+)
 from attnstudy.errors import UserError
 
 
