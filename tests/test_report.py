@@ -172,6 +172,14 @@ def test_wording_follows_the_analysis(built):
             p.update(acc_diff=0.05 if p["a"] == "mhsa" else -0.05, significant=True,
                      ci_low=0.02 if p["a"] == "mhsa" else -0.08,
                      ci_high=0.08 if p["a"] == "mhsa" else -0.02, mcnemar_p=0.001)
+    size_rows = [r for r in yes["analysis"]["ledger"] if "parameter count" in r["claim"]]
+    assert size_rows, "the fixture's ledger needs the parameter-count claim"
+    for verdict in ("inconclusive", "not supported"):  # the abstract follows the ledger
+        for r in size_rows:
+            r["verdict"] = verdict
+        assert "beyond what its extra parameters buy" not in abstract(yes)
+    for r in size_rows:
+        r["verdict"] = "supported"
     text = abstract(yes)
     assert "MHSA is significantly more accurate than BiLSTM (+5.0 points" in text
     assert "attention improves accuracy beyond what its extra parameters buy" in text
