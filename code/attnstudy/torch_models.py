@@ -208,20 +208,17 @@ def build_torch_model(name: str, cfg: ModelConfig, vocab_size: int, max_len: int
 def _build(name: str, cfg: ModelConfig, vocab_size: int, max_len: int, extra: int | None):
     if extra is not None and name != "bilstm_matched":
         raise ValueError(f"extra is only meaningful for bilstm_matched, not {name!r}")
-    if name == "bilstm":
-        return BiLSTMMaxPool(vocab_size, cfg)
-    if name == "bilstm_matched":
-        if extra is None:
-            from attnstudy.models import matched_width
+    if name == "bilstm_matched" and extra is None:
+        from attnstudy.models import matched_width
 
-            extra = matched_width(vocab_size, cfg, max_len)
-        return BiLSTMMaxPool(vocab_size, cfg, extra=extra)
-    if name == "additive":
-        return BiLSTMAdditive(vocab_size, cfg)
-    if name == "mhsa":
-        return BiLSTMSelfAttention(vocab_size, cfg)
-    if name == "transformer":
-        return Transformer(vocab_size, cfg, max_len)
+        extra = matched_width(vocab_size, cfg, max_len)
+    twins = {"bilstm": lambda: BiLSTMMaxPool(vocab_size, cfg),
+             "bilstm_matched": lambda: BiLSTMMaxPool(vocab_size, cfg, extra=extra),
+             "additive": lambda: BiLSTMAdditive(vocab_size, cfg),
+             "mhsa": lambda: BiLSTMSelfAttention(vocab_size, cfg),
+             "transformer": lambda: Transformer(vocab_size, cfg, max_len)}
+    if name in twins:
+        return twins[name]()
     raise ValueError(f"unknown model {name!r} (known: {', '.join(MODEL_NAMES)})")
 
 
