@@ -20,6 +20,8 @@ def imdb_dir() -> Path:
     value = os.environ.get("IMDB_DIR") or str(ROOT.parent / "shared" / "data" / "imdb")
     path = Path(value).resolve()
     if not (path / "train.parquet").exists():
+        if os.environ.get("IMDB_DIR"):  # asked for explicitly (CI): a wrong path must not pass
+            pytest.fail(f"IMDB_DIR={value} has no train.parquet")
         pytest.skip("no local IMDb copy (set IMDB_DIR)")
     return path
 
