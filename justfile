@@ -32,8 +32,9 @@ test *args: setup-dev
     {{py}} -m pytest -q {{args}}
 
 # JAX vs PyTorch training-step benchmark -> build/results/bench.json (pass --quick for < 1 min).
+# Huge-page malloc for both frameworks: fresh large buffers page-fault slowly on these VMs.
 bench *args: setup-dev
-    {{py}} -m attnstudy bench {{args}}
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1 {{py}} -m attnstudy bench {{args}}
 
 # Re-render the report from build/results without training.
 report: setup

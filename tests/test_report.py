@@ -316,3 +316,22 @@ def test_browser_loads_every_image_without_errors(built, tmp_path):
     run = _chromium(f"--screenshot={shot}", "--window-size=1280,2000",
                     built["paths"]["html"].as_uri(), user_dir=tmp_path / "profile2")
     assert shot.is_file() and shot.read_bytes()[:4] == b"\x89PNG", run.stderr[-2000:]
+
+
+def test_rerender_redraws_only_what_changed(built, tmp_path):
+    """Figures and PDF are memoised by their inputs; a touched output or input is redone."""
+    out = tmp_path / "out"
+    shutil.copytree(built["out"], out)  # includes the stamps written by the first render
+    fig = out / "figures" / "fig-metrics.png"
+    pdf, svg = out / "report.pdf", out / "figures" / "fig-metrics.svg"
+    before = {p: p.stat().st_mtime_ns for p in (fig, pdf, svg)}
+    report.render(built["results"], out)
+    assert {p: p.stat().st_mtime_ns for p in (fig, pdf, svg)} == before  # nothing redrawn
+    fig.write_bytes(b"edited by hand")
+    report.render(built["results"], out)
+    assert fig.read_bytes()[:4] == b"\x89PNG"  # the touched figure set is redrawn
+    assert svg.read_bytes() == (built["out"] / "figures" / "fig-metrics.svg").read_bytes()
+    assert pdf.stat().st_mtime_ns == before[pdf]  # same HTML: same PDF, not redone
+    (out / "report.pdf").unlink()
+    report.render(built["results"], out)
+    assert pdf.read_bytes()[:5] == b"%PDF-"

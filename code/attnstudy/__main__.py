@@ -81,7 +81,7 @@ def cmd_train(args) -> None:
     from attnstudy import runner
 
     cfg = _config(args)
-    runs = runner.run_all(cfg, _models_arg(args.models), args.seeds)
+    runs = runner.run_all(cfg, _models_arg(args.models), args.seeds, args.workers)
     for r in runs:
         print(f"{r['model']:<16} seed {r['seed']}  test accuracy {r['test']['accuracy']:.4f}  "
               f"(best step {r['best_step']}/{r['steps']})")
@@ -92,7 +92,7 @@ def cmd_build(args) -> None:
 
     cfg = _config(args)
     if not args.render_only:
-        runner.write_results(cfg)
+        runner.write_results(cfg, workers=args.workers)
     check_results_match(cfg)
     results = runner.results_dir(cfg)
     paths = report.render(results, output_dir(cfg.profile), pdf=not args.no_pdf)
@@ -163,10 +163,12 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("train", parents=[common], help="train (or resume) model x seed runs")
     s.add_argument("--models", nargs="+")
     s.add_argument("--seeds", nargs="+", type=int)
+    s.add_argument("--workers", type=int, default=None, help=WORKERS_HELP)
     s.set_defaults(fn=cmd_train)
     s = sub.add_parser("build", parents=[common], help="train what is stale, analyse, render")
     s.add_argument("--render-only", action="store_true", help="only re-render the report")
     s.add_argument("--no-pdf", action="store_true")
+    s.add_argument("--workers", type=int, default=None, help=WORKERS_HELP)
     s.set_defaults(fn=cmd_build)
     for name, fn in (("predict", cmd_predict), ("evaluate", cmd_evaluate)):
         s = sub.add_parser(name, parents=[common], help=f"{name} with trained models")
@@ -186,10 +188,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+WORKERS_HELP = ("training processes side by side (default: $ATTNSTUDY_WORKERS, else one per "
+                "core); results do not depend on it")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         _data_dir(args)
+        if args.command in ("predict", "evaluate"):  # train/build: the runner does it
+            from attnstudy.runner import one_core_per_process
+
+            one_core_per_process()  # numbers never depend on thread settings
         args.fn(args)
     except UserError as e:
         print(f"attnstudy: error: {e}", file=sys.stderr)

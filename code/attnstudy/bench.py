@@ -63,6 +63,7 @@ def _timed(fn) -> float:
 def _jax_side(cfg: Config, name: str, ids: np.ndarray, labels: np.ndarray):
     import jax
     import jax.numpy as jnp
+    import optax
 
     from attnstudy import models, train
 
@@ -87,7 +88,15 @@ def _jax_side(cfg: Config, name: str, ids: np.ndarray, labels: np.ndarray):
     def evaluate():
         predict(state["params"], eval_ids, eval_ids != 0).block_until_ready()
 
-    return run, evaluate, len(eval_ids), compile_s, flops
+    def loss_fn(p):
+        logits = model.apply({"params": p}, ids, mask, train=True, rngs={"dropout": key})
+        return optax.sigmoid_binary_cross_entropy(logits, labels).mean()
+
+    forward, grad = jax.jit(loss_fn), jax.jit(jax.value_and_grad(loss_fn))
+    stages = {"forward": lambda: forward(state["params"]).block_until_ready(),
+              "forward_backward": lambda: jax.block_until_ready(grad(state["params"])),
+              "step": run}
+    return run, evaluate, len(eval_ids), compile_s, flops, stages
 
 
 def _torch_side(cfg: Config, name: str, ids: np.ndarray, labels: np.ndarray):
@@ -119,7 +128,79 @@ def _torch_side(cfg: Config, name: str, ids: np.ndarray, labels: np.ndarray):
         with torch.no_grad():
             net(eval_x, eval_x != 0)
 
-    return run, evaluate, len(eval_x)
+    def forward():
+        net.train()
+        return loss_fn(net(x, mask), y)
+
+    def forward_backward():
+        opt.zero_grad(set_to_none=True)
+        forward().backward()
+
+    stages = {"forward": forward, "forward_backward": forward_backward, "step": run}
+    return run, evaluate, len(eval_x), stages
+
+
+def kernel_profile(cfg: Config, seq: int, repeats: int) -> list[dict]:
+    """The matmuls that dominate the steps, timed alone in XLA, PyTorch and numpy (BLAS).
+
+    Shows what bounds the JAX step: whether XLA's CPU dot is slower than BLAS on the shapes the
+    models use (small per-time-step matmuls, batched attention matmuls) or only on large ones.
+    """
+    m = cfg.model
+    e, h, d, heads = m.embed_dim, m.hidden, 2 * m.hidden, m.heads
+    n = BATCH * seq
+    shapes = {  # name: (einsum, a shape, b shape)
+        "LSTM time step, both directions": ("dbk,dkg->dbg", (2, BATCH, e + h), (2, e + h, 4 * h)),
+        "LSTM weight gradient, all T·B rows": ("dnk,dng->dkg", (2, n, e + h), (2, n, 4 * h)),
+        "dense projection (mhsa QKV/out)": ("nk,kg->ng", (n, d), (d, d)),
+        "attention scores, per head": ("bqd,bkd->bqk", (BATCH * heads, seq, d // heads),
+                                       (BATCH * heads, seq, d // heads)),
+    }
+    rng = np.random.default_rng(0)
+    rows = []
+    for name, (spec, sa, sb) in shapes.items():
+        a, b = (rng.standard_normal(x, dtype=np.float32) for x in (sa, sb))
+        calls = _kernel_calls(spec, a, b)
+        for fn in calls.values():
+            fn()
+        k = max(5, repeats)
+        times = {lib: statistics.median(_timed(fn) for _ in range(k)) for lib, fn in calls.items()}
+        flops = _flops(spec, sa, sb)
+        rows.append({"kernel": name, "shape": f"{sa} x {sb}",
+                     **{f"{lib}_ms": 1e3 * t for lib, t in times.items()},
+                     **{f"{lib}_gflops": flops / t / 1e9 for lib, t in times.items()}})
+    return rows
+
+
+def _kernel_calls(spec: str, a: np.ndarray, b: np.ndarray) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    ja, jb, ta, tb = jnp.asarray(a), jnp.asarray(b), torch.from_numpy(a), torch.from_numpy(b)
+    fj = jax.jit(lambda x, y: jnp.einsum(spec, x, y))
+    return {"jax": lambda: fj(ja, jb).block_until_ready(),
+            "torch": lambda: torch.einsum(spec, ta, tb),
+            "numpy": lambda: np.einsum(spec, a, b, optimize=True)}
+
+
+def _flops(spec: str, sa: tuple, sb: tuple) -> float:
+    """2 x the product of all distinct index sizes of a two-operand einsum."""
+    ins = spec.split("->")[0].split(",")
+    sizes = dict(zip(ins[0], sa, strict=True)) | dict(zip(ins[1], sb, strict=True))
+    return 2.0 * float(np.prod(list(sizes.values())))
+
+
+def stage_profile(stages: dict, repeats: int) -> dict:
+    """Where a step's time goes: median ms of forward, backward (forward+backward minus
+    forward) and optimizer update (step minus forward+backward)."""
+    ms = {}
+    for name, fn in stages.items():
+        fn()  # warm-up (and the jit compile of the stage functions)
+        ms[name] = 1e3 * statistics.median(_timed(fn) for _ in range(max(3, repeats // 3)))
+    return {"forward_ms": ms["forward"],
+            "backward_ms": max(ms["forward_backward"] - ms["forward"], 0.0),
+            "update_ms": max(ms["step"] - ms["forward_backward"], 0.0)}
 
 
 def bench_model(cfg: Config, name: str, repeats: int) -> dict:
@@ -127,8 +208,8 @@ def bench_model(cfg: Config, name: str, repeats: int) -> dict:
     rng = np.random.default_rng(0)
     ids = rng.integers(2, cfg.data.vocab_size, (BATCH, t)).astype(np.int32)
     labels = rng.integers(0, 2, BATCH).astype(np.float32)
-    j_run, j_eval, n_eval, compile_s, flops = _jax_side(cfg, name, ids, labels)
-    t_run, t_eval, _ = _torch_side(cfg, name, ids, labels)
+    j_run, j_eval, n_eval, compile_s, flops, j_stages = _jax_side(cfg, name, ids, labels)
+    t_run, t_eval, _, t_stages = _torch_side(cfg, name, ids, labels)
     for fn in (j_run, t_run, j_run, t_run, j_eval, t_eval):  # warm-up
         fn()
     jax_s, torch_s, jax_e, torch_e = [], [], [], []
@@ -139,7 +220,9 @@ def bench_model(cfg: Config, name: str, repeats: int) -> dict:
         jax_e.append(_timed(j_eval))
         torch_e.append(_timed(t_eval))
     jm, tm = statistics.median(jax_s), statistics.median(torch_s)
-    return {"model": name, "jax_ms": 1e3 * jm, "torch_ms": 1e3 * tm, "speed_ratio": tm / jm,
+    return {"stages": {"jax": stage_profile(j_stages, repeats), "torch":
+                       stage_profile(t_stages, repeats)},
+            "model": name, "jax_ms": 1e3 * jm, "torch_ms": 1e3 * tm, "speed_ratio": tm / jm,
             "jax_tokens_per_s": BATCH * t / jm, "torch_tokens_per_s": BATCH * t / tm,
             "step_gflop": flops / 1e9, "jax_gflops": flops / jm / 1e9,
             "torch_gflops": flops / tm / 1e9,
@@ -176,11 +259,25 @@ def main(cfg: Config, quick: bool = False, models: list[str] | None = None) -> d
               f"{100 * r['jax_gflops'] / peak:>7.1f}%{r['jax_eval_reviews_per_s']:>11,.0f}"
               f"{r['jit_compile_s']:>10.1f}")
     print(f"SGEMM peak (numpy, 1024^3): {peak:.1f} GFLOP/s; ratio = PyTorch ms / JAX ms")
+    print(f"\nwhere the step's time goes (ms, median): {'JAX':>25}{'PyTorch':>27}")
+    print(f"{'model':<16}" + "{:>9}{:>9}{:>9}  ".format("forward", "backward", "update") * 2)
+    for r in rows:
+        j, t = r["stages"]["jax"], r["stages"]["torch"]
+        print(f"{r['model']:<16}" + "".join(
+            f"{x['forward_ms']:>9.1f}{x['backward_ms']:>9.1f}{x['update_ms']:>9.1f}  "
+            for x in (j, t)))
+    kernels = kernel_profile(cfg, cfg.data.max_len, repeats)
+    print(f"\n{'kernel (ms, median)':<38}{'JAX':>9}{'PyTorch':>9}{'numpy':>9}   GFLOP/s J/P/N")
+    for k in kernels:
+        print(f"{k['kernel']:<38}{k['jax_ms']:>9.2f}{k['torch_ms']:>9.2f}{k['numpy_ms']:>9.2f}"
+              f"   {k['jax_gflops']:.0f}/{k['torch_gflops']:.0f}/{k['numpy_gflops']:.0f}")
     out = {"schema_version": 1, "quick": quick, "batch": BATCH, "seq_len": cfg.data.max_len,
            "model_config": dataclasses.asdict(cfg.model), "sgemm_peak_gflops": peak,
            "torch_threads": torch.get_num_threads(), "cores": os.cpu_count(),
            "machine": platform.processor() or platform.machine(),
-           "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "models": rows}
+           "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+           "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "models": rows,
+           "kernels": kernels}
     # the quick run is a sanity check, not a measurement: it stays out of the published results
     write_json(BUILD / ("cache/bench-quick.json" if quick else "results/bench.json"), out)
     return out

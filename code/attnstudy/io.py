@@ -1,8 +1,10 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never half of one."""
+"""Atomic file writes (a reader sees the old file or the complete new one, never half of one)
+and content stamps for make-style memoisation of derived files."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -50,3 +52,37 @@ def write_json(path: Path | str, obj) -> None:
 def read_json(path: Path | str):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def digest(*parts: bytes | str | Path) -> str:
+    """sha256 over bytes, strings and the contents of files (a missing file hashes as absent)."""
+    h = hashlib.sha256()
+    for p in parts:
+        if isinstance(p, Path):
+            h.update(p.read_bytes() if p.is_file() else b"<absent>")
+        else:
+            h.update(p.encode() if isinstance(p, str) else p)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+class Stamp:
+    """Make-style memo of a derived step: its outputs are current when the inputs' key is the
+    one recorded *and* every output still has the bytes it had then (so a deleted or edited
+    output is redone). Stamps live in a git-ignored cache folder."""
+
+    def __init__(self, folder: Path, name: str, key: str):
+        self.path, self.key = Path(folder) / f"{name}.json", key
+
+    def current(self, outputs: list[Path]) -> bool:
+        try:
+            doc = read_json(self.path)
+        except (OSError, ValueError):
+            return False
+        return doc.get("key") == self.key and doc.get("outputs") == self._sums(outputs)
+
+    def record(self, outputs: list[Path]) -> None:
+        write_json(self.path, {"key": self.key, "outputs": self._sums(outputs)})
+
+    def _sums(self, outputs: list[Path]) -> dict:  # relative names: a copied folder stays current
+        return {os.path.relpath(p, self.path.parent): digest(p) for p in outputs}

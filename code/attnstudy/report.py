@@ -31,7 +31,7 @@ from markupsafe import Markup, escape
 from attnstudy import figures
 from attnstudy.config import ROOT
 from attnstudy.errors import UserError
-from attnstudy.io import atomic_write
+from attnstudy.io import Stamp, atomic_write, digest
 from attnstudy.schema import SCHEMA_VERSION as SCHEMA
 from attnstudy.schema import validate_results
 
@@ -219,7 +219,11 @@ def _bench(bench: dict | None) -> dict | None:
     rank = {m: i for i, m in enumerate(figures.order(r["model"] for r in rows))}
     skip = ("models", "schema_version", "config_hash", "quick")
     info = [(k, v) for k, v in bench.items() if k not in skip and not isinstance(v, dict | list)]
-    return {"cols": cols, "rows": sorted(rows, key=lambda r: rank[r["model"]]), "info": info}
+    rows = sorted(rows, key=lambda r: rank[r["model"]])
+    stages = [(r["model"], r["stages"]["jax"], r["stages"]["torch"]) for r in rows
+              if isinstance(r.get("stages"), dict) and {"jax", "torch"} <= set(r["stages"])]
+    kernels = [k for k in bench.get("kernels") or [] if isinstance(k, dict) and "kernel" in k]
+    return {"cols": cols, "rows": rows, "info": info, "stages": stages, "kernels": kernels}
 
 
 def context(b: dict, figs: list[dict]) -> dict:
@@ -409,11 +413,32 @@ def _figures(bundle: dict, results_dir: Path, fig_dir: Path, procs: list,
     if side:
         _join(side, until="done 0")
     for name in theirs:
-        data = (fig_dir / f"fig-{name}.svg").read_bytes()
-        w, h = (float(v) for v in re.search(rb'width="([\d.]+)pt" height="([\d.]+)pt"',
-                                             data).groups())
-        recs[name] = {"name": name, "svg_bytes": data, "aspect": h / w}
+        recs[name] = _saved_figure(fig_dir, name)
     return [recs[n] for n in names]
+
+
+def _saved_figure(fig_dir: Path, name: str) -> dict:
+    data = (fig_dir / f"fig-{name}.svg").read_bytes()
+    w, h = (float(v) for v in re.search(rb'width="([\d.]+)pt" height="([\d.]+)pt"',
+                                         data).groups())
+    return {"name": name, "svg_bytes": data, "aspect": h / w}
+
+
+def _stamp(out_dir: Path, what: str, *inputs) -> Stamp:
+    """The make-style memo of one render step for one output folder (see io.Stamp)."""
+    import matplotlib
+
+    versions = f"{matplotlib.__version__} {_version('weasyprint')} {SCHEMA}"
+    return Stamp(out_dir / "cache" / "render", what, digest(versions, *inputs))  # git-ignored
+
+
+def _version(package: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "absent"
 
 
 def render(results_dir: Path, out_dir: Path, pdf: bool = True) -> dict[str, Path]:
@@ -424,25 +449,35 @@ def render(results_dir: Path, out_dir: Path, pdf: bool = True) -> dict[str, Path
     bundle = load_results(results_dir)
     paths = {"html": out_dir / "report.html", "figures": out_dir / "figures"}
     procs: list = []
+    # Figures and PDF are redrawn only when their inputs changed (or an output was touched):
+    # a re-render after a prose or template edit takes seconds.
+    names = figures.available(bundle)
+    fig_files = [paths["figures"] / f"fig-{n}.{e}" for n in names for e in ("svg", "png", "csv")]
+    fig_stamp = _stamp(out_dir, "figures", *sorted(p for p in results_dir.iterdir() if
+                                                   p.is_file()), Path(figures.__file__),
+                       Path(__file__))
     try:
-        warm = (lambda: importlib.import_module("weasyprint")) if pdf else None
-        figs = _figures(bundle, results_dir, paths["figures"], procs, while_waiting=warm)
+        drawn = not fig_stamp.current(fig_files)
+        if drawn:  # the side process goes on with PNGs and CSVs while the PDF renders
+            warm = (lambda: importlib.import_module("weasyprint")) if pdf else None
+            figs = _figures(bundle, results_dir, paths["figures"], procs, while_waiting=warm)
+        else:
+            figs = [_saved_figure(paths["figures"], n) for n in names]
         for f in figs:
             f["uri"] = data_uri(f.pop("svg_bytes"), "image/svg+xml")
         html = render_html(context(bundle, figs))
         with atomic_write(paths["html"]) as f:
             f.write(html)
         if pdf:
-            import weasyprint  # late: slow to import and only needed here
-
             paths["pdf"] = out_dir / "report.pdf"
-            # data: URIs only: the PDF never asks any host for anything
-            fetcher = weasyprint.URLFetcher(allowed_protocols=("data",), fail_on_errors=True)
-            data = weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf()
-            with atomic_write(paths["pdf"], "wb") as f:
-                f.write(data)
+            pdf_stamp = _stamp(out_dir, "pdf", html)
+            if not pdf_stamp.current([paths["pdf"]]):
+                write_pdf(html, paths["pdf"])
+                pdf_stamp.record([paths["pdf"]])
         for p in procs:
             _join(p)
+        if drawn:
+            fig_stamp.record(fig_files)
     finally:
         for p in procs:
             if p.poll() is None:
@@ -451,6 +486,16 @@ def render(results_dir: Path, out_dir: Path, pdf: bool = True) -> dict[str, Path
             p.stdout.close()
             p.err.close()
     return paths
+
+
+def write_pdf(html: str, path: Path) -> None:
+    import weasyprint  # late: slow to import and only needed here
+
+    # data: URIs only: the PDF never asks any host for anything
+    fetcher = weasyprint.URLFetcher(allowed_protocols=("data",), fail_on_errors=True)
+    data = weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf()
+    with atomic_write(path, "wb") as f:
+        f.write(data)
 
 
 # ---------------------------------------------------------------- README results block
