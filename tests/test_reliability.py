@@ -141,16 +141,16 @@ def test_probe_predictions_parquet_roundtrip(tmp_path):
 
 
 def test_worker_count_follows_request_env_and_work(monkeypatch):
-    from attnstudy import runner
+    from attnstudy import workers
 
     monkeypatch.setenv("ATTNSTUDY_CORES", "0,1")
     monkeypatch.delenv("ATTNSTUDY_WORKERS", raising=False)
-    assert runner.worker_count(None, 10) == 2  # one per usable core
-    assert runner.worker_count(None, 1) == 1  # never more workers than runs to train
-    assert runner.worker_count(3, 10) == 3
+    assert workers.worker_count(None, 10) == 2  # one per usable core
+    assert workers.worker_count(None, 1) == 1  # never more workers than runs to train
+    assert workers.worker_count(3, 10) == 3
     monkeypatch.setenv("ATTNSTUDY_WORKERS", "1")
-    assert runner.worker_count(None, 10) == 1
+    assert workers.worker_count(None, 10) == 1
     for bad, message in (("two", "whole number"), ("0", "at least 1")):
         monkeypatch.setenv("ATTNSTUDY_WORKERS", bad)
         with pytest.raises(UserError, match=message):
-            runner.worker_count(None, 10)
+            workers.worker_count(None, 10)

@@ -35,7 +35,8 @@ SECTIONS = ("abstract", "contents", "introduction", "method", "method-data", "me
             "results-attention", "results-samples", "claims", "discussion", "limitations",
             "references", "reproducibility", "benchmark")
 TABLES = ("tab-data", "tab-models", "tab-metrics", "tab-pairwise", "tab-timing", "tab-probes",
-          "tab-samples", "tab-ledger", "tab-env", "tab-config", "tab-bench")
+          "tab-samples", "tab-ledger", "tab-env", "tab-config", "tab-bench", "tab-bench-stages",
+          "tab-bench-kernels")
 
 
 class Doc(HTMLParser):
@@ -335,3 +336,21 @@ def test_rerender_redraws_only_what_changed(built, tmp_path):
     (out / "report.pdf").unlink()
     report.render(built["results"], out)
     assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def test_bench_summary_is_computed_from_bench_json(built, tmp_path):
+    bench = json.loads((built["results"] / "bench.json").read_text())
+    ratios = [r["speed_ratio"] for r in bench["models"]]
+    text = " ".join(re.sub(r"<[^>]+>", " ", built["html"]).split())
+    assert f"runs at {min(ratios):.2f}–{max(ratios):.2f} times the speed" in text
+    faster = sum(r["stages"]["jax"]["forward_ms"] < r["stages"]["torch"]["forward_ms"]
+                 for r in bench["models"])
+    assert f"faster one for {faster} of {len(ratios)} models" in text
+    d = _copy_results(built["results"], tmp_path / "r")  # an older bench.json: no stages
+    for r in bench["models"]:
+        del r["stages"]
+    del bench["kernels"]
+    (d / "bench.json").write_text(json.dumps(bench))
+    stub = [{"name": n, "uri": "data:,", "aspect": 0.5} for n in figures.FIGURES]
+    html = report.render_html(report.context(report.load_results(d), stub))
+    assert 'id="tab-bench"' in html and 'id="tab-bench-stages"' not in html

@@ -92,7 +92,7 @@ def cmd_build(args) -> None:
 
     cfg = _config(args)
     if not args.render_only:
-        runner.write_results(cfg, workers=args.workers)
+        runner.write_results(cfg, n_workers=args.workers)
     check_results_match(cfg)
     results = runner.results_dir(cfg)
     paths = report.render(results, output_dir(cfg.profile), pdf=not args.no_pdf)
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _data_dir(args)
         if args.command in ("predict", "evaluate"):  # train/build: the runner does it
-            from attnstudy.runner import one_core_per_process
+            from attnstudy.workers import one_core_per_process
 
             one_core_per_process()  # numbers never depend on thread settings
         args.fn(args)

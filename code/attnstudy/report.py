@@ -223,7 +223,15 @@ def _bench(bench: dict | None) -> dict | None:
     stages = [(r["model"], r["stages"]["jax"], r["stages"]["torch"]) for r in rows
               if isinstance(r.get("stages"), dict) and {"jax", "torch"} <= set(r["stages"])]
     kernels = [k for k in bench.get("kernels") or [] if isinstance(k, dict) and "kernel" in k]
-    return {"cols": cols, "rows": rows, "info": info, "stages": stages, "kernels": kernels}
+    ratios = [r["speed_ratio"] for r in rows if isinstance(r.get("speed_ratio"), int | float)]
+    summary = {"ratio_min": min(ratios), "ratio_max": max(ratios)} if ratios else {}
+    if stages:
+        summary["forward_faster"] = sum(j["forward_ms"] < t["forward_ms"] for _, j, t in stages)
+        back = [t["backward_ms"] / j["backward_ms"] for _, j, t in stages if j["backward_ms"] > 0]
+        summary.update(n_stages=len(stages), back_min=min(back, default=None),
+                       back_max=max(back, default=None))
+    return {"cols": cols, "rows": rows, "info": info, "stages": stages, "kernels": kernels,
+            "summary": summary}
 
 
 def context(b: dict, figs: list[dict]) -> dict:

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from attnstudy import data as data_lib
+from attnstudy import workers
 from attnstudy.config import BUILD, MODEL_DESCRIPTIONS, ROOT, Config, output_dir
 from attnstudy.io import atomic_write, read_json, write_json
 
@@ -31,7 +32,6 @@ CACHE = BUILD / "cache"
 LOGS = BUILD / "logs"
 TRAIN_FILES = ("data.py", "lstm.py", "models.py", "train.py")  # decide the trained parameters
 EVAL_FILES = ("evaluate.py", "faithfulness.py", "probes.py", "stats.py")  # decide the measurements
-_BAR_ROW = 0  # terminal row of this process's progress bar (one per training worker)
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "datasets", "scikit-learn", "scipy",
             "matplotlib", "jinja2", "weasyprint")
 
@@ -113,7 +113,7 @@ def _train(cfg: Config, name: str, seed: int, ds: data_lib.Dataset, rdir: Path,
     LOGS.mkdir(parents=True, exist_ok=True)
     log_path = LOGS / f"{cfg.profile}-{name}-seed{seed}.log"
     bar = tqdm(total=cfg.train.steps, desc=f"{position}{name} seed {seed}", unit="step",
-               dynamic_ncols=True, leave=True, file=sys.stderr, position=_BAR_ROW)
+               dynamic_ncols=True, leave=True, file=sys.stderr, position=workers.BAR_ROW)
     with log_path.open("a", encoding="utf-8") as log:
         log.write(f"# {dt.datetime.now().isoformat(timespec='seconds')} {rdir.name}\n")
 
@@ -183,73 +183,20 @@ def baseline(cfg: Config, ds: data_lib.Dataset) -> dict:
     return out
 
 
-# Relative training cost, for scheduling the longest runs first across workers (measured on
-# the full profile: mhsa's step is about twice the others').
-RELATIVE_COST = {"mhsa": 2.0}
-SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-
-
-def usable_cores() -> list[int]:
-    """The cores this command may use (recorded before `one_core_per_process` pins it)."""
-    if os.environ.get("ATTNSTUDY_CORES"):
-        return [int(c) for c in os.environ["ATTNSTUDY_CORES"].split(",")]
-    if hasattr(os, "sched_getaffinity"):
-        return sorted(os.sched_getaffinity(0))
-    return list(range(os.cpu_count() or 1))
-
-
-def one_core_per_process(core: int | None = None) -> set[int] | None:
-    """Pin the calling thread to one core with single-threaded XLA; return the old affinity.
-
-    Call it before jax computes anything in the process: XLA sizes its thread pool then, and
-    its threads inherit this thread's affinity. Every run trains and evaluates this way, in the
-    CLI and in its workers alike: XLA splits some reductions by its thread count, so thread
-    settings would otherwise change the last bits of the results (seen on the smoke profile).
-    One core per process is also the fastest use of the machine (see `run_all`).
-    """
-    cores = usable_cores()
-    os.environ["ATTNSTUDY_CORES"] = ",".join(map(str, cores))  # for spawned workers
-    flags = os.environ.get("XLA_FLAGS", "")
-    if SINGLE_THREAD_XLA not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {SINGLE_THREAD_XLA}".strip()
-    os.environ.setdefault("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")  # read at process start
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    previous = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {cores[0] if core is None else core})
-    return previous
-
-
-def worker_count(requested: int | None, pending: int) -> int:
-    """Training processes to use: `requested`, else $ATTNSTUDY_WORKERS, else one per core."""
-    value = requested or os.environ.get("ATTNSTUDY_WORKERS") or len(usable_cores())
-    try:
-        n = int(value)
-    except ValueError:
-        from attnstudy.errors import UserError
-
-        raise UserError(f"ATTNSTUDY_WORKERS must be a whole number, got {value!r}") from None
-    if n < 1:
-        from attnstudy.errors import UserError
-
-        raise UserError(f"the number of workers must be at least 1, got {n}")
-    return max(1, min(n, pending))
-
-
 def run_all(cfg: Config, models_: list[str] | None = None, seeds: list[int] | None = None,
-            workers: int | None = None) -> list:
+            n_workers: int | None = None) -> list:
     """Train what is missing for the given models/seeds (default: the profile's).
 
     With more than one run to do and more than one core, runs train side by side in worker
     processes, one single-threaded XLA process per core: on our 2-core machines that gives
     about 1.5x the throughput of one process using both cores (XLA's small per-step matmuls
-    scale poorly across threads). Workers run on one core each like the CLI itself (see
-    `one_core_per_process`), so the worker count is a speed setting that never changes a result.
+    scale poorly across threads). Workers run on one core each like this process (see
+    `workers.one_core_per_process`), so their number is a speed setting, never a result's.
     """
     from attnstudy.probes import load_probes
     from attnstudy.train import enable_compile_cache
 
-    previous = one_core_per_process()  # this process trains too when one worker is enough
+    previous = workers.one_core_per_process()  # this process trains when one worker is enough
     try:
         enable_compile_cache()  # jax is only imported when something needs training
         ds = data_lib.load_dataset(cfg.data)
@@ -257,64 +204,15 @@ def run_all(cfg: Config, models_: list[str] | None = None, seeds: list[int] | No
         done = f"result-{eval_key(cfg)}.json"
         pending = [(m, s) for m, s in todo
                    if not (run_dir(cfg, m, s, ds.fingerprint) / done).exists()]
-        n = worker_count(workers, len(pending))
+        n = workers.worker_count(n_workers, len(pending))
         if n > 1:
-            _train_in_workers(cfg, pending, n)
+            workers.train_in_workers(cfg, pending, n)
         probe_texts = [p.text for p in load_probes()]
         return [train_one(cfg, m, s, ds, probe_texts, position=f"[{i + 1}/{len(todo)}] ")
                 for i, (m, s) in enumerate(todo)]
     finally:
         if previous:  # drawing figures and the PDF may use every core again
             os.sched_setaffinity(0, previous)
-
-
-def _train_in_workers(cfg: Config, pending: list, n: int) -> None:
-    """Train and evaluate `pending` runs in `n` single-threaded worker processes."""
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-
-    # Seed by seed, the costliest model first: the workers start on different models (the
-    # second to need a model loads its compiled steps from the persistent cache instead of
-    # compiling them again), long runs start early, and short ones even out the end.
-    seeds = list(dict.fromkeys(s for _, s in pending))
-    order = sorted(pending, key=lambda ms: (seeds.index(ms[1]), -RELATIVE_COST.get(ms[0], 1.0)))
-    ctx = mp.get_context("spawn")  # a fresh interpreter with the environment set above
-    slots = ctx.Queue()
-    for i in range(n):
-        slots.put(i)
-    with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init,
-                             initargs=(slots,)) as pool:
-        futures = [pool.submit(_worker_run, cfg, m, s, f"[{i + 1}/{len(order)}] ")
-                   for i, (m, s) in enumerate(order)]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for f in done:
-            if f.exception() is not None:
-                for other in futures:
-                    other.cancel()  # runs already training finish and are kept
-                raise f.exception()
-
-
-def _worker_init(slots) -> None:
-    global _BAR_ROW
-    slot = _BAR_ROW = slots.get()
-    cores = usable_cores()
-    one_core_per_process(cores[slot % len(cores)])
-    from attnstudy.train import enable_compile_cache
-
-    enable_compile_cache()
-
-
-_WORKER_DATA: dict = {}
-
-
-def _worker_run(cfg: Config, name: str, seed: int, position: str) -> None:
-    from attnstudy.probes import load_probes
-
-    key = repr(cfg.data)
-    if key not in _WORKER_DATA:  # each worker encodes (or loads the cached encoding) once
-        _WORKER_DATA[key] = (data_lib.load_dataset(cfg.data), [p.text for p in load_probes()])
-    ds, probe_texts = _WORKER_DATA[key]
-    train_one(cfg, name, seed, ds, probe_texts, position=position)
 
 
 RESULT_FILES = ("results.json", "test_predictions.parquet", "attention.json", "analysis.json")
@@ -341,7 +239,7 @@ def results_current(cfg: Config, fingerprint: str, out: Path) -> bool:
     return done and all((out / f).exists() for f in RESULT_FILES)
 
 
-def write_results(cfg: Config, out: Path | None = None, workers: int | None = None) -> Path:
+def write_results(cfg: Config, out: Path | None = None, n_workers: int | None = None) -> Path:
     """Train what is stale, then write every results file for the profile's config.
 
     Nothing is recomputed when `out` is already current (e.g. the published results on a
@@ -357,7 +255,7 @@ def write_results(cfg: Config, out: Path | None = None, workers: int | None = No
     from attnstudy import analysis, models
     from attnstudy.probes import load_probes
 
-    runs = run_all(cfg, workers=workers)
+    runs = run_all(cfg, n_workers=n_workers)
     config_hash = cfg.section_hash()
     model_info = {}
     for name in cfg.train.models:

@@ -1,0 +1,118 @@
+"""Process-per-core execution of training runs.
+
+XLA's CPU backend uses two cores poorly for these models (small per-time-step matmuls), so the
+runner trains several runs side by side instead: one worker process per core, each pinned to
+its core with single-threaded XLA. The CLI process that trains alone is set up the same way,
+which keeps every result independent of the number of workers (bit for bit).
+"""
+
+from __future__ import annotations
+
+import os
+
+from attnstudy import data as data_lib
+from attnstudy.config import Config
+from attnstudy.errors import UserError
+
+BAR_ROW = 0  # terminal row of this process's progress bar (one per worker)
+# Relative cost of a run (full profile: mhsa's step takes about twice the others'); within a
+# seed, the workers start the costliest runs first.
+RELATIVE_COST = {"mhsa": 2.0}
+SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def usable_cores() -> list[int]:
+    """The cores this command may use (recorded before `one_core_per_process` pins it)."""
+    if os.environ.get("ATTNSTUDY_CORES"):
+        return [int(c) for c in os.environ["ATTNSTUDY_CORES"].split(",")]
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def one_core_per_process(core: int | None = None) -> set[int] | None:
+    """Pin the calling thread to one core with single-threaded XLA; return the old affinity.
+
+    Call it before jax computes anything in the process: XLA sizes its thread pool then, and
+    its threads inherit this thread's affinity. Every run trains and evaluates this way, in the
+    CLI and in its workers alike: XLA splits some reductions by its thread count, so thread
+    settings would otherwise change the last bits of the results (seen on the smoke profile).
+    One core per process is also the fastest use of the machine (see `runner.run_all`).
+    """
+    cores = usable_cores()
+    os.environ["ATTNSTUDY_CORES"] = ",".join(map(str, cores))  # for spawned workers
+    flags = os.environ.get("XLA_FLAGS", "")
+    if SINGLE_THREAD_XLA not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {SINGLE_THREAD_XLA}".strip()
+    os.environ.setdefault("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")  # read at process start
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cores[0] if core is None else core})
+    return previous
+
+
+def worker_count(requested: int | None, pending: int) -> int:
+    """Training processes to use: `requested`, else $ATTNSTUDY_WORKERS, else one per core."""
+    value = requested or os.environ.get("ATTNSTUDY_WORKERS") or len(usable_cores())
+    try:
+        n = int(value)
+    except ValueError:
+        raise UserError(f"ATTNSTUDY_WORKERS must be a whole number, got {value!r}") from None
+    if n < 1:
+        raise UserError(f"the number of workers must be at least 1, got {n}")
+    return max(1, min(n, pending))
+
+
+def train_in_workers(cfg: Config, pending: list, n: int) -> None:
+    """Train and evaluate `pending` runs in `n` single-threaded worker processes."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    # Seed by seed, the costliest model first: the workers start on different models (the
+    # second to need a model loads its compiled steps from the persistent cache instead of
+    # compiling them again), long runs start early, and short ones even out the end.
+    seeds = list(dict.fromkeys(s for _, s in pending))
+    order = sorted(pending, key=lambda ms: (seeds.index(ms[1]), -RELATIVE_COST.get(ms[0], 1.0)))
+    ctx = mp.get_context("spawn")  # a fresh interpreter with the environment set above
+    slots = ctx.Queue()
+    for i in range(n):
+        slots.put(i)
+    with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init,
+                             initargs=(slots,)) as pool:
+        futures = [pool.submit(_worker_run, cfg, m, s, f"[{i + 1}/{len(order)}] ")
+                   for i, (m, s) in enumerate(order)]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = next((f.exception() for f in done if f.exception() is not None), None)
+        if failed is not None:
+            for other in futures:
+                other.cancel()  # runs already training finish and are kept
+            if isinstance(failed, BrokenProcessPool):
+                raise UserError("a training worker died (out of memory?); finished runs and "
+                                "checkpoints are kept: rerun to resume, or use --workers 1")
+            raise failed
+
+
+def _worker_init(slots) -> None:
+    global BAR_ROW
+    slot = BAR_ROW = slots.get()
+    cores = usable_cores()
+    one_core_per_process(cores[slot % len(cores)])
+    from attnstudy.train import enable_compile_cache
+
+    enable_compile_cache()
+
+
+_WORKER_DATA: dict = {}
+
+
+def _worker_run(cfg: Config, name: str, seed: int, position: str) -> None:
+    from attnstudy import runner
+    from attnstudy.probes import load_probes
+
+    key = repr(cfg.data)
+    if key not in _WORKER_DATA:  # each worker encodes (or loads the cached encoding) once
+        _WORKER_DATA[key] = (data_lib.load_dataset(cfg.data), [p.text for p in load_probes()])
+    ds, probe_texts = _WORKER_DATA[key]
+    runner.train_one(cfg, name, seed, ds, probe_texts, position=position)
