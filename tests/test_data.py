@@ -118,3 +118,12 @@ def test_real_data_slice(imdb_dir):
     assert (ds.train.lengths >= 1).all() and (ds.train.lengths <= cfg.max_len).all()
     assert (ds.train.ids[~ds.train.mask] == data.PAD).all()
     assert (ds.train.ids[ds.train.mask] != data.PAD).all()
+
+
+def test_results_check_fingerprint_matches_the_encoded_dataset(imdb_dir):
+    """The runner decides "results are current" from file checksums alone; that fingerprint
+    must be the one the encoded dataset (and so every run key) carries."""
+    from attnstudy import runner
+
+    ds = data.load_dataset(load_config("smoke").data, data_dir=imdb_dir)
+    assert runner.local_fingerprint(imdb_dir) == ds.fingerprint
