@@ -148,6 +148,8 @@ def test_worker_count_follows_request_env_and_work(monkeypatch):
     assert workers.worker_count(None, 10) == 2  # one per usable core
     assert workers.worker_count(None, 1) == 1  # never more workers than runs to train
     assert workers.worker_count(3, 10) == 3
+    with pytest.raises(UserError, match="at least 1"):
+        workers.worker_count(0, 10)  # --workers 0
     monkeypatch.setenv("ATTNSTUDY_WORKERS", "1")
     assert workers.worker_count(None, 10) == 1
     for bad, message in (("two", "whole number"), ("0", "at least 1")):

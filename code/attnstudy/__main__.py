@@ -144,6 +144,10 @@ def cmd_bench(args) -> None:
     bench.main(_config(args), quick=args.quick)
 
 
+WORKERS_HELP = ("training processes side by side (default: $ATTNSTUDY_WORKERS, else one per "
+                "core); results do not depend on it")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="attnstudy", description=__doc__.splitlines()[0])
     common = argparse.ArgumentParser(add_help=False)
@@ -186,10 +190,6 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--quick", action="store_true", help="a run under a minute")
     s.set_defaults(fn=cmd_bench)
     return p
-
-
-WORKERS_HELP = ("training processes side by side (default: $ATTNSTUDY_WORKERS, else one per "
-                "core); results do not depend on it")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,7 +54,8 @@ def one_core_per_process(core: int | None = None) -> set[int] | None:
 
 def worker_count(requested: int | None, pending: int) -> int:
     """Training processes to use: `requested`, else $ATTNSTUDY_WORKERS, else one per core."""
-    value = requested or os.environ.get("ATTNSTUDY_WORKERS") or len(usable_cores())
+    value = requested if requested is not None else (
+        os.environ.get("ATTNSTUDY_WORKERS") or len(usable_cores()))
     try:
         n = int(value)
     except ValueError:
