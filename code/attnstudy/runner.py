@@ -158,7 +158,9 @@ def provenance(started: str) -> dict:
         except metadata.PackageNotFoundError:
             pass
     return {"git_commit": git("rev-parse", "HEAD") or "unknown",
-            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+            # uncommitted changes to what decides the numbers (the outputs themselves excluded)
+            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no", "--", "code",
+                                  "paper", "pyproject.toml")),
             "python": platform.python_version(), "packages": versions,
             "cpu": cpu or platform.processor() or "unknown", "cores": os.cpu_count(),
             "platform": platform.platform(), "started": started,
