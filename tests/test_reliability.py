@@ -95,19 +95,25 @@ def test_bad_label_in_input_file(tmp_path):
 def test_kill_9_during_training_resumes(imdb_dir, tmp_path):
     """A real SIGKILL mid-run: the rerun resumes from the checkpoint and finishes the run."""
     env = {**os.environ, "ATTNSTUDY_BUILD": str(tmp_path), "IMDB_DIR": str(imdb_dir)}
-    cmd = [sys.executable, "-m", "attnstudy", "train", "--profile", "smoke", "--models",
-           "bilstm", "--seeds", "7"]
+    # The smoke profile with 10x the steps: the first checkpoint (step 10) comes long before the
+    # end even with a warm compile cache, so the kill always lands mid-run.
+    toml = (ROOT / "paper" / "experiment.toml").read_text()
+    smoke_train = "[profiles.smoke.train]\nseeds = [0, 1]\nbatch_size = 32\nsteps = 30\n"
+    assert smoke_train in toml, "update this test with the smoke profile"
+    config = tmp_path / "experiment.toml"
+    config.write_text(toml.replace(smoke_train, smoke_train.replace("= 30", "= 300")))
+    cmd = [sys.executable, "-m", "attnstudy", "train", "--profile", "smoke", "--config",
+           str(config), "--models", "bilstm", "--seeds", "7"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.time() + 600
     ckpts: list = []
     while time.time() < deadline and not ckpts and proc.poll() is None:
-        time.sleep(0.2)
+        time.sleep(0.05)
         ckpts = list((tmp_path / "cache" / "runs").glob("bilstm-seed7-*/checkpoint.pkl"))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    if not ckpts:
-        pytest.skip("the run finished before it could be killed")
+    assert ckpts, "no checkpoint appeared before the run ended: nothing was killed mid-run"
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     log = next((tmp_path / "logs").glob("smoke-bilstm-seed7.log")).read_text()

@@ -32,8 +32,8 @@ from attnstudy import figures
 from attnstudy.config import ROOT
 from attnstudy.errors import UserError
 from attnstudy.io import Stamp, atomic_write, digest
+from attnstudy.schema import RESULT_FILES, validate_results
 from attnstudy.schema import SCHEMA_VERSION as SCHEMA
-from attnstudy.schema import validate_results
 
 TEMPLATES, PROSE = ROOT / "templates", ROOT / "paper" / "prose"
 REFERENCES = ROOT / "paper" / "references.toml"
@@ -461,9 +461,8 @@ def render(results_dir: Path, out_dir: Path, pdf: bool = True) -> dict[str, Path
     # a re-render after a prose or template edit takes seconds.
     names = figures.available(bundle)
     fig_files = [paths["figures"] / f"fig-{n}.{e}" for n in names for e in ("svg", "png", "csv")]
-    fig_stamp = _stamp(out_dir, "figures", *sorted(p for p in results_dir.iterdir() if
-                                                   p.is_file()), Path(figures.__file__),
-                       Path(__file__))
+    fig_stamp = _stamp(out_dir, "figures", *(results_dir / f for f in RESULT_FILES),
+                       Path(figures.__file__), Path(__file__))
     try:
         drawn = not fig_stamp.current(fig_files)
         if drawn:  # the side process goes on with PNGs and CSVs while the PDF renders

@@ -26,6 +26,7 @@ from attnstudy import data as data_lib
 from attnstudy import workers
 from attnstudy.config import BUILD, MODEL_DESCRIPTIONS, ROOT, Config, output_dir
 from attnstudy.io import atomic_write, read_json, write_json
+from attnstudy.schema import RESULT_FILES
 
 SCHEMA_VERSION = 1
 CACHE = BUILD / "cache"
@@ -215,9 +216,6 @@ def run_all(cfg: Config, models_: list[str] | None = None, seeds: list[int] | No
     finally:
         if previous:  # drawing figures and the PDF may use every core again
             os.sched_setaffinity(0, previous)
-
-
-RESULT_FILES = ("results.json", "test_predictions.parquet", "attention.json", "analysis.json")
 
 
 def build_key(cfg: Config, fingerprint: str) -> str:
