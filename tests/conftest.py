@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from attnstudy.train import enable_compile_cache  # noqa: E402
+from attnstudy.models.inference import enable_compile_cache  # noqa: E402
 
 enable_compile_cache()
 

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from attnstudy import analysis
+from attnstudy.analysis import analyse as analysis
+from attnstudy.analysis import sections
 from attnstudy.config import MODEL_NAMES, load_config
-from attnstudy.data import tokenize
-from attnstudy.probes import load_probes
+from attnstudy.data.probes import load_probes
+from attnstudy.data.text import has_negation, tokenize
 
 N = 3000
 SEEDS = (0, 1, 2)
@@ -65,6 +66,15 @@ def synthetic(acc: dict[str, float], probe_acc: dict[str, float] | None = None,
     return results, pred, base, cfg
 
 
+def run(res, pred, probes, base, cfg) -> dict:
+    """analysis.analyse with the baseline where the runner puts it (results.json + a column)."""
+    pred = pred.copy()
+    if "probs" in base:
+        pred["baseline"] = base["probs"]
+    res = {**res, "baseline": {k: v for k, v in base.items() if k != "probs"}}
+    return analysis.analyse(res, pred, probes, cfg)
+
+
 def verdicts(out) -> dict[str, str]:
     return {r["claim"]: r["verdict"] for r in out["ledger"]}
 
@@ -84,7 +94,7 @@ def test_attention_clearly_better_is_supported():
     acc = {"bilstm": 0.80, "additive": 0.88, "mhsa": 0.89, "bilstm_matched": 0.80,
            "transformer": 0.80}
     res, pred, base, cfg = synthetic(acc, probe_acc={"bilstm": 0.5, "additive": 0.9, "mhsa": 0.9})
-    out = analysis.analyse(res, pred, PROBES, base, cfg)
+    out = run(res, pred, PROBES, base, cfg)
     json.dumps(out, allow_nan=False)  # valid JSON
     assert set(out) == {"summary", "pairwise", "baseline", "length", "negation", "faithfulness",
                         "ledger"}
@@ -106,7 +116,7 @@ def test_attention_clearly_better_is_supported():
 def test_equal_models_are_not_supported():
     acc = dict.fromkeys(MODEL_NAMES, 0.85)
     res, pred, base, cfg = synthetic(acc, correlated=True)
-    out = analysis.analyse(res, pred, PROBES, base, cfg)
+    out = run(res, pred, PROBES, base, cfg)
     assert claim(out, "Attention models are dramatically")["verdict"] == "not supported"
     assert claim(out, "The no-attention model misses")["verdict"] == "not supported"
     assert claim(out, "The no-attention model is sensitive")["verdict"] == "not supported"
@@ -123,7 +133,7 @@ def test_small_significant_gain_is_inconclusive_for_dramatic_claim():
     acc = {"bilstm": 0.85, "additive": 0.865, "mhsa": 0.865, "bilstm_matched": 0.85,
            "transformer": 0.85}
     res, pred, base, cfg = synthetic(acc, correlated=True)  # nested errors: McNemar is decisive
-    out = analysis.analyse(res, pred, PROBES, base, cfg)
+    out = run(res, pred, PROBES, base, cfg)
     row = claim(out, "Attention models are dramatically")
     assert row["verdict"] == "inconclusive", row
     p = next(p for p in out["pairwise"] if {p["a"], p["b"]} == {"bilstm", "additive"})
@@ -135,7 +145,7 @@ def test_small_significant_gain_is_inconclusive_for_dramatic_claim():
 def test_missing_models_give_inconclusive_with_reason():
     acc = {"bilstm": 0.8, "additive": 0.9}
     res, pred, base, cfg = synthetic(acc, models=("bilstm", "additive"))
-    out = analysis.analyse(res, pred, PROBES, base, cfg)
+    out = run(res, pred, PROBES, base, cfg)
     for start in ("Attention helps beyond", "Recurrence matters", "Multi-head attention",
                   "Additive attention focuses"):
         row = claim(out, start)
@@ -147,12 +157,12 @@ def test_missing_models_give_inconclusive_with_reason():
 def test_baseline_paired_when_probs_given():
     acc = dict.fromkeys(MODEL_NAMES, 0.84)
     res, pred, base, cfg = synthetic(acc, base_probs=True)
-    out = analysis.analyse(res, pred, PROBES, base, cfg)
+    out = run(res, pred, PROBES, base, cfg)
     row = claim(out, "Small neural models")
     assert row["verdict"] == "not supported" and "McNemar" in row["result"]
     assert "probs" not in out["baseline"]
     res, pred, base, cfg = synthetic(dict.fromkeys(MODEL_NAMES, 0.95), base_probs=True)
-    out = analysis.analyse(res, pred, PROBES, base, cfg)
+    out = run(res, pred, PROBES, base, cfg)
     assert claim(out, "Small neural models")["verdict"] == "supported"
 
 
@@ -166,7 +176,7 @@ def test_faithfulness_claim_follows_numbers(top, rand, rho, ci_low, expected):
     acc = dict.fromkeys(MODEL_NAMES, 0.85)
     f = faith_run(top, rand, rho, ci_low)
     res, pred, base, cfg = synthetic(acc, faith={"additive": f, "mhsa": f})
-    out = analysis.analyse(res, pred, PROBES, base, cfg)
+    out = run(res, pred, PROBES, base, cfg)
     assert claim(out, "Additive attention focuses")["verdict"] == expected
     agg = out["faithfulness"]["additive"]
     assert agg["k"] == [1, 3] and agg["top_drop"] == pytest.approx([top, top])
@@ -178,7 +188,7 @@ def test_sections_have_documented_shapes():
     acc = {"bilstm": 0.80, "additive": 0.88, "mhsa": 0.89, "bilstm_matched": 0.8,
            "transformer": 0.8}
     res, pred, base, cfg = synthetic(acc)
-    out = analysis.analyse(res, pred, PROBES, base, cfg)
+    out = run(res, pred, PROBES, base, cfg)
     s = out["summary"]["mhsa"]["accuracy"]
     assert s["n"] == 3 and s["ci_low"] <= s["mean"] <= s["ci_high"]
     length = out["length"]
@@ -204,15 +214,15 @@ def test_probe_count_mismatch_is_a_user_error():
     acc = dict.fromkeys(MODEL_NAMES, 0.85)
     res, pred, base, cfg = synthetic(acc)
     with pytest.raises(UserError, match="probe predictions"):
-        analysis.analyse(res, pred, PROBES[:10], base, cfg)
+        run(res, pred, PROBES[:10], base, cfg)
 
 
 def test_has_negation():
-    assert analysis.has_negation(tokenize("I didn't like it"))
-    assert analysis.has_negation(["a", "film", "without", "heart"])
-    assert analysis.has_negation(np.array(["never", "again"]))
-    assert not analysis.has_negation(tokenize("a knotty, notable film"))
-    assert not analysis.has_negation([])
+    assert has_negation(tokenize("I didn't like it"))
+    assert has_negation(["a", "film", "without", "heart"])
+    assert has_negation(np.array(["never", "again"]))
+    assert not has_negation(tokenize("a knotty, notable film"))
+    assert not has_negation([])
 
 
 def test_pairwise_significance_needs_holm_corrected_p():
@@ -223,10 +233,10 @@ def test_pairwise_significance_needs_holm_corrected_p():
     b = base.copy()
     b[:12] = False  # a right, b wrong
     b[80:83] = True  # a wrong, b right
-    alone = analysis._pairwise({"a": a, "b": b}, 2000, 0)[0]
+    alone = sections.pairwise({"a": a, "b": b}, 2000, 0)[0]
     assert alone["mcnemar_p"] == pytest.approx(0.0352, abs=1e-3) and alone["ci_low"] > 0
     assert alone["significant"]
-    three = analysis._pairwise({"a": a, "b": b, "c": b.copy()}, 2000, 0)
+    three = sections.pairwise({"a": a, "b": b, "c": b.copy()}, 2000, 0)
     ab = next(p for p in three if (p["a"], p["b"]) == ("a", "b"))
     assert ab["mcnemar_p_holm"] == pytest.approx(3 * ab["mcnemar_p"])
     assert not any(p["significant"] for p in three)

@@ -1,61 +1,61 @@
 import numpy as np
 import pytest
 
-from attnstudy import data
 from attnstudy.config import DataConfig, load_config
+from attnstudy.data import batches, encode, imdb, text
 from attnstudy.errors import UserError
 from tests.conftest import write_imdb
 
 
 def test_tokenize_keeps_negation_and_drops_html():
-    toks = data.tokenize("I didn't like it.<br /><br />It's NOT good &amp; can't be!")
+    toks = text.tokenize("I didn't like it.<br /><br />It's NOT good &amp; can't be!")
     assert toks == ["i", "did", "n't", "like", "it", "it's", "not", "good", "ca", "n't", "be", "!"]
-    assert "br" not in data.tokenize("one<br />two <i>three</i>")
+    assert "br" not in text.tokenize("one<br />two <i>three</i>")
 
 
 def test_tokenize_is_unicode_safe():
-    assert data.tokenize("Café ÉTÉ naïve") == ["café", "été", "naïve"]
-    assert data.tokenize("don\u2019t") == ["do", "n't"]
+    assert text.tokenize("Café ÉTÉ naïve") == ["café", "été", "naïve"]
+    assert text.tokenize("don\u2019t") == ["do", "n't"]
 
 
 def test_vocab_special_ids_and_size():
-    vocab = data.build_vocab([["b", "a", "b", "c"], ["b", "a"]], size=4)
+    vocab = encode.build_vocab([["b", "a", "b", "c"], ["b", "a"]], size=4)
     assert vocab == ["<pad>", "<unk>", "b", "a"]
-    assert data.PAD == 0 and data.UNK == 1
+    assert encode.PAD == 0 and encode.UNK == 1
 
 
 def test_encode_pads_truncates_and_masks():
     w2i = {"<pad>": 0, "<unk>": 1, "a": 2, "b": 3}
-    ids, lengths, full = data.encode([["a", "b", "zzz"], ["a"] * 5, []], w2i, max_len=4)
+    ids, lengths, full = encode.encode([["a", "b", "zzz"], ["a"] * 5, []], w2i, max_len=4)
     assert ids.tolist() == [[2, 3, 1, 0], [2, 2, 2, 2], [1, 0, 0, 0]]
     assert lengths.tolist() == [3, 4, 1] and full.tolist() == [3, 5, 0]
 
 
 def test_head_tail_truncation():
-    assert data.truncate(list(range(10)), 4, "head") == [0, 1, 2, 3]
-    assert data.truncate(list(range(10)), 4, "head_tail") == [0, 1, 8, 9]
-    assert data.truncate(list(range(10)), 5, "head_tail") == [0, 1, 2, 8, 9]
+    assert encode.truncate(list(range(10)), 4, "head") == [0, 1, 2, 3]
+    assert encode.truncate(list(range(10)), 4, "head_tail") == [0, 1, 8, 9]
+    assert encode.truncate(list(range(10)), 5, "head_tail") == [0, 1, 2, 8, 9]
 
 
 def test_validation_split_is_stratified_grouped_and_seeded():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 2000)
     groups = [f"m{i % 300}" for i in range(2000)]
-    tr, va = data.split_validation(labels, groups, 0.1, seed=3)
+    tr, va = encode.split_validation(labels, groups, 0.1, seed=3)
     assert len(np.intersect1d(tr, va)) == 0 and len(tr) + len(va) == 2000
     assert abs(len(va) - 200) <= 10
     assert abs(labels[va].mean() - labels.mean()) < 0.03
     assert not {groups[i] for i in va} & {groups[i] for i in tr}
-    tr2, va2 = data.split_validation(labels, groups, 0.1, seed=3)
+    tr2, va2 = encode.split_validation(labels, groups, 0.1, seed=3)
     assert np.array_equal(va, va2)
-    assert not np.array_equal(va, data.split_validation(labels, groups, 0.1, seed=4)[1])
+    assert not np.array_equal(va, encode.split_validation(labels, groups, 0.1, seed=4)[1])
 
 
 def test_epoch_batches_are_deterministic_and_bucketed():
     lengths = np.random.default_rng(0).integers(1, 100, 500)
-    a = data.epoch_batches(lengths, (32, 64, 100), 16, seed=1, epoch=0)
-    b = data.epoch_batches(lengths, (32, 64, 100), 16, seed=1, epoch=0)
-    c = data.epoch_batches(lengths, (32, 64, 100), 16, seed=1, epoch=1)
+    a = batches.epoch_batches(lengths, (32, 64, 100), 16, seed=1, epoch=0)
+    b = batches.epoch_batches(lengths, (32, 64, 100), 16, seed=1, epoch=0)
+    c = batches.epoch_batches(lengths, (32, 64, 100), 16, seed=1, epoch=1)
     assert [(w, r.tolist()) for w, r in a] == [(w, r.tolist()) for w, r in b]
     assert [r.tolist() for _, r in a] != [r.tolist() for _, r in c]
     for width, rows in a:
@@ -66,20 +66,20 @@ def test_epoch_batches_are_deterministic_and_bucketed():
 
 def test_eval_batches_cover_every_row_once():
     lengths = np.random.default_rng(1).integers(1, 100, 301)
-    seen = np.concatenate([idx[:n] for _, idx, n in data.eval_batches(lengths, (50, 100), 64)])
+    seen = np.concatenate([idx[:n] for _, idx, n in batches.eval_batches(lengths, (50, 100), 64)])
     assert sorted(seen.tolist()) == list(range(301))
 
 
 def test_missing_data_dir_is_one_clear_error(tmp_path):
     with pytest.raises(UserError, match="is not a directory"):
-        data.load_dataset(DataConfig(), tmp_path / "nope")
+        encode.load_dataset(DataConfig(), tmp_path / "nope")
     with pytest.raises(UserError, match=r"missing .*train\.parquet"):
-        data.load_dataset(DataConfig(), tmp_path)
+        encode.load_dataset(DataConfig(), tmp_path)
 
 
 def test_tiny_data_loads(tiny_imdb):
     cfg = DataConfig(vocab_size=50, max_len=8, bucket_edges=(4, 8), val_fraction=0.2)
-    ds = data.load_dataset(cfg, tiny_imdb, use_cache=False)
+    ds = encode.load_dataset(cfg, tiny_imdb, use_cache=False)
     assert len(ds.train) + len(ds.val) == 60 and len(ds.test) == 60
     assert ds.vocab[:2] == ["<pad>", "<unk>"]
 
@@ -93,7 +93,7 @@ def test_tiny_data_loads(tiny_imdb):
 def test_malformed_data_is_one_clear_error(tmp_path, rows, message):
     folder = write_imdb(tmp_path / "bad", rows)
     with pytest.raises(UserError) as e:
-        data.load_raw(folder)
+        imdb.load_raw(folder)
     assert message in str(e.value) and str(folder) in str(e.value) and "\n" not in str(e.value)
 
 
@@ -103,27 +103,27 @@ def test_not_parquet(tmp_path):
     for s in ("train", "test"):
         (folder / f"{s}.parquet").write_text("text,label\nhello,1\n")
     with pytest.raises(UserError, match="is not a Parquet file"):
-        data.load_raw(folder)
+        imdb.load_raw(folder)
 
 
 def test_real_data_slice(imdb_dir):
     """Integration: the smoke profile on the real IMDb files."""
     cfg = load_config("smoke").data
-    ds = data.load_dataset(cfg, imdb_dir, use_cache=False)
+    ds = encode.load_dataset(cfg, imdb_dir, use_cache=False)
     assert len(ds.train) + len(ds.val) == cfg.train_subset
     assert abs(len(ds.val) - cfg.val_fraction * cfg.train_subset) <= 5
     assert len(ds.test) == cfg.test_subset
     assert 0.45 < ds.train.labels.mean() < 0.55 and 0.45 < ds.val.labels.mean() < 0.55
     assert len(ds.vocab) == cfg.vocab_size and "n't" in ds.vocab and "not" in ds.vocab
     assert (ds.train.lengths >= 1).all() and (ds.train.lengths <= cfg.max_len).all()
-    assert (ds.train.ids[~ds.train.mask] == data.PAD).all()
-    assert (ds.train.ids[ds.train.mask] != data.PAD).all()
+    assert (ds.train.ids[~ds.train.mask] == encode.PAD).all()
+    assert (ds.train.ids[ds.train.mask] != encode.PAD).all()
 
 
 def test_results_check_fingerprint_matches_the_encoded_dataset(imdb_dir):
     """The runner decides "results are current" from file checksums alone; that fingerprint
     must be the one the encoded dataset (and so every run key) carries."""
-    from attnstudy import runner
+    from attnstudy.training import runner
 
-    ds = data.load_dataset(load_config("smoke").data, data_dir=imdb_dir)
+    ds = encode.load_dataset(load_config("smoke").data, data_dir=imdb_dir)
     assert runner.local_fingerprint(imdb_dir) == ds.fingerprint

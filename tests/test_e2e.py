@@ -76,9 +76,9 @@ def test_rebuild_from_scratch_is_bit_identical(built, imdb_dir, tmp_path):
     shutil.copytree(built / "cache" / "data", fresh / "cache" / "data")  # encoding only
     cli(fresh, "train", "--profile", "smoke", "--models", "mhsa", "--seeds", "0",
         imdb_dir=imdb_dir)
-    a = next((built / "cache" / "runs").glob("mhsa-seed0-*")) / "test_probs.npy"
-    b = next((fresh / "cache" / "runs").glob("mhsa-seed0-*")) / "test_probs.npy"
-    assert a.name == b.name and a.parent.name == b.parent.name
+    a = next((built / "cache" / "runs").glob("mhsa-seed0-*/eval-*/test_probs.npy"))
+    b = next((fresh / "cache" / "runs").glob("mhsa-seed0-*/eval-*/test_probs.npy"))
+    assert a.relative_to(built) == b.relative_to(fresh)
     assert a.read_bytes() == b.read_bytes()
 
 

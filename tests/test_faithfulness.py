@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attnstudy import faithfulness
 from attnstudy.config import load_config
-from attnstudy.data import Split
-from attnstudy.models import build_model, init_params
+from attnstudy.data.encode import Split
+from attnstudy.evaluation import faithfulness
+from attnstudy.models.classifiers import build_model, init_params
 
 CFG = load_config("smoke").model
 VOCAB, WIDTH = 60, 16

@@ -1,4 +1,4 @@
-"""Correctness of the fast bidirectional LSTM (``attnstudy.lstm``).
+"""Correctness of the fast bidirectional LSTM (``attnstudy.models.lstm``).
 
 ``bilstm`` is checked against the plain autodiff ``bilstm_reference`` (outputs and gradients),
 against torch's packed ``nn.LSTM``, and for padding invariance. Params are perturbed away from
@@ -10,8 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attnstudy.lstm import bilstm as _bilstm
-from attnstudy.lstm import bilstm_reference, init_lstm_params
+from attnstudy.models.lstm import bilstm as _bilstm
+from attnstudy.models.lstm import bilstm_reference, init_lstm_params
 
 bilstm = jax.jit(_bilstm)  # one compile per shape keeps the file fast
 

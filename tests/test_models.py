@@ -15,8 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attnstudy import models
 from attnstudy.config import MODEL_NAMES, DataConfig, ModelConfig, load_config
+from attnstudy.models import classifiers as models
+from attnstudy.models.inference import attention_weights
 
 SMALL = ModelConfig(embed_dim=16, hidden=16, attention_dim=16, heads=2, transformer_layers=1,
                     transformer_ff=32)
@@ -58,7 +59,7 @@ def random_params(model, max_len, seed=0):
 @functools.cache
 def _bundle(cfg, vocab, max_len, name):
     model = models.build_model(name, cfg, vocab, max_len)
-    fwd = jax.jit(lambda p, ids, mask: models.attention_weights(model, p, ids, mask))
+    fwd = jax.jit(lambda p, ids, mask: attention_weights(model, p, ids, mask))
     return model, random_params(model, max_len), fwd
 
 
@@ -211,14 +212,14 @@ def test_matched_control_is_within_one_percent_of_mhsa(setup):
 @pytest.fixture(scope="module")
 def tm():
     pytest.importorskip("torch")
-    from attnstudy import torch_models
+    from attnstudy.models import twins as torch_models
 
     return torch_models
 
 
 @functools.cache
 def twin(setup, name):
-    from attnstudy import torch_models
+    from attnstudy.models import twins as torch_models
 
     cfg, vocab, max_len = SETUPS[setup]
     _, params, _ = bundle(setup, name)
@@ -331,7 +332,7 @@ def test_transformer_attention_is_stacked_in_layer_order(monkeypatch):
         monkeypatch.setattr(models.Transformer, "apply",
                             lambda self, *a, inter=inter, **k: (jnp.zeros(2), {"intermediates":
                                                                                inter}))
-        _, stacked = models.attention_weights(model, None, None, None)
+        _, stacked = attention_weights(model, None, None, None)
         assert stacked.shape == (layers, 2, 1, 3, 3)
         np.testing.assert_array_equal(stacked[:, 0, 0, 0, 0], np.arange(layers))
 
@@ -341,7 +342,7 @@ def test_transformer_attention_is_stacked_in_layer_order(monkeypatch):
 
 def test_models_import_without_torch():
     code = ("import sys; sys.modules['torch'] = None\n"
-            "import attnstudy.models, attnstudy.lstm, attnstudy.config\n"
+            "import attnstudy.models.classifiers, attnstudy.models.lstm, attnstudy.config\n"
             "assert sys.modules['torch'] is None\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr

@@ -6,9 +6,9 @@ import collections
 
 import pytest
 
-from attnstudy.data import tokenize
+from attnstudy.data.probes import CATEGORIES, DEFAULT_PATH, load_probes, pair_index
+from attnstudy.data.text import tokenize
 from attnstudy.errors import UserError
-from attnstudy.probes import CATEGORIES, DEFAULT_PATH, load_probes, pair_index
 
 HEADER = "pair_id\tcategory\ttext\tlabel\n"
 
@@ -34,7 +34,7 @@ def test_pairs_have_opposite_labels_and_one_category():
 
 
 def test_negation_pairs_differ_by_a_negation_cue():
-    from attnstudy.analysis import has_negation
+    from attnstudy.data.text import has_negation
 
     probes = load_probes()
     for pid, (pos, neg) in pair_index(probes).items():

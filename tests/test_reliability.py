@@ -16,8 +16,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from attnstudy import data, io, predict
+from attnstudy import files as io
+from attnstudy.data import imdb
 from attnstudy.errors import UserError
+from attnstudy.evaluation import predict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +32,7 @@ def test_non_utf8_review_is_named(tmp_path):
     for s in ("train", "test"):
         pq.write_table(table, folder / f"{s}.parquet")
     with pytest.raises(UserError, match="review 1 holds bytes that are not valid UTF-8"):
-        data.load_raw(folder)
+        imdb.load_raw(folder)
 
 
 def test_no_network_and_no_local_data_says_how_to_fix(monkeypatch):
@@ -39,7 +41,7 @@ def test_no_network_and_no_local_data_says_how_to_fix(monkeypatch):
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")
     with pytest.raises(UserError, match="set IMDB_DIR to a folder"):
-        data.load_raw(None)
+        imdb.load_raw(None)
 
 
 def test_atomic_write_keeps_old_file_when_interrupted(tmp_path):
@@ -124,12 +126,13 @@ def test_kill_9_during_training_resumes(imdb_dir, tmp_path):
 
 
 def test_results_from_another_config_are_refused(tmp_path, monkeypatch):
-    from attnstudy import __main__ as cli
-    from attnstudy import runner
+    from attnstudy import cli
     from attnstudy.config import load_config
+    from attnstudy.schema import SCHEMA_VERSION
+    from attnstudy.training import runner
 
     monkeypatch.setattr(runner, "results_dir", lambda cfg: tmp_path)
-    io.write_json(tmp_path / "results.json", {"schema_version": runner.SCHEMA_VERSION,
+    io.write_json(tmp_path / "results.json", {"schema_version": SCHEMA_VERSION,
                                               "config_hash": "0000", "profile": "quick"})
     with pytest.raises(UserError, match="made with another config"):
         cli.check_results_match(load_config("smoke"))
@@ -147,7 +150,7 @@ def test_probe_predictions_parquet_roundtrip(tmp_path):
 
 
 def test_worker_count_follows_request_env_and_work(monkeypatch):
-    from attnstudy import workers
+    from attnstudy.training import workers
 
     monkeypatch.setenv("ATTNSTUDY_CORES", "0,1")
     monkeypatch.delenv("ATTNSTUDY_WORKERS", raising=False)

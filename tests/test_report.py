@@ -20,8 +20,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from attnstudy import figures, report
 from attnstudy.errors import UserError
+from attnstudy.report import figures
+from attnstudy.report import render as report
 
 _spec = importlib.util.spec_from_file_location(
     "make_results", Path(__file__).parent / "fixtures" / "make_results.py")

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from attnstudy import stats
+from attnstudy.analysis import stats
+from attnstudy.metrics import metrics
 
 
 def paired(b: int, c: int, both_right: int = 50, both_wrong: int = 5):
@@ -110,11 +111,11 @@ def test_spearman():
 
 
 def test_metrics_known_values():
-    m = stats.metrics([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])
+    m = metrics([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])
     assert m["accuracy"] == 0.5 and m["precision"] == 0.5 and m["recall"] == 0.5
     assert m["f1"] == 0.5 and m["roc_auc"] == 0.75
     assert m["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.4, 0.4, 0.9])))
-    assert stats.metrics([1, 0], [0.5, 0.49])["accuracy"] == 1.0  # 0.5 counts as positive
-    assert math.isnan(stats.metrics([1, 1], [0.9, 0.8])["roc_auc"])
+    assert metrics([1, 0], [0.5, 0.49])["accuracy"] == 1.0  # 0.5 counts as positive
+    assert math.isnan(metrics([1, 1], [0.9, 0.8])["roc_auc"])
     with pytest.raises(ValueError):
-        stats.metrics([0, 1], [0.5])
+        metrics([0, 1], [0.5])

@@ -5,15 +5,17 @@ import dataclasses
 import numpy as np
 import pytest
 
-from attnstudy import data, train
 from attnstudy.config import load_config
+from attnstudy.data import batches, encode
+from attnstudy.training import checkpoints
+from attnstudy.training import loop as train
 
 
 @pytest.fixture(scope="module")
 def smoke(imdb_dir):
     cfg = load_config("smoke")
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=12, eval_every=4))
-    return cfg, data.load_dataset(cfg.data, imdb_dir)
+    return cfg, encode.load_dataset(cfg.data, imdb_dir)
 
 
 def leaves(tree):
@@ -38,19 +40,22 @@ def test_resume_after_interruption_matches_uninterrupted(smoke, tmp_path):
     full = train.train_run(cfg, "bilstm", 0, ds, tmp_path / "full")
     # "killed" at step 6: the last checkpoint is step 4; the restart continues from there
     train.train_run(cfg, "bilstm", 0, ds, tmp_path / "cut", stop_after=6)
-    assert train._load(tmp_path / "cut" / train.CHECKPOINT).step == 4
+    assert train.load_state(tmp_path / "cut" / checkpoints.CHECKPOINT, full.params,
+                            full.opt_state, "bilstm").step == 4
     resumed = train.train_run(cfg, "bilstm", 0, ds, tmp_path / "cut")
     assert resumed.curve == full.curve and resumed.best_step == full.best_step
     assert all(np.array_equal(x, y) for x, y in zip(leaves(full.best_params),
                                                     leaves(resumed.best_params), strict=True))
 
 
-def test_torn_checkpoint_is_not_trusted(smoke, tmp_path):
+def test_torn_checkpoint_is_not_trusted(smoke, tmp_path, capsys):
     cfg, ds = smoke
     (tmp_path / "torn").mkdir()
-    (tmp_path / "torn" / train.CHECKPOINT).write_bytes(b"\x80\x05half a pickle")
+    (tmp_path / "torn" / checkpoints.CHECKPOINT).write_bytes(b"\x80\x05half a checkpoint")
     state = train.train_run(cfg, "bilstm", 0, ds, tmp_path / "torn")
     assert state.step == cfg.train.steps
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot read the checkpoint" in err[0] and "from step 0" in err[0]
 
 
 def test_nan_loss_names_model_seed_and_step(smoke, tmp_path):
@@ -63,10 +68,10 @@ def test_nan_loss_names_model_seed_and_step(smoke, tmp_path):
 
 def test_one_compile_per_bucket_width(smoke, tmp_path):
     cfg, ds = smoke
-    _, _, step, predict = train.compiled_steps("bilstm", cfg.model, cfg.train, len(ds.vocab),
+    _, _, step = train.compiled_steps("bilstm", cfg.model, cfg.train, len(ds.vocab),
                                                cfg.data.max_len)
     train.train_run(cfg, "bilstm", 3, ds, tmp_path / "x")
-    widths = {w for w, _ in data.epoch_batches(ds.train.lengths, cfg.data.bucket_edges,
+    widths = {w for w, _ in batches.epoch_batches(ds.train.lengths, cfg.data.bucket_edges,
                                                 cfg.train.batch_size, 3, 0)}
     compiled = step._cache_size()
     assert 1 <= compiled <= 2 * len(widths)  # first call may see uncommitted init arrays

@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 
 from attnstudy.errors import UserError
+from attnstudy.metrics import METRICS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # The results set one build writes (bench.json, written by `bench`, is optional and separate).
 RESULT_FILES = ("results.json", "test_predictions.parquet", "attention.json", "analysis.json")
-METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss")
 RUN_KEYS = {"model": str, "seed": int, "run_key": str, "params": int, "steps": int,
             "best_step": int, "curve": list, "test": dict, "confusion": list,
             "train_seconds": float, "tokens_per_second": float, "eval_seconds": float,

@@ -20,8 +20,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attnstudy import stats
-from attnstudy.models import attention_weights
+from attnstudy.analysis import stats
+from attnstudy.metrics import THRESHOLD
+from attnstudy.models.inference import attention_weights
 
 
 def token_attention(weights, mask):
@@ -146,14 +147,14 @@ def measure(model, params, split, rows, k_list, seed: int, batch_size: int = 64,
     boot_rng = np.random.default_rng([seed, 1])
     out: dict = {"k": [], "top_drop": [], "random_drop": [], "top_flip": [], "random_flip": [],
                  "drop_diff_ci_low": [], "drop_diff_ci_high": []}
-    base_pos = p0 >= stats.THRESHOLD
+    base_pos = p0 >= THRESHOLD
     for k in k_list:
         k = int(k)
         changes = {}
         for kind, scores in (("top", att), ("random", rng.random(att.shape))):
             new_ids, new_len = remove_tokens(ids, lengths, select_tokens(scores, lengths, k))
             p = runner.forward(new_ids, new_len)[0]
-            changes[kind] = (np.abs(p - p0), (p >= stats.THRESHOLD) != base_pos)
+            changes[kind] = (np.abs(p - p0), (p >= THRESHOLD) != base_pos)
         diff = changes["top"][0] - changes["random"][0]
         lo, hi = np.quantile(stats.bootstrap_means(diff, bootstrap_samples, boot_rng),
                              [0.025, 0.975])

@@ -1,6 +1,6 @@
 """A strong linear reference: TF-IDF word uni+bigrams + logistic regression (scikit-learn).
 
-Texts go through `attnstudy.data.normalise` (lowercase, NFKC, HTML tags removed) and scikit-learn's
+Texts go through `attnstudy.data.text.normalise` (lowercase, NFKC, HTML tags removed) and scikit-learn's
 default word pattern; bigrams and sublinear term frequencies are what make this baseline strong
 on IMDb. The runner trains it on the same training part as the neural models (validation rows
 held out) and scores the same test rows, so it can be compared review by review.
@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-from attnstudy.data import normalise
-from attnstudy.stats import metrics
+from attnstudy.data.text import normalise
+from attnstudy.metrics import metrics
 
 NAME = "tfidf_logreg"
 

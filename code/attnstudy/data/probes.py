@@ -97,14 +97,3 @@ def pair_index(probes: list[Probe]) -> dict[str, tuple[int, int]]:
         slot = out.setdefault(p.pair_id, [None, None])
         slot[0 if p.label == 1 else 1] = i
     return {k: (v[0], v[1]) for k, v in out.items()}
-
-
-def encode_probes(probes: list[Probe], vocab: list[str], data_cfg):
-    """The probes as a `data.Split` (labels filled in) for a model's vocabulary and max_len."""
-    import numpy as np
-
-    from attnstudy.data import Split, encode_texts
-
-    s = encode_texts([p.text for p in probes], vocab, data_cfg)
-    return Split(s.ids, s.lengths, s.full_lengths, np.array([p.label for p in probes], np.int32),
-                 np.array([p.pair_id for p in probes]))

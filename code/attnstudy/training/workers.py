@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import os
 
-from attnstudy import data as data_lib
 from attnstudy.config import Config
 from attnstudy.errors import UserError
+from attnstudy.keys import SINGLE_THREAD_XLA
 
 BAR_ROW = 0  # terminal row of this process's progress bar (one per worker)
 # Relative cost of a run (full profile: mhsa's step takes about twice the others'); within a
 # seed, the workers start the costliest runs first.
 RELATIVE_COST = {"mhsa": 2.0}
-SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 
 def usable_cores() -> list[int]:
@@ -65,8 +64,9 @@ def worker_count(requested: int | None, pending: int) -> int:
     return max(1, min(n, pending))
 
 
-def train_in_workers(cfg: Config, pending: list, n: int) -> None:
-    """Train and evaluate `pending` runs in `n` single-threaded worker processes."""
+def run_in_workers(job, cfg: Config, pending: list, n: int) -> None:
+    """`job(cfg, model, seed, position)` for every (model, seed) of `pending`, in `n`
+    single-threaded worker processes (`job` must be a module-level function)."""
     import multiprocessing as mp
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -82,7 +82,7 @@ def train_in_workers(cfg: Config, pending: list, n: int) -> None:
         slots.put(i)
     with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init,
                              initargs=(slots,)) as pool:
-        futures = [pool.submit(_worker_run, cfg, m, s, f"[{i + 1}/{len(order)}] ")
+        futures = [pool.submit(job, cfg, m, s, f"[{i + 1}/{len(order)}] ")
                    for i, (m, s) in enumerate(order)]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         failed = next((f.exception() for f in done if f.exception() is not None), None)
@@ -100,20 +100,6 @@ def _worker_init(slots) -> None:
     slot = BAR_ROW = slots.get()
     cores = usable_cores()
     one_core_per_process(cores[slot % len(cores)])
-    from attnstudy.train import enable_compile_cache
+    from attnstudy.models.inference import enable_compile_cache
 
     enable_compile_cache()
-
-
-_WORKER_DATA: dict = {}
-
-
-def _worker_run(cfg: Config, name: str, seed: int, position: str) -> None:
-    from attnstudy import runner
-    from attnstudy.probes import load_probes
-
-    key = repr(cfg.data)
-    if key not in _WORKER_DATA:  # each worker encodes (or loads the cached encoding) once
-        _WORKER_DATA[key] = (data_lib.load_dataset(cfg.data), [p.text for p in load_probes()])
-    ds, probe_texts = _WORKER_DATA[key]
-    runner.train_one(cfg, name, seed, ds, probe_texts, position=position)

@@ -1,67 +1,15 @@
-"""analysis.json: statistics, probes, faithfulness and the claims ledger, from the results files.
-
-Every number here is computed from results.json (runs), test_predictions.parquet (per-review
-P(positive) per run), the probe file and the TF-IDF baseline. A prediction is positive when
-P(positive) >= 0.5. Accuracy differences are fractions; sentences in the ledger say "points".
-
-Pairwise comparisons use, per model, the per-review mean P(positive) over seeds thresholded at
-0.5 (the seed-averaged predictor), so each review contributes one paired outcome per model; its
-accuracy can differ slightly from the mean per-seed accuracy in `summary`. The accuracy
-difference gets a paired bootstrap CI over reviews and McNemar's test; Holm's correction runs
-over all pairs, and a pair is `significant` when the CI excludes 0 and the Holm-adjusted
-McNemar p < 0.05.
-"""
+"""The claims ledger: each claim's verdict, decided by a rule fixed before the results were seen."""
 
 from __future__ import annotations
 
-import itertools
-import math
-
 import numpy as np
 
-from attnstudy import stats
-from attnstudy.errors import UserError
+from attnstudy.analysis import stats
+from attnstudy.analysis.sections import ALPHA, pairs_right
+from attnstudy.metrics import decide
 
-NEGATION_CUES = frozenset({
-    "not", "n't", "no", "never", "nothing", "nobody", "none", "neither", "nor", "nowhere",
-    "hardly", "barely", "scarcely", "without", "cannot", "cant", "dont", "didnt", "doesnt",
-    "isnt", "wasnt", "arent", "werent", "wont", "wouldnt", "shouldnt", "couldnt", "aint",
-})
-METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss")
-EXTRA = ("train_seconds", "tokens_per_second", "eval_reviews_per_second")
 ATTENTION = ("additive", "mhsa")  # the attention models of the seed claims (BiLSTM + attention)
 STRUCTURE = ("negation", "double_negation", "contrast")  # probe categories of claim 5
-ALPHA = 0.05
-
-
-def has_negation(tokens) -> bool:
-    """True when any token (as produced by `data.tokenize`) is a negation cue."""
-    return any(str(t) in NEGATION_CUES for t in tokens)
-
-
-# ----------------------------------------------------------------------------- helpers
-
-def _setting(cfg, section: str, key: str):
-    sec = cfg[section] if isinstance(cfg, dict) else getattr(cfg, section)
-    return sec[key] if isinstance(sec, dict) else getattr(sec, key)
-
-
-def _runs(results: dict, cfg) -> dict[str, list[dict]]:
-    """model -> its runs sorted by seed, models in config order."""
-    by: dict[str, list[dict]] = {}
-    for r in results["runs"]:
-        by.setdefault(r["model"], []).append(r)
-    order = [m for m in _setting(cfg, "train", "models") if m in by] + sorted(
-        m for m in by if m not in _setting(cfg, "train", "models"))
-    return {m: sorted(by[m], key=lambda r: r["seed"]) for m in order}
-
-
-def _probs(pred, runs: list[dict]) -> np.ndarray:
-    cols = [f"{r['model']}/seed{r['seed']}" for r in runs]
-    missing = [c for c in cols if c not in pred.columns]
-    if missing:
-        raise UserError(f"test predictions lack column {missing[0]!r}; rebuild the results")
-    return np.stack([pred[c].to_numpy(np.float64) for c in cols])  # [seeds, n]
 
 
 def _pts(x: float) -> str:
@@ -102,130 +50,6 @@ def _row(claim, source, test, rule, result, verdict) -> dict:
             "verdict": verdict, "rule": rule}
 
 
-def _clean(obj):
-    """numpy scalars -> python; non-finite floats -> None (valid JSON)."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-# ----------------------------------------------------------------------------- sections
-
-def _summary(runs: dict[str, list[dict]]) -> dict:
-    out = {}
-    for m, rs in runs.items():
-        out[m] = {k: stats.mean_ci([r["test"][k] for r in rs]) for k in METRICS}
-        for k in EXTRA:
-            vals = [r.get(k) for r in rs]
-            if all(isinstance(v, int | float) for v in vals):
-                out[m][k] = stats.mean_ci(vals)
-    return out
-
-
-def _pairwise(correct: dict[str, np.ndarray], n_boot: int, seed: int) -> list[dict]:
-    rows = []
-    for a, b in itertools.combinations(correct, 2):
-        boot = stats.paired_bootstrap(correct[a], correct[b], n_boot, seed)
-        mc = stats.mcnemar(correct[a], correct[b])
-        rows.append({"a": a, "b": b, "acc_a": float(correct[a].mean()),
-                     "acc_b": float(correct[b].mean()), "acc_diff": boot["acc_diff"],
-                     "ci_low": boot["ci_low"], "ci_high": boot["ci_high"],
-                     "mcnemar_b": mc["b"], "mcnemar_c": mc["c"], "mcnemar_p": mc["p"]})
-    for row, adj in zip(rows, stats.holm([r["mcnemar_p"] for r in rows]), strict=True):
-        row["mcnemar_p_holm"] = adj
-        row["significant"] = bool((row["ci_low"] > 0 or row["ci_high"] < 0) and adj < ALPHA)
-    return rows
-
-
-def _length(pred, per_seed: dict[str, np.ndarray], buckets: int, max_len: int) -> dict:
-    length = pred["length"].to_numpy(np.int64)
-    qs = np.quantile(length, np.linspace(0, 1, buckets + 1)[1:-1])
-    edges = [int(length.min())] + sorted({int(math.ceil(q)) for q in qs}
-                                         - {int(length.min())}) + [int(length.max()) + 1]
-    which = np.searchsorted(np.array(edges), length, side="right") - 1
-    out = []
-    for i in range(len(edges) - 1):
-        sel = which == i
-        if not sel.any():
-            continue
-        out.append({"lo": edges[i], "hi": edges[i + 1], "n": int(sel.sum()),
-                    "truncated_share": float((length[sel] > max_len).mean()),
-                    "accuracy": {m: float(c[:, sel].mean()) for m, c in per_seed.items()}})
-    return {"edges": edges, "buckets": out}
-
-
-def _negation_real(pred, per_seed: dict[str, np.ndarray]) -> dict:
-    neg = pred["negation"].to_numpy(bool)
-    return {m: {"with": float(c[:, neg].mean()) if neg.any() else float("nan"),
-                "without": float(c[:, ~neg].mean()) if (~neg).any() else float("nan"),
-                "n_with": int(neg.sum()), "n_without": int((~neg).sum())}
-            for m, c in per_seed.items()}
-
-
-def _probe_correct(runs: dict[str, list[dict]], probes: list) -> dict[str, np.ndarray]:
-    """model -> <bool>[seeds, n_probes] correctness (empty dict without probes)."""
-    if not probes:
-        return {}
-    labels = np.array([p.label for p in probes])
-    out = {}
-    for m, rs in runs.items():
-        for r in rs:
-            if len(r.get("probes") or []) != len(probes):
-                raise UserError(f"run {m}/seed{r['seed']} has {len(r.get('probes') or [])} probe "
-                                f"predictions for {len(probes)} probes; re-evaluate the runs")
-        out[m] = stats.predict(np.array([r["probes"] for r in rs])) == labels
-    return out
-
-
-def _pairs(probes: list, correct: np.ndarray, cats=None) -> np.ndarray:
-    """<bool>[..., pairs]: both members right, for pairs in `cats` (all when None)."""
-    idx: dict[str, list[int]] = {}
-    for i, p in enumerate(probes):
-        if cats is None or p.category in cats:
-            idx.setdefault(p.pair_id, []).append(i)
-    cols = np.array(list(idx.values())).reshape(-1, 2)
-    return correct[..., cols[:, 0]] & correct[..., cols[:, 1]]
-
-
-def _negation_probes(probes: list, pcorrect: dict[str, np.ndarray]) -> dict:
-    cats = sorted({p.category for p in probes})
-    out = {}
-    for m, c in pcorrect.items():
-        out[m] = {"accuracy": float(c.mean()), "pair_consistency": float(_pairs(probes, c).mean()),
-                  "by_category": {}}
-        for cat in cats:
-            sel = np.array([p.category == cat for p in probes])
-            pc = _pairs(probes, c, {cat})
-            out[m]["by_category"][cat] = {"accuracy": float(c[:, sel].mean()),
-                                          "pair_consistency": float(pc.mean()),
-                                          "n_pairs": int(pc.shape[-1])}
-    return out
-
-
-def _faithfulness(runs: dict[str, list[dict]]) -> dict:
-    out = {}
-    for m, rs in runs.items():
-        fs = [r["faithfulness"] for r in rs if r.get("faithfulness")]
-        if not fs:
-            continue
-        agg = {"k": list(fs[0]["k"]), "n_seeds": len(fs)}
-        for key in ("top_drop", "random_drop", "top_flip", "random_flip"):
-            agg[key] = np.mean([f[key] for f in fs], axis=0).tolist()
-        rhos = [f["grad_spearman"] for f in fs if f.get("grad_spearman") is not None]
-        agg["grad_spearman"] = float(np.mean(rhos)) if rhos else None
-        if all("drop_diff_ci_low" in f for f in fs):
-            agg["seeds_top_above_random"] = np.sum(
-                [np.array(f["drop_diff_ci_low"]) > 0 for f in fs], axis=0).tolist()
-        out[m] = agg
-    return out
-
-
 # ----------------------------------------------------------------------------- ledger
 
 def _missing(claim, source, test, rule, need) -> dict:
@@ -233,7 +57,7 @@ def _missing(claim, source, test, rule, need) -> dict:
                 "not train or measure", "inconclusive")
 
 
-def _ledger(models, pairwise, ens_correct, pcorrect, probes, neg, length_ens, faith, runs,
+def ledger(models, pairwise, ens_correct, pcorrect, probes, neg, length_ens, faith, runs,
             baseline, pred, n_boot, seed) -> list[dict]:
     have = set(models)
 
@@ -286,7 +110,7 @@ def _ledger(models, pairwise, ens_correct, pcorrect, probes, neg, length_ens, fa
         rows.append(_missing(c, "seed", t, rule, "probe predictions of bilstm and additive/mhsa"))
     else:
         labels = np.array([p.label for p in probes])
-        pens = {m: stats.predict(np.mean([r["probes"] for r in runs[m]], axis=0)) == labels
+        pens = {m: decide(np.mean([r["probes"] for r in runs[m]], axis=0)) == labels
                 for m in ["bilstm", *att]}
         tests = [(m, pens[m].mean() - pens["bilstm"].mean(),
                   stats.mcnemar(pens[m], pens["bilstm"])["p"]) for m in att]
@@ -373,8 +197,8 @@ def _ledger(models, pairwise, ens_correct, pcorrect, probes, neg, length_ens, fa
         rows.append(_missing(c, "seed", t, rule, "mhsa, another model and structure probes"))
     else:
         labels = np.array([p.label for p in probes])
-        cons = {m: float(_pairs(probes, pcorrect[m], set(STRUCTURE)).mean()) for m in pcorrect}
-        pens = {m: _pairs(probes, stats.predict(np.mean([r["probes"] for r in runs[m]], axis=0))
+        cons = {m: float(pairs_right(probes, pcorrect[m], set(STRUCTURE)).mean()) for m in pcorrect}
+        pens = {m: pairs_right(probes, decide(np.mean([r["probes"] for r in runs[m]], axis=0))
                           == labels, set(STRUCTURE)) for m in pcorrect}
         best = max(others, key=lambda m: cons[m])
         p = stats.mcnemar(pens["mhsa"], pens[best])["p"]
@@ -419,7 +243,7 @@ def _ledger(models, pairwise, ens_correct, pcorrect, probes, neg, length_ens, fa
         best = max(models, key=val_acc)
         probs = baseline.get("probs")
         if probs is not None and len(probs) == len(pred):
-            bc = stats.predict(np.asarray(probs)) == pred["label"].to_numpy()
+            bc = decide(np.asarray(probs)) == pred["label"].to_numpy()
             bt = stats.paired_bootstrap(ens_correct[best], bc, n_boot, seed)
             p = stats.mcnemar(ens_correct[best], bc)["p"]
             sig = (bt["ci_low"] > 0 or bt["ci_high"] < 0) and p < ALPHA
@@ -438,45 +262,3 @@ def _ledger(models, pairwise, ens_correct, pcorrect, probes, neg, length_ens, fa
     return rows
 
 
-# ----------------------------------------------------------------------------- entry point
-
-def analyse(results: dict, predictions, probes: list, baseline: dict, cfg) -> dict:
-    """analysis.json's sections (summary, pairwise, baseline, length, negation, faithfulness,
-    ledger); the runner adds schema_version and config_hash.
-
-    `predictions` is test_predictions.parquet as a DataFrame, `probes` the `load_probes()` list
-    in the order the runs' `probes` values follow, `baseline` the `baseline.tfidf_logreg` dict
-    (its `probs` over the same test rows, when present, make claim 8 a paired test; they are
-    not copied), `cfg` the resolved Config (or its dict form).
-    """
-    n_boot = int(_setting(cfg, "analysis", "bootstrap_samples"))
-    seed = int(_setting(cfg, "analysis", "seed"))
-    runs = _runs(results, cfg)
-    models = list(runs)
-    labels = predictions["label"].to_numpy(np.int64)
-    probs = {m: _probs(predictions, rs) for m, rs in runs.items()}
-    per_seed = {m: stats.predict(p) == labels for m, p in probs.items()}  # [seeds, n]
-    ens = {m: stats.predict(p.mean(axis=0)) == labels for m, p in probs.items()}  # [n]
-
-    pairwise = _pairwise(ens, n_boot, seed)
-    length = _length(predictions, per_seed, int(_setting(cfg, "analysis", "length_buckets")),
-                     int(_setting(cfg, "data", "max_len")))
-    length_ens = None
-    if len(length["buckets"]) >= 2:
-        b0, b1 = length["buckets"][0], length["buckets"][-1]
-        lens = predictions["length"].to_numpy(np.int64)
-        length_ens = tuple((lens >= b["lo"]) & (lens < b["hi"]) for b in (b0, b1))
-    pcorrect = _probe_correct(runs, probes)
-    real = _negation_real(predictions, per_seed)
-    faith = _faithfulness(runs)
-    ledger = _ledger(models, pairwise, ens, pcorrect, probes, real, length_ens, faith, runs,
-                     baseline, predictions, n_boot, seed)
-    return _clean({
-        "summary": _summary(runs),
-        "pairwise": pairwise,
-        "baseline": {k: v for k, v in (baseline or {}).items() if k != "probs"},
-        "length": length,
-        "negation": {"real": real, "probes": _negation_probes(probes, pcorrect)},
-        "faithfulness": faith,
-        "ledger": ledger,
-    })

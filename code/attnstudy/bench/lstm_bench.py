@@ -1,6 +1,6 @@
 """Training-step benchmark: ``bilstm`` vs ``bilstm_reference`` vs ``torch.nn.LSTM``.
 
-Run ``python -m attnstudy.lstm_bench [batch seq embed hidden repeats]``. Each step is forward +
+Run ``python -m attnstudy.bench.lstm_bench [batch seq embed hidden repeats]``. Each step is forward +
 backward + an SGD update of the LSTM parameters and of the input (standing in for a trainable
 embedding, so ``dx`` is computed by every contender). All rows are full length (the common case
 for IMDb truncated at ``seq``), so torch runs unpacked. XLA flags, if any, must be set in
@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attnstudy.lstm import bilstm, bilstm_reference, init_lstm_params
+from attnstudy.models.lstm import bilstm, bilstm_reference, init_lstm_params
 
 LR = 1e-3
 

@@ -23,8 +23,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from attnstudy import lstm
-from attnstudy.config import ModelConfig
+from attnstudy.config import MODEL_NAMES, ModelConfig
+from attnstudy.errors import UserError
+from attnstudy.models import lstm
 
 NEG = -1e9  # masked score: exp(NEG - max) is exactly 0 in float32, without inf arithmetic
 LN_EPS = 1e-5  # PyTorch's LayerNorm default, so the twins agree
@@ -217,29 +218,9 @@ def build_model(name: str, cfg: ModelConfig, vocab_size: int, max_len: int) -> n
         return BiLSTMSelfAttention(vocab_size, cfg)
     if name == "transformer":
         return Transformer(vocab_size, cfg, max_len)
-    from attnstudy.config import MODEL_NAMES
-    from attnstudy.errors import UserError
-
     raise UserError(f"unknown model {name!r} (known: {', '.join(MODEL_NAMES)})")
 
 
 def init_params(model: nn.Module, seed: int, max_len: int):
     ids = jnp.ones((2, max_len), jnp.int32)
     return model.init(jax.random.key(seed), ids, ids > 0)["params"]
-
-
-def attention_weights(model: nn.Module, params, ids, mask):
-    """(logits, weights) in eval mode; weights is None for models without attention.
-
-    additive: <float32>[b, t]; mhsa: [b, heads, t, t]; transformer: [layers, b, heads, t, t].
-    """
-    logits, state = model.apply({"params": params}, ids, mask, mutable=["intermediates"])
-    if isinstance(model, Transformer):  # stacked in layer order, even with one layer
-        inter = state["intermediates"]
-        return logits, jnp.stack([inter[f"block{i}_attention"]["attention"][0]
-                                  for i in range(model.cfg.transformer_layers)])
-    found = [v for _, v in sorted(jax.tree_util.tree_flatten_with_path(
-        state.get("intermediates", {}))[0], key=lambda kv: str(kv[0]))]
-    if not found:
-        return logits, None
-    return logits, found[0] if len(found) == 1 else jnp.stack(found)

@@ -11,17 +11,16 @@ import time
 import jax
 import numpy as np
 
-from attnstudy import data as data_lib
-from attnstudy import models
 from attnstudy.config import Config
-from attnstudy.stats import metrics
-from attnstudy.stats import predict as decide
-from attnstudy.train import compiled_steps, predict_probs
+from attnstudy.data.batches import eval_batches
+from attnstudy.data.encode import PAD, Dataset, Split, encode_texts
+from attnstudy.metrics import decide, metrics
+from attnstudy.models.inference import attention_weights, compiled_predict, predict_probs
 
 FAITHFULNESS_MODELS = ("additive", "mhsa")  # the attention the paper interprets
 
 
-def attention_rows(cfg: Config, test: data_lib.Split) -> np.ndarray:
+def attention_rows(cfg: Config, test: Split) -> np.ndarray:
     """A fixed, seeded sample of test rows for the heatmaps: half short enough for token x token
     matrices (<= analysis.attention_max_len tokens), half drawn from all lengths."""
     a = cfg.analysis
@@ -34,7 +33,7 @@ def attention_rows(cfg: Config, test: data_lib.Split) -> np.ndarray:
     return np.array(sorted(picked), dtype=np.int64)
 
 
-def dump_attention(model, params, test: data_lib.Split, rows: np.ndarray,
+def dump_attention(model, params, test: Split, rows: np.ndarray,
                    max_matrix_len: int, edges: tuple[int, ...]) -> list[dict]:
     """Per sampled review: P(positive), and the attention the model paid.
 
@@ -42,13 +41,13 @@ def dump_attention(model, params, test: data_lib.Split, rows: np.ndarray,
     real queries; last layer for the transformer) and, for short reviews, "matrix"
     [heads][query][key]. One jitted call per bucket width (padding changes nothing).
     """
-    fn = jax.jit(lambda p, ids, mask: models.attention_weights(model, p, ids, mask))
+    fn = jax.jit(lambda p, ids, mask: attention_weights(model, p, ids, mask))
     out: dict[int, dict] = {}
-    split = data_lib.Split(test.ids[rows], test.lengths[rows], test.full_lengths[rows],
-                           test.labels[rows], test.row_ids[rows])
-    for width, idx, n_real in data_lib.eval_batches(split.lengths, edges, len(rows)):
+    split = Split(test.ids[rows], test.lengths[rows], test.full_lengths[rows],
+                  test.labels[rows], test.row_ids[rows], test.negation[rows])
+    for width, idx, n_real in eval_batches(split.lengths, edges, len(rows)):
         ids = split.ids[idx, :width]
-        logits, w = fn(params, ids, ids != data_lib.PAD)
+        logits, w = fn(params, ids, ids != PAD)
         probs = np.asarray(jax.nn.sigmoid(logits))
         w = None if w is None else np.asarray(w)
         for j in range(n_real):
@@ -64,13 +63,13 @@ def dump_attention(model, params, test: data_lib.Split, rows: np.ndarray,
     return [out[i] for i in range(len(rows))]
 
 
-def evaluate_run(cfg: Config, name: str, seed: int, ds: data_lib.Dataset, params,
+def evaluate_run(cfg: Config, name: str, seed: int, ds: Dataset, params,
                  probe_texts: list[str]) -> tuple[dict, np.ndarray, list[dict]]:
     """(record, test probabilities <float32>[n_test], attention dump) for one trained run."""
-    from attnstudy import faithfulness
+    from attnstudy.evaluation import faithfulness
 
     d, t = cfg.data, cfg.train
-    model, _, _, predict = compiled_steps(name, cfg.model, t, len(ds.vocab), d.max_len)
+    model, predict = compiled_predict(name, cfg.model, len(ds.vocab), d.max_len)
     # validation uses the same shapes: warm them so the timing below is throughput, not compile
     predict_probs(predict, params, ds.val, d.bucket_edges, t.eval_batch_size)
     started = time.perf_counter()
@@ -79,7 +78,7 @@ def evaluate_run(cfg: Config, name: str, seed: int, ds: data_lib.Dataset, params
     pred = decide(probs)
     y = ds.test.labels
     confusion = [[int(((y == a) & (pred == b)).sum()) for b in (0, 1)] for a in (0, 1)]
-    probe_split = data_lib.encode_texts(probe_texts, ds.vocab, d)
+    probe_split = encode_texts(probe_texts, ds.vocab, d)
     probe_probs = predict_probs(predict, params, probe_split, d.bucket_edges, t.eval_batch_size)
     faith = None
     if name in FAITHFULNESS_MODELS:
@@ -87,7 +86,8 @@ def evaluate_run(cfg: Config, name: str, seed: int, ds: data_lib.Dataset, params
         rows = rng.choice(len(ds.test), min(len(ds.test), cfg.analysis.faithfulness_reviews),
                           replace=False)
         faith = faithfulness.measure(model, params, ds.test, np.sort(rows),
-                                     list(cfg.analysis.faithfulness_k), cfg.analysis.seed)
+                                     list(cfg.analysis.faithfulness_k), cfg.analysis.seed,
+                                     bootstrap_samples=cfg.analysis.bootstrap_samples)
     record = {
         "test": metrics(y, probs),
         "confusion": confusion,

@@ -1,7 +1,7 @@
-"""Small, pure statistics used by the runner and the analysis (numpy/scipy/scikit-learn only).
+"""Small, pure statistics of the analysis: seed intervals, bootstrap, McNemar, Holm, Spearman.
 
-Conventions: a prediction is positive when P(positive) >= 0.5; "correct" arrays are per-review
-booleans; accuracy differences are fractions (0.012 = 1.2 points).
+Conventions: "correct" arrays are per-review booleans; accuracy differences are fractions
+(0.012 = 1.2 points). The decision rule and the test metrics live in `attnstudy.metrics`.
 """
 
 from __future__ import annotations
@@ -10,37 +10,6 @@ import math
 
 import numpy as np
 from scipy import stats as sps
-
-THRESHOLD = 0.5
-
-
-def predict(probs) -> np.ndarray:
-    """P(positive) -> 0/1 labels (positive when >= 0.5)."""
-    return (np.asarray(probs, dtype=np.float64) >= THRESHOLD).astype(np.int64)
-
-
-def metrics(labels, probs) -> dict:
-    """accuracy, f1, precision, recall (positive class), roc_auc and log_loss of P(positive).
-
-    roc_auc is NaN when only one class is present; probabilities are clipped to [1e-7, 1-1e-7]
-    for the log loss.
-    """
-    from sklearn import metrics as skm
-
-    y = np.asarray(labels).astype(np.int64)
-    p = np.asarray(probs, dtype=np.float64)
-    if y.shape != p.shape or y.ndim != 1 or len(y) == 0:
-        raise ValueError(f"labels {y.shape} and probs {p.shape} must be equal, non-empty 1-d")
-    pred = predict(p)
-    both = len(np.unique(y)) == 2
-    return {
-        "accuracy": float(skm.accuracy_score(y, pred)),
-        "f1": float(skm.f1_score(y, pred, zero_division=0)),
-        "precision": float(skm.precision_score(y, pred, zero_division=0)),
-        "recall": float(skm.recall_score(y, pred, zero_division=0)),
-        "roc_auc": float(skm.roc_auc_score(y, p)) if both else float("nan"),
-        "log_loss": float(skm.log_loss(y, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1])),
-    }
 
 
 def mean_ci(values, level: float = 0.95) -> dict:
@@ -136,12 +105,11 @@ def holm(pvalues) -> list[float]:
 
 
 def spearman(x, y) -> float:
-    """Spearman rank correlation; NaN when fewer than 2 values or either input is constant."""
+    """Spearman rank correlation (scipy); NaN when fewer than 2 values or either is constant."""
     x = np.asarray(x, dtype=np.float64).ravel()
     y = np.asarray(y, dtype=np.float64).ravel()
     if x.shape != y.shape:
         raise ValueError(f"spearman needs equal shapes: {x.shape} vs {y.shape}")
     if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
         return float("nan")
-    rx, ry = sps.rankdata(x), sps.rankdata(y)
-    return float(np.corrcoef(rx, ry)[0, 1])
+    return float(sps.spearmanr(x, y).statistic)

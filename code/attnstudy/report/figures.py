@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from attnstudy.io import atomic_write  # noqa: E402
+from attnstudy.files import atomic_write  # noqa: E402
 
 # Okabe-Ito (colour-blind safe): blues for the two models without attention, warm/green for the
 # attention models; one fixed colour and marker per model everywhere (figures, tables, HTML).
@@ -412,7 +412,7 @@ def save(figs, out_dir: Path, dpi: int = 150, formats=("svg", "png", "csv")) -> 
 def save_all(results_dir: Path, out_dir: Path, formats=("svg", "png", "csv"),
              names=None) -> list[dict]:
     """Validate and load `results_dir`, draw the figures, write them into `out_dir`."""
-    from attnstudy.report import load_results  # late: report imports this module
+    from attnstudy.report.render import load_results  # late: render imports this module
 
     return save(build(load_results(Path(results_dir)), names), Path(out_dir), formats=formats)
 
@@ -420,7 +420,7 @@ def save_all(results_dir: Path, out_dir: Path, formats=("svg", "png", "csv"),
 def _stages(results_dir: Path, out_dir: Path, stages: list[str]) -> None:
     """Write figures in stages "FORMATS:NAMES" (e.g. "svg:metrics,length" then "png,csv:..."),
     drawing each figure once, and print "done <i>" after stage i (report.py waits for it)."""
-    from attnstudy.report import load_results
+    from attnstudy.report.render import load_results
 
     bundle, drawn = load_results(results_dir), {}
     for i, stage in enumerate(stages):
@@ -432,7 +432,7 @@ def _stages(results_dir: Path, out_dir: Path, stages: list[str]) -> None:
         print(f"done {i}", flush=True)
 
 
-if __name__ == "__main__":  # python -m attnstudy.figures RESULTS_DIR OUT_DIR STAGE...
+if __name__ == "__main__":  # python -m attnstudy.report.figures RESULTS_DIR OUT_DIR STAGE...
     import sys
 
     from attnstudy.errors import UserError

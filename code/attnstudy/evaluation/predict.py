@@ -14,9 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from attnstudy import data as data_lib
 from attnstudy.config import Config
+from attnstudy.data.encode import Dataset, encode_texts, load_dataset
 from attnstudy.errors import UserError
+from attnstudy.metrics import THRESHOLD, metrics
+from attnstudy.models.inference import compiled_predict, enable_compile_cache, predict_probs
 
 Chunk = tuple[list[str], list[int] | None]
 
@@ -74,9 +76,8 @@ def iter_inputs(texts: list[str], path: Path | None, column: str, label_column: 
 class Predictor:
     """A trained run's best parameters behind `probs(texts) -> <float32>[n]`."""
 
-    def __init__(self, cfg: Config, name: str, seed: int, ds: data_lib.Dataset):
-        from attnstudy import runner
-        from attnstudy.train import compiled_steps, enable_compile_cache
+    def __init__(self, cfg: Config, name: str, seed: int, ds: Dataset):
+        from attnstudy.training import runner
 
         enable_compile_cache()
         self.params = runner.load_best_params(cfg, name, seed, ds.fingerprint)
@@ -85,20 +86,15 @@ class Predictor:
                             f"train it with `python -m attnstudy train --profile {cfg.profile} "
                             f"--models {name} --seeds {seed}` or `just build {cfg.profile}`")
         self.cfg, self.ds, self.name, self.seed = cfg, ds, name, seed
-        self.predict = compiled_steps(name, cfg.model, cfg.train, len(ds.vocab),
-                                      cfg.data.max_len)[3]
+        self.predict = compiled_predict(name, cfg.model, len(ds.vocab), cfg.data.max_len)[1]
 
     def probs(self, texts: list[str]) -> np.ndarray:
-        from attnstudy.train import predict_probs
-
-        split = data_lib.encode_texts(texts, self.ds.vocab, self.cfg.data)
+        split = encode_texts(texts, self.ds.vocab, self.cfg.data)
         return predict_probs(self.predict, self.params, split, self.cfg.data.bucket_edges,
                              self.cfg.train.eval_batch_size)
 
 
 def _print_metrics(label: str, labels: list[int], probs: list[float]) -> None:
-    from attnstudy.stats import metrics
-
     m = metrics(np.array(labels), np.array(probs))
     print(f"{label}: n={len(labels)}  accuracy {m['accuracy']:.4f}  F1 {m['f1']:.4f}  "
           f"ROC-AUC {m['roc_auc']:.4f}")
@@ -106,14 +102,14 @@ def _print_metrics(label: str, labels: list[int], probs: list[float]) -> None:
 
 def predict_command(cfg: Config, name: str, seed: int | None, chunks: Iterator[Chunk]) -> None:
     seed = cfg.train.seeds[0] if seed is None else seed
-    predictor = Predictor(cfg, name, seed, data_lib.load_dataset(cfg.data))
+    predictor = Predictor(cfg, name, seed, load_dataset(cfg.data))
     labels_all, probs_all = [], []
     print("p_positive\tlabel\ttext")
     for texts, labels in chunks:
         probs = predictor.probs(texts)
         for t, p in zip(texts, probs, strict=True):
             excerpt = " ".join(t.split())[:80]
-            print(f"{p:.4f}\t{'positive' if p > 0.5 else 'negative'}\t{excerpt}")
+            print(f"{p:.4f}\t{'positive' if p >= THRESHOLD else 'negative'}\t{excerpt}")
         if labels is not None:
             labels_all += labels
             probs_all += probs.tolist()
@@ -123,7 +119,7 @@ def predict_command(cfg: Config, name: str, seed: int | None, chunks: Iterator[C
 
 def evaluate_command(cfg: Config, chunks: Iterator[Chunk]) -> None:
     """Every trained model of the profile on one labelled (or unlabelled) file."""
-    ds = data_lib.load_dataset(cfg.data)
+    ds = load_dataset(cfg.data)
     predictors = []
     for name in cfg.train.models:
         for seed in cfg.train.seeds:
@@ -147,7 +143,7 @@ def evaluate_command(cfg: Config, chunks: Iterator[Chunk]) -> None:
         print("model\tmean P(positive)\tshare positive")
         for (name, seed), ps in probs.items():
             a = np.array(ps)
-            print(f"{name}/seed{seed}\t{a.mean():.4f}\t{(a > 0.5).mean():.4f}  (n={n})")
+            print(f"{name}/seed{seed}\t{a.mean():.4f}\t{(a >= THRESHOLD).mean():.4f}  (n={n})")
         return
     for (name, seed), ps in probs.items():
         _print_metrics(f"{name}/seed{seed}", labels_all, ps)

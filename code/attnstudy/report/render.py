@@ -28,17 +28,17 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup, escape
 
-from attnstudy import figures
 from attnstudy.config import ROOT
 from attnstudy.errors import UserError
-from attnstudy.io import Stamp, atomic_write, digest
+from attnstudy.files import Stamp, atomic_write, digest
+from attnstudy.metrics import LOWER_IS_BETTER, METRIC_LABELS
+from attnstudy.report import figures
 from attnstudy.schema import RESULT_FILES, validate_results
 from attnstudy.schema import SCHEMA_VERSION as SCHEMA
 
 TEMPLATES, PROSE = ROOT / "templates", ROOT / "paper" / "prose"
 REFERENCES = ROOT / "paper" / "references.toml"
-METRICS = (("accuracy", "Accuracy"), ("f1", "F1"), ("precision", "Precision"),
-           ("recall", "Recall"), ("roc_auc", "ROC-AUC"), ("log_loss", "Log loss"))
+METRICS = tuple(METRIC_LABELS.items())
 N_DISAGREE, N_AGREE, N_HEAT, EXCERPT = 5, 2, 3, 40  # sample-selection rules stated in captions
 
 
@@ -288,8 +288,7 @@ def context(b: dict, figs: list[dict]) -> dict:
                    for sec, vals in res["config"].items() if isinstance(vals, dict)
                    for k, v in vals.items()]
     bench = b["bench"]
-    lower_better = {"log_loss"}
-    best_by_metric = {k: (min if k in lower_better else max)(
+    best_by_metric = {k: (min if k in LOWER_IS_BETTER else max)(
         models, key=lambda m, k=k: summ[m][k]["mean"]) for k, _ in METRICS}
     base_acc = (ana["baseline"].get("test") or {}).get("accuracy")
     real = ana["negation"]["real"]
@@ -369,12 +368,12 @@ def data_uri(data: bytes, mime: str) -> str:
 
 
 def _side(results_dir: Path, fig_dir: Path, stages: list[str]):
-    """Draw figures in a second process (python -m attnstudy.figures); None if impossible."""
+    """Draw figures in a second process (python -m attnstudy.report.figures); None if impossible."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        p for p in (str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")) if p)}
+        p for p in (str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")) if p)}
     try:
         err = tempfile.TemporaryFile("w+", encoding="utf-8")
-        proc = subprocess.Popen([sys.executable, "-m", "attnstudy.figures", str(results_dir),
+        proc = subprocess.Popen([sys.executable, "-m", "attnstudy.report.figures", str(results_dir),
                                  str(fig_dir), *stages], env=env, stdout=subprocess.PIPE,
                                 stderr=err, text=True)
     except OSError:

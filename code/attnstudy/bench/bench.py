@@ -49,7 +49,7 @@ def step_flops(cfg: Config, name: str, batch: int, seq: int) -> float:
 
 
 def _extra(cfg: Config) -> int:
-    from attnstudy.models import matched_width
+    from attnstudy.models.classifiers import matched_width
 
     return matched_width(cfg.data.vocab_size, cfg.model, cfg.data.max_len)
 
@@ -65,11 +65,14 @@ def _jax_side(cfg: Config, name: str, ids: np.ndarray, labels: np.ndarray):
     import jax.numpy as jnp
     import optax
 
-    from attnstudy import models, train
+    from attnstudy.models.classifiers import init_params
+    from attnstudy.models.inference import compiled_predict
+    from attnstudy.training.loop import compiled_steps
 
-    model, tx, step, predict = train.compiled_steps(name, cfg.model, cfg.train,
-                                                    cfg.data.vocab_size, cfg.data.max_len)
-    params = models.init_params(model, 0, cfg.data.max_len)
+    model, tx, step = compiled_steps(name, cfg.model, cfg.train, cfg.data.vocab_size,
+                                     cfg.data.max_len)
+    predict = compiled_predict(name, cfg.model, cfg.data.vocab_size, cfg.data.max_len)[1]
+    params = init_params(model, 0, cfg.data.max_len)
     state = {"params": params, "opt": tx.init(params)}
     mask = ids != 0
     key = jax.random.key(0)
@@ -110,7 +113,8 @@ def _jax_side(cfg: Config, name: str, ids: np.ndarray, labels: np.ndarray):
 def _torch_side(cfg: Config, name: str, ids: np.ndarray, labels: np.ndarray):
     import torch
 
-    from attnstudy import models, torch_models
+    from attnstudy.models import classifiers as models
+    from attnstudy.models import twins as torch_models
 
     extra = models.matched_width(cfg.data.vocab_size, cfg.model, cfg.data.max_len)
     net = torch_models.build_torch_model(name, cfg.model, cfg.data.vocab_size, cfg.data.max_len,
@@ -246,7 +250,7 @@ def bench_model(cfg: Config, name: str, repeats: int) -> dict:
 def main(cfg: Config, quick: bool = False, models: list[str] | None = None) -> dict:
     import dataclasses
 
-    from attnstudy.io import write_json
+    from attnstudy.files import write_json
 
     try:
         import torch

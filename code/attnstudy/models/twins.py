@@ -1,4 +1,4 @@
-"""PyTorch twins of the five Flax classifiers in `models.py` (dev-only: parity tests, speed bench).
+"""PyTorch twins of the five Flax classifiers in `classifiers.py` (dev-only: parity tests, speed bench).
 
 Same math, same layer names and nesting as the Flax modules, so `load_flax_params` can copy a
 Flax parameter tree in leaf by leaf and the twins reproduce the Flax logits and attention
@@ -209,7 +209,7 @@ def _build(name: str, cfg: ModelConfig, vocab_size: int, max_len: int, extra: in
     if extra is not None and name != "bilstm_matched":
         raise ValueError(f"extra is only meaningful for bilstm_matched, not {name!r}")
     if name == "bilstm_matched" and extra is None:
-        from attnstudy.models import matched_width
+        from attnstudy.models.classifiers import matched_width
 
         extra = matched_width(vocab_size, cfg, max_len)
     twins = {"bilstm": lambda: BiLSTMMaxPool(vocab_size, cfg),

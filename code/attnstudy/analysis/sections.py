@@ -1,0 +1,168 @@
+"""The measured sections of analysis.json: summary, pairwise tests, length buckets, negation and
+probes, faithfulness. Pure functions of the results files (see `analyse`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from attnstudy.analysis import stats
+from attnstudy.errors import UserError
+from attnstudy.metrics import METRICS, decide
+
+EXTRA = ("train_seconds", "tokens_per_second", "eval_reviews_per_second")
+ALPHA = 0.05
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def setting(cfg, section: str, key: str):
+    sec = cfg[section] if isinstance(cfg, dict) else getattr(cfg, section)
+    return sec[key] if isinstance(sec, dict) else getattr(sec, key)
+
+
+def runs_by_model(results: dict, cfg) -> dict[str, list[dict]]:
+    """model -> its runs sorted by seed, models in config order."""
+    by: dict[str, list[dict]] = {}
+    for r in results["runs"]:
+        by.setdefault(r["model"], []).append(r)
+    order = [m for m in setting(cfg, "train", "models") if m in by] + sorted(
+        m for m in by if m not in setting(cfg, "train", "models"))
+    return {m: sorted(by[m], key=lambda r: r["seed"]) for m in order}
+
+
+def run_probs(pred, runs: list[dict]) -> np.ndarray:
+    cols = [f"{r['model']}/seed{r['seed']}" for r in runs]
+    missing = [c for c in cols if c not in pred.columns]
+    if missing:
+        raise UserError(f"test predictions lack column {missing[0]!r}; rebuild the results")
+    return np.stack([pred[c].to_numpy(np.float64) for c in cols])  # [seeds, n]
+
+
+def clean(obj):
+    """numpy scalars -> python; non-finite floats -> None (valid JSON)."""
+    if isinstance(obj, dict):
+        return {str(k): clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+# ----------------------------------------------------------------------------- sections
+
+def summary(runs: dict[str, list[dict]]) -> dict:
+    out = {}
+    for m, rs in runs.items():
+        out[m] = {k: stats.mean_ci([r["test"][k] for r in rs]) for k in METRICS}
+        for k in EXTRA:
+            vals = [r.get(k) for r in rs]
+            if all(isinstance(v, int | float) for v in vals):
+                out[m][k] = stats.mean_ci(vals)
+    return out
+
+
+def pairwise(correct: dict[str, np.ndarray], n_boot: int, seed: int) -> list[dict]:
+    rows = []
+    for a, b in itertools.combinations(correct, 2):
+        boot = stats.paired_bootstrap(correct[a], correct[b], n_boot, seed)
+        mc = stats.mcnemar(correct[a], correct[b])
+        rows.append({"a": a, "b": b, "acc_a": float(correct[a].mean()),
+                     "acc_b": float(correct[b].mean()), "acc_diff": boot["acc_diff"],
+                     "ci_low": boot["ci_low"], "ci_high": boot["ci_high"],
+                     "mcnemar_b": mc["b"], "mcnemar_c": mc["c"], "mcnemar_p": mc["p"]})
+    for row, adj in zip(rows, stats.holm([r["mcnemar_p"] for r in rows]), strict=True):
+        row["mcnemar_p_holm"] = adj
+        row["significant"] = bool((row["ci_low"] > 0 or row["ci_high"] < 0) and adj < ALPHA)
+    return rows
+
+
+def length(pred, per_seed: dict[str, np.ndarray], buckets: int, max_len: int) -> dict:
+    length = pred["length"].to_numpy(np.int64)
+    qs = np.quantile(length, np.linspace(0, 1, buckets + 1)[1:-1])
+    edges = [int(length.min())] + sorted({int(math.ceil(q)) for q in qs}
+                                         - {int(length.min())}) + [int(length.max()) + 1]
+    which = np.searchsorted(np.array(edges), length, side="right") - 1
+    out = []
+    for i in range(len(edges) - 1):
+        sel = which == i
+        if not sel.any():
+            continue
+        out.append({"lo": edges[i], "hi": edges[i + 1], "n": int(sel.sum()),
+                    "truncated_share": float((length[sel] > max_len).mean()),
+                    "accuracy": {m: float(c[:, sel].mean()) for m, c in per_seed.items()}})
+    return {"edges": edges, "buckets": out}
+
+
+def negation_real(pred, per_seed: dict[str, np.ndarray]) -> dict:
+    neg = pred["negation"].to_numpy(bool)
+    return {m: {"with": float(c[:, neg].mean()) if neg.any() else float("nan"),
+                "without": float(c[:, ~neg].mean()) if (~neg).any() else float("nan"),
+                "n_with": int(neg.sum()), "n_without": int((~neg).sum())}
+            for m, c in per_seed.items()}
+
+
+def probe_correct(runs: dict[str, list[dict]], probes: list) -> dict[str, np.ndarray]:
+    """model -> <bool>[seeds, n_probes] correctness (empty dict without probes)."""
+    if not probes:
+        return {}
+    labels = np.array([p.label for p in probes])
+    out = {}
+    for m, rs in runs.items():
+        for r in rs:
+            if len(r.get("probes") or []) != len(probes):
+                raise UserError(f"run {m}/seed{r['seed']} has {len(r.get('probes') or [])} probe "
+                                f"predictions for {len(probes)} probes; re-evaluate the runs")
+        out[m] = decide(np.array([r["probes"] for r in rs])) == labels
+    return out
+
+
+def pairs_right(probes: list, correct: np.ndarray, cats=None) -> np.ndarray:
+    """<bool>[..., pairs]: both members right, for pairs in `cats` (all when None)."""
+    idx: dict[str, list[int]] = {}
+    for i, p in enumerate(probes):
+        if cats is None or p.category in cats:
+            idx.setdefault(p.pair_id, []).append(i)
+    cols = np.array(list(idx.values())).reshape(-1, 2)
+    return correct[..., cols[:, 0]] & correct[..., cols[:, 1]]
+
+
+def negation_probes(probes: list, pcorrect: dict[str, np.ndarray]) -> dict:
+    cats = sorted({p.category for p in probes})
+    out = {}
+    for m, c in pcorrect.items():
+        out[m] = {"accuracy": float(c.mean()), "pair_consistency": float(pairs_right(probes, c).mean()),
+                  "by_category": {}}
+        for cat in cats:
+            sel = np.array([p.category == cat for p in probes])
+            pc = pairs_right(probes, c, {cat})
+            out[m]["by_category"][cat] = {"accuracy": float(c[:, sel].mean()),
+                                          "pair_consistency": float(pc.mean()),
+                                          "n_pairs": int(pc.shape[-1])}
+    return out
+
+
+def faithfulness(runs: dict[str, list[dict]]) -> dict:
+    out = {}
+    for m, rs in runs.items():
+        fs = [r["faithfulness"] for r in rs if r.get("faithfulness")]
+        if not fs:
+            continue
+        agg = {"k": list(fs[0]["k"]), "n_seeds": len(fs)}
+        for key in ("top_drop", "random_drop", "top_flip", "random_flip"):
+            agg[key] = np.mean([f[key] for f in fs], axis=0).tolist()
+        rhos = [f["grad_spearman"] for f in fs if f.get("grad_spearman") is not None]
+        agg["grad_spearman"] = float(np.mean(rhos)) if rhos else None
+        if all("drop_diff_ci_low" in f for f in fs):
+            agg["seeds_top_above_random"] = np.sum(
+                [np.array(f["drop_diff_ci_low"]) > 0 for f in fs], axis=0).tolist()
+        out[m] = agg
+    return out
+
+

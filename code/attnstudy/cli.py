@@ -1,0 +1,219 @@
+"""Command line: `python -m attnstudy <command>`. Run with `-h` for the list.
+
+Any error a user can fix prints one line (`attnstudy: error: ...`) and exits with status 2;
+finished runs and earlier results are never touched by a failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from attnstudy.config import (
+    BUILD,
+    MODEL_DESCRIPTIONS,
+    MODEL_NAMES,
+    PROFILES,
+    ROOT,
+    load_config,
+    output_dir,
+)
+from attnstudy.errors import UserError
+
+
+def _config(args):
+    return load_config(args.profile, args.config)
+
+
+def _data_dir(args) -> None:
+    if getattr(args, "data_dir", None):
+        os.environ["IMDB_DIR"] = str(args.data_dir)
+
+
+def cmd_data(args) -> None:
+    from attnstudy.data.encode import load_dataset, summary
+
+    cfg = _config(args)
+    ds = load_dataset(cfg.data)
+    s = summary(ds, cfg.data.max_len)
+    if args.json:
+        print(json.dumps(s, indent=1))
+        return
+    rows = s["rows"]
+    print(f"IMDb ({cfg.profile} profile), fingerprint {ds.fingerprint}")
+    print(f"  rows        train {rows['train']:,} / validation {rows['validation']:,} / "
+          f"test {rows['test']:,}")
+    print(f"  vocabulary  {s['vocab_size']:,} (PAD=0, UNK=1; built from the training part only)")
+    pct = "  ".join(f"{k} {v}" for k, v in s["token_length_percentiles"].items())
+    print(f"  tokens      mean {s['mean_tokens']:.0f}  {pct}")
+    tr = s["truncated_share"]
+    print(f"  truncated   at {cfg.data.max_len} tokens ({cfg.data.truncation}): "
+          f"train {tr['train']:.1%}, validation {tr['val']:.1%}, test {tr['test']:.1%}")
+    print(f"  unknown     {s['unk_rate_test']:.1%} of test tokens map to UNK")
+
+
+def cmd_models(args) -> None:
+    from attnstudy.models import classifiers as models
+
+    cfg = _config(args)
+    vocab = cfg.data.vocab_size
+    counts = {}
+    print(f"{'model':<16}{'parameters':>12}  description")
+    for name in MODEL_NAMES:
+        m = models.build_model(name, cfg.model, vocab, cfg.data.max_len)
+        counts[name] = models.param_count(models.init_params(m, 0, cfg.data.max_len))
+        print(f"{name:<16}{counts[name]:>12,}  {MODEL_DESCRIPTIONS[name]}")
+    gap = counts["bilstm_matched"] / counts["mhsa"] - 1
+    print(f"bilstm_matched vs mhsa: {gap:+.3%} parameters (vocabulary {vocab:,})")
+
+
+def _models_arg(values):
+    bad = [m for m in values or [] if m not in MODEL_NAMES]
+    if bad:
+        raise UserError(f"unknown model {bad[0]!r} (known: {', '.join(MODEL_NAMES)})")
+    return values
+
+
+def cmd_train(args) -> None:
+    from attnstudy.training import runner
+
+    cfg = _config(args)
+    runs = runner.run_all(cfg, _models_arg(args.models), args.seeds, args.workers)
+    for r in runs:
+        print(f"{r['model']:<16} seed {r['seed']}  test accuracy {r['test']['accuracy']:.4f}  "
+              f"(best step {r['best_step']}/{r['steps']})")
+
+
+def cmd_build(args) -> None:
+    from attnstudy.report import render as report
+    from attnstudy.training import runner
+
+    cfg = _config(args)
+    if not args.render_only:
+        runner.write_results(cfg, n_workers=args.workers, retrain=args.retrain)
+    check_results_match(cfg)
+    results = runner.results_dir(cfg)
+    paths = report.render(results, output_dir(cfg.profile), pdf=not args.no_pdf)
+    if BUILD == ROOT / "build" and cfg.profile == "full":  # the published report only
+        report.update_readme(ROOT / "README.md", results)
+    for k, p in paths.items():
+        print(f"{k}: {p}")
+
+
+def check_results_match(cfg) -> None:
+    from attnstudy.files import read_json
+    from attnstudy.schema import SCHEMA_VERSION
+    from attnstudy.training import runner
+
+    path = runner.results_dir(cfg) / "results.json"
+    if not path.exists():
+        raise UserError(f"no results in {path.parent}; run `just build {cfg.profile}`")
+    res = read_json(path)
+    if res.get("schema_version") != SCHEMA_VERSION:
+        raise UserError(f"{path} has schema version {res.get('schema_version')}, expected "
+                        f"{SCHEMA_VERSION}; rerun `just build {cfg.profile}`")
+    if res.get("config_hash") != cfg.section_hash():
+        raise UserError(f"{path} was made with another config (hash {res.get('config_hash')}, "
+                        f"profile {res.get('profile')}); rerun `just build {cfg.profile}`")
+
+
+def cmd_predict(args) -> None:
+    from attnstudy.evaluation import predict
+
+    cfg = _config(args)
+    name = _models_arg([args.model])[0]
+    if not args.texts and args.input is None:
+        raise UserError("give review texts or --input FILE")
+    chunks = predict.iter_inputs(args.texts, args.input, args.column, args.label_column,
+                                 args.batch_size)
+    predict.predict_command(cfg, name, args.seed, chunks)
+
+
+def cmd_evaluate(args) -> None:
+    from attnstudy.evaluation import predict
+
+    cfg = _config(args)
+    chunks = predict.iter_inputs([], args.input, args.column, args.label_column, args.batch_size)
+    predict.evaluate_command(cfg, chunks)
+
+
+def cmd_bench(args) -> None:
+    from attnstudy.bench import bench
+
+    bench.main(_config(args), quick=args.quick)
+
+
+WORKERS_HELP = ("training processes side by side (default: $ATTNSTUDY_WORKERS, else one per "
+                "core); results do not depend on it")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="attnstudy", description=__doc__.splitlines()[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--profile", default="full", help=f"one of {', '.join(PROFILES)}")
+    common.add_argument("--config", type=Path, default=None, help="experiment TOML "
+                        "(default paper/experiment.toml)")
+    common.add_argument("--data-dir", type=Path, default=None,
+                        help="folder with train.parquet/test.parquet (default: $IMDB_DIR, "
+                        "else the Hugging Face hub)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("data", parents=[common], help="summarise the encoded dataset")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_data)
+    s = sub.add_parser("models", parents=[common], help="table of models and parameter counts")
+    s.set_defaults(fn=cmd_models)
+    s = sub.add_parser("train", parents=[common], help="train (or resume) model x seed runs")
+    s.add_argument("--models", nargs="+")
+    s.add_argument("--seeds", nargs="+", type=int)
+    s.add_argument("--workers", type=int, default=None, help=WORKERS_HELP)
+    s.set_defaults(fn=cmd_train)
+    s = sub.add_parser("build", parents=[common], help="train what is stale, analyse, render")
+    s.add_argument("--render-only", action="store_true", help="only re-render the report")
+    s.add_argument("--retrain", action="store_true", help="retrain (full profile) even when "
+                   "published results of the same config exist")
+    s.add_argument("--no-pdf", action="store_true")
+    s.add_argument("--workers", type=int, default=None, help=WORKERS_HELP)
+    s.set_defaults(fn=cmd_build)
+    for name, fn in (("predict", cmd_predict), ("evaluate", cmd_evaluate)):
+        s = sub.add_parser(name, parents=[common], help=f"{name} with trained models")
+        if name == "predict":
+            s.add_argument("texts", nargs="*", help="review texts")
+            s.add_argument("--model", required=True)
+            s.add_argument("--seed", type=int, default=None, help="default: the profile's first")
+        s.add_argument("--input", type=Path, required=name == "evaluate",
+                       help="TSV/CSV with a text column (and optionally a label column)")
+        s.add_argument("--column", default="text")
+        s.add_argument("--label-column", default="label")
+        s.add_argument("--batch-size", type=int, default=256)
+        s.set_defaults(fn=fn)
+    s = sub.add_parser("bench", parents=[common], help="JAX vs PyTorch training-step benchmark")
+    s.add_argument("--quick", action="store_true", help="a run under a minute")
+    s.set_defaults(fn=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        _data_dir(args)
+        if args.command in ("predict", "evaluate"):  # train/build: the runner does it
+            from attnstudy.training.workers import one_core_per_process
+
+            one_core_per_process()  # numbers never depend on thread settings
+        args.fn(args)
+    except UserError as e:
+        print(f"attnstudy: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("attnstudy: interrupted; finished runs and checkpoints are kept, rerun to resume",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Models: the BiLSTM kernel (lstm), the classifiers (classifiers), inference (jitted forward, attention read-out), PyTorch twins (twins)."""

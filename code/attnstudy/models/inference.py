@@ -1,0 +1,67 @@
+"""Inference with a trained model: one jitted forward per model, batched P(positive), and the
+attention read-out. Training (validation), evaluation, faithfulness and `predict` share these.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from attnstudy.config import BUILD, ModelConfig
+from attnstudy.data.batches import eval_batches
+from attnstudy.data.encode import PAD, Split
+from attnstudy.models.classifiers import Transformer, build_model
+
+
+def enable_compile_cache(path: Path | None = None) -> None:
+    """Persist XLA executables across processes: a rebuild or test run skips most compiles."""
+    jax.config.update("jax_compilation_cache_dir", str(path or BUILD / "cache" / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
+@functools.lru_cache(maxsize=16)
+def compiled_predict(name: str, mcfg: ModelConfig, vocab_size: int, max_len: int):
+    """(model, predict) with predict(params, ids, mask) -> logits <float32>[b], jitted once per
+    process and model (every seed reuses it; one compile per bucket width)."""
+    model = build_model(name, mcfg, vocab_size, max_len)
+
+    @jax.jit
+    def predict(params, ids, mask):
+        return model.apply({"params": params}, ids, mask)
+
+    return model, predict
+
+
+def predict_probs(predict, params, split: Split, edges, batch_size: int) -> np.ndarray:
+    """P(positive) for every row of `split`, in row order. <float32>[n]."""
+    out = np.zeros(len(split), np.float32)
+    pending = []
+    for width, idx, n_real in eval_batches(split.lengths, edges, batch_size):
+        ids = split.ids[idx, :width]
+        logits = predict(params, ids, ids != PAD)  # dispatch now, fetch later
+        pending.append((idx[:n_real], logits, n_real))
+    for rows, logits, n_real in pending:
+        out[rows] = np.asarray(jax.nn.sigmoid(logits[:n_real]))
+    return out
+
+
+def attention_weights(model: nn.Module, params, ids, mask):
+    """(logits, weights) in eval mode; weights is None for models without attention.
+
+    additive: <float32>[b, t]; mhsa: [b, heads, t, t]; transformer: [layers, b, heads, t, t].
+    """
+    logits, state = model.apply({"params": params}, ids, mask, mutable=["intermediates"])
+    if isinstance(model, Transformer):  # stacked in layer order, even with one layer
+        inter = state["intermediates"]
+        return logits, jnp.stack([inter[f"block{i}_attention"]["attention"][0]
+                                  for i in range(model.cfg.transformer_layers)])
+    found = [v for _, v in sorted(jax.tree_util.tree_flatten_with_path(
+        state.get("intermediates", {}))[0], key=lambda kv: str(kv[0]))]
+    if not found:
+        return logits, None
+    return logits, found[0] if len(found) == 1 else jnp.stack(found)

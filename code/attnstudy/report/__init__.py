@@ -1,0 +1,1 @@
+"""The report: results loading, numbering, figures and the HTML/PDF render."""

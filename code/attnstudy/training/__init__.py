@@ -1,0 +1,1 @@
+"""Training: the loop (loop), checkpoints, the runner over model x seed (runner) and its worker pool (workers)."""
