@@ -4,8 +4,13 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 py := ".venv/bin/python"
 
 # Build the report (trains only what is missing or stale) for a profile: smoke, quick or full.
-build profile="full": setup
-    {{py}} -m attnstudy build --profile {{profile}}
+# The full profile's published results stay frozen while the experiment config is unchanged.
+build profile="full" *args: setup
+    {{py}} -m attnstudy build --profile {{profile}} {{args}}
+
+# Retrain a profile even where published results of the same config exist, then render.
+retrain profile="full": setup
+    {{py}} -m attnstudy build --profile {{profile}} --retrain
 
 # Create .venv and install the package with pinned dependencies (skipped when up to date).
 setup:

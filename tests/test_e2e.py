@@ -116,3 +116,35 @@ def test_evaluate_rejects_a_file_without_text_column(built, imdb_dir, tmp_path):
     p = cli(built, "evaluate", "--profile", "smoke", "--input", str(bad), imdb_dir=imdb_dir,
             check=False)
     assert p.returncode == 2 and "has no column 'text'" in p.stderr
+
+
+def test_published_results_stay_frozen_when_only_code_changed(out, imdb_dir, tmp_path, capsys,
+                                                             monkeypatch):
+    """The full profile's committed results are rendered as they are when the experiment config
+    is unchanged, even though the training code (hence the build key) changed; a config change
+    or --retrain unfreezes them. Checked on the smoke results, relabelled as the full profile."""
+    import dataclasses
+
+    from attnstudy.config import load_config
+    from attnstudy.training import runner
+
+    monkeypatch.setenv("IMDB_DIR", str(imdb_dir))
+    published = tmp_path / "results"
+    shutil.copytree(out / "results", published)
+    doc = json.loads((published / "results.json").read_text())
+    doc["build_key"] = "made-by-older-code"
+    (published / "results.json").write_text(json.dumps(doc))
+    full = dataclasses.replace(load_config("smoke"), profile="full")
+    runner.refresh_analysis(full, published)  # as committed: analysis.json matches results.json
+    before = {p.name: p.read_bytes() for p in published.iterdir()}
+    monkeypatch.setattr(runner, "run_all", lambda *a, **k: pytest.fail("retrained"))
+    assert runner.write_results(full, out=published) == published
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stay frozen" in err[0] and "just retrain" in err[0]
+    assert {p.name: p.read_bytes() for p in published.iterdir()} == before
+    assert runner.frozen(full, published) is not None
+    changed = dataclasses.replace(full, train=dataclasses.replace(full.train, steps=31))
+    assert runner.frozen(changed, published) is None  # a config change retrains
+    assert runner.frozen(load_config("smoke"), published) is None  # previews never freeze
+    with pytest.raises(pytest.fail.Exception, match="retrained"):
+        runner.write_results(full, out=published, retrain=True)

@@ -112,7 +112,7 @@ def test_kill_9_during_training_resumes(imdb_dir, tmp_path):
     ckpts: list = []
     while time.time() < deadline and not ckpts and proc.poll() is None:
         time.sleep(0.05)
-        ckpts = list((tmp_path / "cache" / "runs").glob("bilstm-seed7-*/checkpoint.pkl"))
+        ckpts = list((tmp_path / "cache" / "runs").glob("bilstm-seed7-*/checkpoint.msgpack"))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert ckpts, "no checkpoint appeared before the run ended: nothing was killed mid-run"
@@ -121,8 +121,9 @@ def test_kill_9_during_training_resumes(imdb_dir, tmp_path):
     log = next((tmp_path / "logs").glob("smoke-bilstm-seed7.log")).read_text()
     assert log.count("# ") == 2  # two sessions wrote to the log: the killed one and the resume
     run = next((tmp_path / "cache" / "runs").glob("bilstm-seed7-*"))
-    assert (run / "trained.pkl").exists() and not (run / "checkpoint.pkl").exists()
-    assert list(run.glob("result-*.json"))
+    assert (run / "trained.json").exists() and (run / "best_params.msgpack").exists()
+    assert not (run / "checkpoint.msgpack").exists()
+    assert list(run.glob("eval-*/result.json"))
 
 
 def test_results_from_another_config_are_refused(tmp_path, monkeypatch):

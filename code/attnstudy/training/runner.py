@@ -217,7 +217,7 @@ def build_key(cfg: Config, fingerprint: str) -> str:
 
 def analysis_key(cfg: Config, out: Path) -> str:
     """analysis.json is derived from the other results files alone; redone when this changes."""
-    return cache_key("analysis", cfg.to_dict(), ANALYSIS_CODE, packages=("numpy", "scipy",
+    return cache_key("analysis", cfg.section_hash(), ANALYSIS_CODE, packages=("numpy", "scipy",
                      "scikit-learn", "pandas"),
                      extra=[file_digest(out / "results.json"),
                             file_digest(out / "test_predictions.parquet"),
@@ -300,9 +300,8 @@ def write_results(cfg: Config, out: Path | None = None, n_workers: int | None = 
     if published is not None:
         if published.get("build_key") != build_key(cfg, published["data"]["fingerprint"]):
             made = published["provenance"].get("git_commit", "unknown")[:7]
-            print(f"attnstudy: keeping the published results in {out} (trained at {made}) "
-                  "frozen although the code changed since; `just build --retrain` retrains",
-                  file=sys.stderr)
+            print(f"attnstudy: the published results in {out} (trained at {made}) stay frozen "
+                  "though the code changed since; `just retrain` retrains them", file=sys.stderr)
         refresh_analysis(cfg, out)
         return out
     ds = load_dataset(cfg.data)
