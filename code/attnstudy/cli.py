@@ -146,6 +146,16 @@ def cmd_bench(args) -> None:
     bench.main(_config(args), quick=args.quick)
 
 
+def cmd_schema(args) -> None:
+    from attnstudy import schema
+
+    if args.check is not None:
+        schema.validate_results(args.check)
+        print(f"{args.check}: valid results (schema version {schema.SCHEMA_VERSION})")
+        return
+    sys.stdout.write(schema.schema_markdown())
+
+
 WORKERS_HELP = ("training processes side by side (default: $ATTNSTUDY_WORKERS, else one per "
                 "core); results do not depend on it")
 
@@ -193,6 +203,10 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", parents=[common], help="JAX vs PyTorch training-step benchmark")
     s.add_argument("--quick", action="store_true", help="a run under a minute")
     s.set_defaults(fn=cmd_bench)
+    s = sub.add_parser("schema", help="print the results schema (build/results/README.md)")
+    s.add_argument("--check", type=Path, default=None, metavar="FOLDER",
+                   help="instead, validate the results folder FOLDER against it")
+    s.set_defaults(fn=cmd_schema)
     return p
 
 
