@@ -64,7 +64,8 @@ class Provenance(Record):
     cpu: str = Field(description="CPU model name")
     cores: int | None = Field(description="os.cpu_count()")
     platform: str = Field(description="platform.platform()")
-    threads: Threads = Field(description="threading settings (results never depend on them)")
+    threads: Threads | None = Field(None, description="threading settings (results never "
+                                   "depend on them); null where not recorded (before schema 2)")
     started: str = Field(description="start time, ISO 8601 UTC")
     finished: str = Field(description="end time, ISO 8601 UTC")
     command: str = Field(description="the command line")
