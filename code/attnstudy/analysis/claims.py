@@ -91,7 +91,7 @@ def decisive(x: float, cuts=(), scale: float = 1.0, digits: int = 2, sign: bool 
     return s
 
 
-def _pval(p: float, alpha: float) -> str:
+def pval_text(p: float, alpha: float) -> str:
     """"p = 0.044" (2 significant digits, more when needed to show p vs alpha); "p < 1e-4"."""
     if p < 1e-4:
         return "p < 1e-4"
@@ -112,7 +112,7 @@ def _environment(folder: Path) -> jinja2.Environment:
         num=lambda x, *cuts, digits=2: decisive(x, cuts, 1, digits),
         g100=lambda x: f"{100 * x:g}",  # a threshold in points or percent: 0.02 -> "2"
         points=lambda x: f"{100 * x:g} point" + ("" if 100 * x == 1 else "s"),
-        pval=_pval)
+        pval=pval_text)
     return env
 
 
