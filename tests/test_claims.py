@@ -239,3 +239,25 @@ def test_missing_models_are_not_measured():
     assert r["verdict"] == "inconclusive" and r["facts"] == {"missing": ["runs of mhsa",
                                                                          "runs of bilstm_matched"]}
     assert r["result"].startswith("not measured: needs runs of mhsa and runs of bilstm_matched")
+
+
+def test_report_fixture_ledger_is_the_packages(tmp_path):
+    """tests/fixtures/make_results.py writes analysis.json with the package's own analysis, and
+    its ledger shows every verdict (the report test renders each badge)."""
+    import importlib.util
+    from pathlib import Path
+
+    import pandas as pd
+
+    from attnstudy.analysis.analyse import analyse
+    from attnstudy.files import read_json
+
+    spec = importlib.util.spec_from_file_location(
+        "make_results", Path(__file__).parent / "fixtures" / "make_results.py")
+    fixture = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fixture)
+    out = fixture.make(tmp_path)
+    again = analyse(read_json(out / "results.json"),
+                    pd.read_parquet(out / "test_predictions.parquet"), PROBES, fixture.config())
+    assert read_json(out / "analysis.json")["ledger"] == json.loads(json.dumps(again["ledger"]))
+    assert set(fixture.verdicts(out)) == set(fixture.VERDICTS)

@@ -82,7 +82,7 @@ def _check(c: dict, where: str) -> None:
 def decisive(x: float, cuts=(), scale: float = 1.0, digits: int = 2, sign: bool = False) -> str:
     """`scale * x` with `digits` decimals, or more until the printed number sits on the same
     side of every cut as x does: +0.0099 vs a 0.01 cut prints "+0.99" (points), never "+1.00"."""
-    fmt = "+" if sign else ""
+    fmt, x = ("+" if sign else ""), x + 0.0  # -0.0 (a flipped 0) prints as 0
     for d in range(digits, digits + 6):
         s = f"{scale * x:{fmt}.{d}f}"
         if all((float(s) > scale * c) - (float(s) < scale * c)
