@@ -66,13 +66,13 @@ def synthetic(acc: dict[str, float], probe_acc: dict[str, float] | None = None,
     return results, pred, base, cfg
 
 
-def run(res, pred, probes, base, cfg) -> dict:
+def run(res, pred, probes, base, cfg, **kw) -> dict:
     """analysis.analyse with the baseline where the runner puts it (results.json + a column)."""
     pred = pred.copy()
     if "probs" in base:
         pred["baseline"] = base["probs"]
     res = {**res, "baseline": {k: v for k, v in base.items() if k != "probs"}}
-    return analysis.analyse(res, pred, probes, cfg)
+    return analysis.analyse(res, pred, probes, cfg, **kw)
 
 
 def verdicts(out) -> dict[str, str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy.stats import spearmanr
 
 from attnstudy.config import load_config
 from attnstudy.data.encode import Split
@@ -21,7 +22,7 @@ def split(lengths=LENGTHS, width=WIDTH, seed=0) -> Split:
     ids = np.where(mask, rng.integers(2, VOCAB, (len(lengths), width)), 0).astype(np.int32)
     n = len(lengths)
     return Split(ids, lengths.astype(np.int32), lengths.astype(np.int32),
-                 np.zeros(n, np.int32), np.array([str(i) for i in range(n)]))
+                 np.zeros(n, np.int32), np.array([str(i) for i in range(n)]), np.zeros(n, bool))
 
 
 def test_remove_zero_tokens_changes_nothing():
@@ -77,8 +78,12 @@ def test_measure_shapes_keys_and_zero_removal(name):
     # removing 0 tokens changes nothing
     assert out["top_drop"][0] == 0 and out["random_drop"][0] == 0 and out["top_flip"][0] == 0
     assert out["top_drop"][2] > 0
-    assert out["grad_spearman"] is None or -1 <= out["grad_spearman"] <= 1
-    assert out["n_spearman"] <= len(rows)
+    # gradient agreement: the mean Spearman over the 7 reviews with >= 2 tokens (row 0 has one)
+    imp = faithfulness._Runner(model, params, 4, WIDTH).importance(s.ids[rows], s.lengths[rows])
+    rhos = [spearmanr(att[i, :n], imp[j, :n]).statistic
+            for j, (i, n) in enumerate(zip(rows, s.lengths[rows], strict=True)) if n >= 2]
+    assert out["n_spearman"] == len(rhos) == 7
+    assert out["grad_spearman"] == pytest.approx(np.mean(rhos), abs=1e-6)
     again = faithfulness.measure(model, params, s, rows, [0, 1, 3], seed=0, batch_size=4,
                                  bootstrap_samples=200)
     assert again == out  # seeded

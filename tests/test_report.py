@@ -23,6 +23,7 @@ import pytest
 from attnstudy.errors import UserError
 from attnstudy.report import figures
 from attnstudy.report import render as report
+from attnstudy.schema import SCHEMA_VERSION
 
 _spec = importlib.util.spec_from_file_location(
     "make_results", Path(__file__).parent / "fixtures" / "make_results.py")
@@ -194,7 +195,7 @@ def test_wording_follows_the_analysis(built):
 @pytest.mark.parametrize("name,key,value,needle", [
     ("analysis.json", "config_hash", "0000000000000000", "config_hash"),
     ("attention.json", "config_hash", "ffffffffffffffff", "config_hash"),
-    ("results.json", "schema_version", 2, "schema_version"),
+    ("results.json", "schema_version", SCHEMA_VERSION + 1, "schema_version"),
     ("analysis.json", "schema_version", 0, "schema_version"),
     ("bench.json", "config_hash", "abcdefabcdefabcd", "config_hash"),
 ])

@@ -17,11 +17,12 @@ from __future__ import annotations
 import numpy as np
 
 from attnstudy.analysis import sections as sec
-from attnstudy.analysis.claims import ledger
+from attnstudy.analysis.claim_rules import Evidence
+from attnstudy.analysis.claims import CLAIMS, ledger
 from attnstudy.metrics import decide
 
 
-def analyse(results: dict, predictions, probes: list, cfg) -> dict:
+def analyse(results: dict, predictions, probes: list, cfg, claims=CLAIMS) -> dict:
     """analysis.json's sections (summary, pairwise, baseline, length, negation, faithfulness,
     ledger); the runner adds schema_version, config_hash and analysis_key.
 
@@ -29,7 +30,7 @@ def analyse(results: dict, predictions, probes: list, cfg) -> dict:
     `predictions` test_predictions.parquet as a DataFrame (a `baseline` column, when present,
     holds the baseline's P(positive) and makes claim 8 a paired test), `probes` the
     `load_probes()` list in the order the runs' `probes` values follow, `cfg` the resolved
-    Config (or its dict form).
+    Config (or its dict form), `claims` the claims file (paper/claims.toml).
     """
     baseline = dict(results.get("baseline") or {})
     if "baseline" in predictions.columns:
@@ -37,7 +38,6 @@ def analyse(results: dict, predictions, probes: list, cfg) -> dict:
     n_boot = int(sec.setting(cfg, "analysis", "bootstrap_samples"))
     seed = int(sec.setting(cfg, "analysis", "seed"))
     runs = sec.runs_by_model(results, cfg)
-    models = list(runs)
     labels = predictions["label"].to_numpy(np.int64)
     probs = {m: sec.run_probs(predictions, rs) for m, rs in runs.items()}
     per_seed = {m: decide(p) == labels for m, p in probs.items()}  # [seeds, n]
@@ -54,8 +54,9 @@ def analyse(results: dict, predictions, probes: list, cfg) -> dict:
     pcorrect = sec.probe_correct(runs, probes)
     real = sec.negation_real(predictions, per_seed)
     faith = sec.faithfulness(runs)
-    rows = ledger(models, pairwise, ens, pcorrect, probes, real, length_ens, faith, runs,
-                  baseline, predictions, n_boot, seed)
+    rows = ledger(Evidence(runs=runs, labels=labels, ens=ens, pairwise=pairwise, probes=probes,
+                           pcorrect=pcorrect, negation=real, length_ens=length_ens, faith=faith,
+                           baseline=baseline, n_boot=n_boot, seed=seed), claims)
     return sec.clean({
         "summary": sec.summary(runs),
         "pairwise": pairwise,

@@ -44,9 +44,10 @@ EVAL_CODE = ("attnstudy.evaluation.evaluate", "attnstudy.evaluation.faithfulness
              "attnstudy.models.inference")
 BASELINE_CODE = ("attnstudy.analysis.baseline", "attnstudy.data.text", "attnstudy.metrics")
 ANALYSIS_CODE = ("attnstudy.analysis.analyse", "attnstudy.analysis.sections",
-                 "attnstudy.analysis.claims", "attnstudy.analysis.stats", "attnstudy.metrics",
-                 "attnstudy.data.probes")
+                 "attnstudy.analysis.claims", "attnstudy.analysis.claim_rules",
+                 "attnstudy.analysis.stats", "attnstudy.metrics", "attnstudy.data.probes")
 CLAIMS = ROOT / "paper" / "claims.toml"
+LEDGER = ROOT / "paper" / "prose" / "ledger.txt.j2"  # the ledger's rule and result wording
 
 
 # ----------------------------------------------------------------------------- keys and folders
@@ -221,7 +222,7 @@ def analysis_key(cfg: Config, out: Path) -> str:
                      "scikit-learn", "pandas"),
                      extra=[file_digest(out / "results.json"),
                             file_digest(out / "test_predictions.parquet"),
-                            file_digest(PROBES_PATH), file_digest(CLAIMS)])
+                            file_digest(PROBES_PATH), file_digest(CLAIMS), file_digest(LEDGER)])
 
 
 def refresh_analysis(cfg: Config, out: Path) -> bool:

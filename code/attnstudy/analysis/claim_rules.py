@@ -1,0 +1,261 @@
+"""The rule of each kind of claim (paper/claims.toml `kind`): evidence + a claim's declared
+parameters and thresholds -> (verdict, facts).
+
+`facts` are the plain numbers and names behind the verdict; paper/prose/ledger.txt.j2 words them
+into the result sentence. A rule raises NotMeasured when this config lacks what it needs (the
+verdict is then inconclusive). Accuracy differences and thresholds are fractions (0.02 = 2 points).
+
+Grading one comparison: "strong" when significant and its difference >= strong, "none" when not
+significant or the difference < weak, else "weak". A claim over several comparisons is supported
+when all are strong, not supported when all are none, else inconclusive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from attnstudy.analysis import stats
+from attnstudy.analysis.sections import pairs_right
+from attnstudy.metrics import decide
+
+LENGTH_STREAM = 3  # the length bootstrap draws from rng [analysis seed, 3] (since bb09288)
+
+
+class NotMeasured(Exception):
+    """The config did not train or measure what a claim needs; args[0] lists what is missing."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the rules read, built once by `analyse` from the results files.
+
+    runs: model -> its runs sorted by seed; labels <int64>[n] test labels; ens: model ->
+    <bool>[n] right by the seed-averaged predictor; pairwise: the pairwise section; probes: the
+    probe list; pcorrect: model -> <bool>[seeds, n_probes] (empty without probes); negation: the
+    real-review negation section (per-seed means); length_ens: (<bool>[n] shortest bucket,
+    <bool>[n] longest) or None; faith: the faithfulness section; baseline: results' baseline
+    record, with "probs" <float64>[n] when per-review predictions exist; n_boot, seed: bootstrap.
+    """
+
+    runs: dict
+    labels: np.ndarray
+    ens: dict
+    pairwise: list
+    probes: list
+    pcorrect: dict
+    negation: dict
+    length_ens: tuple | None
+    faith: dict
+    baseline: dict
+    n_boot: int
+    seed: int
+
+    def probe_ens(self, m: str) -> np.ndarray:
+        """<bool>[n_probes]: probes m's seed-averaged predictor gets right."""
+        labels = np.array([p.label for p in self.probes])
+        return decide(np.mean([r["probes"] for r in self.runs[m]], axis=0)) == labels
+
+
+def grade(diff: float, significant: bool, strong: float, weak: float) -> str:
+    if significant and diff >= strong:
+        return "strong"
+    if not significant or diff < weak:
+        return "none"
+    return "weak"
+
+
+def combine(grades: list[str]) -> str:
+    if grades and all(g == "strong" for g in grades):
+        return "supported"
+    if grades and all(g == "none" for g in grades):
+        return "not supported"
+    return "inconclusive"
+
+
+# ----------------------------------------------------------------------------- kinds
+
+def pairwise(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
+    """Test accuracy a - b for each declared pair, from the pairwise section (Holm over all
+    pairs); significant when its CI excludes 0 and the Holm-adjusted McNemar p < alpha."""
+    have = set(ev.runs)
+    absent = [m for m in c["requires"] if m not in have]
+    pairs = [(a, b) for a, b in c["pairs"] if {a, b} <= have]
+    if absent or not pairs:
+        raise NotMeasured([f"runs of {m}" for m in absent] or ["runs of both models of a pair"])
+    rows = []
+    for a, b in pairs:
+        p = next(p for p in ev.pairwise if {p["a"], p["b"]} == {a, b})
+        s = 1 if p["a"] == a else -1
+        lo, hi = sorted((s * p["ci_low"], s * p["ci_high"]))
+        diff, p_holm = s * p["acc_diff"], p["mcnemar_p_holm"]
+        sig = (lo > 0 or hi < 0) and p_holm < t["alpha"]
+        rows.append({"a": a, "b": b, "diff": diff, "ci_low": lo, "ci_high": hi, "p_holm": p_holm,
+                     "significant": bool(sig), "grade": grade(diff, sig, t["strong"], t["weak"])})
+    return combine([r["grade"] for r in rows]), {"pairs": rows}
+
+
+def probe_accuracy(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
+    """Probe accuracy of each model in `versus` minus the reference's; McNemar per model, Holm
+    over the claim's comparisons."""
+    ref = c["reference"]
+    versus = [m for m in c["versus"] if m in ev.pcorrect]
+    if ref not in ev.pcorrect or not versus:
+        raise NotMeasured([f"probe predictions of {ref} and of {' or '.join(c['versus'])}"])
+    right = {m: ev.probe_ens(m) for m in [ref, *versus]}
+    raw = [stats.mcnemar(right[m], right[ref])["p"] for m in versus]
+    rows = []
+    for m, p in zip(versus, stats.holm(raw), strict=True):
+        diff = float(right[m].mean() - right[ref].mean())
+        rows.append({"model": m, "accuracy": float(right[m].mean()), "diff": diff, "p_holm": p,
+                     "grade": grade(diff, p < t["alpha"], t["strong"], t["weak"])})
+    return combine([r["grade"] for r in rows]), {
+        "reference": ref, "reference_accuracy": float(right[ref].mean()),
+        "n_probes": len(ev.probes), "models": rows}
+
+
+def length_drop(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
+    """Accuracy drop shortest -> longest length bucket; the reference's drop minus each other
+    model's, with a bootstrap CI over reviews (short and long buckets resampled separately)."""
+    ref = c["reference"]
+    versus = [m for m in c["versus"] if m in ev.runs]
+    if ref not in ev.runs or not versus or ev.length_ens is None:
+        raise NotMeasured([f"runs of {ref} and of {' or '.join(c['versus'])}",
+                           "at least 2 length buckets"])
+    short, long_ = ev.length_ens
+    rng = np.random.default_rng([ev.seed, LENGTH_STREAM])
+    acc = {m: {"short": float(ev.ens[m][short].mean()), "long": float(ev.ens[m][long_].mean())}
+           for m in [ref, *versus]}
+    rows = []
+    for m in versus:
+        gap = {w: ev.ens[ref][sel].astype(float) - ev.ens[m][sel]
+               for w, sel in (("short", short), ("long", long_))}
+        boots = (stats.bootstrap_means(gap["short"], ev.n_boot, rng)
+                 - stats.bootstrap_means(gap["long"], ev.n_boot, rng))
+        lo, hi = np.quantile(boots, [t["alpha"] / 2, 1 - t["alpha"] / 2])
+        excess = ((acc[ref]["short"] - acc[ref]["long"]) - (acc[m]["short"] - acc[m]["long"]))
+        rows.append({"model": m, "excess": excess, "ci_low": float(lo), "ci_high": float(hi),
+                     "grade": grade(excess, lo > 0, t["strong"], t["weak"])})
+    return combine([r["grade"] for r in rows]), {"reference": ref, "accuracy": acc,
+                                                 "models": rows}
+
+
+def faithfulness(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
+    """Erasure: top-k beats random at every k and, at the largest k, every seed's CI is above 0
+    (strong); top-k does not beat random at the largest k or no seed's CI is above 0 (none).
+    Gradient agreement: mean Spearman >= spearman_strong (strong), < spearman_weak (none).
+    Supported when both are strong, not supported when either is none."""
+    f = ev.faith.get(c["model"])
+    if not f:
+        raise NotMeasured([f"faithfulness of {c['model']}"])
+    above = [tp > rd for tp, rd in zip(f["top_drop"], f["random_drop"], strict=True)]
+    seeds_ok = f.get("seeds_top_above_random")
+    seeds_last = None if seeds_ok is None else int(seeds_ok[-1])
+    rho = f["grad_spearman"]
+    erase = ("strong" if all(above) and seeds_last == f["n_seeds"] else
+             "none" if not above[-1] or seeds_last == 0 else "weak")
+    grad = ("weak" if rho is None else "strong" if rho >= t["spearman_strong"] else
+            "none" if rho < t["spearman_weak"] else "weak")
+    verdict = ("not supported" if "none" in (erase, grad) else
+               "supported" if (erase, grad) == ("strong", "strong") else "inconclusive")
+    return verdict, {"model": c["model"], "k": f["k"][-1], "top_drop": f["top_drop"][-1],
+                     "random_drop": f["random_drop"][-1], "top_flip": f["top_flip"][-1],
+                     "random_flip": f["random_flip"][-1], "k_above": sum(above),
+                     "n_k": len(above), "seeds_above": seeds_last, "n_seeds": f["n_seeds"],
+                     "spearman": rho, "erase": erase, "gradient": grad}
+
+
+def probe_consistency(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
+    """Pair consistency on the declared probe categories, the model vs the best other; McNemar
+    on pairs (seed-averaged predictors); real reviews with negation not below the others' mean."""
+    m, cats = c["model"], set(c["categories"])
+    others = [o for o in ev.pcorrect if o != m]
+    if m not in ev.pcorrect or not others or not any(p.category in cats for p in ev.probes):
+        raise NotMeasured([f"probe predictions of {m} and another model",
+                           f"probes of {', '.join(c['categories'])}"])
+    cons = {o: float(pairs_right(ev.probes, ev.pcorrect[o], cats).mean()) for o in ev.pcorrect}
+    best = max(others, key=lambda o: cons[o])
+    p = stats.mcnemar(pairs_right(ev.probes, ev.probe_ens(m), cats),
+                      pairs_right(ev.probes, ev.probe_ens(best), cats))["p"]
+    real, real_others = ev.negation[m]["with"], float(np.mean([ev.negation[o]["with"]
+                                                               for o in others]))
+    gap = cons[m] - cons[best]
+    if (cons[m] >= t["consistency_strong"] and gap >= t["margin"] and p < t["alpha"]
+            and real >= real_others):
+        verdict = "supported"
+    elif cons[m] < t["consistency_weak"] or gap <= 0:
+        verdict = "not supported"
+    else:
+        verdict = "inconclusive"
+    return verdict, {"model": m, "consistency": cons[m], "best": best,
+                     "best_consistency": cons[best], "gap": gap, "p": p,
+                     "real_with": real, "real_others": real_others}
+
+
+def baseline(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
+    """The model with the best mean validation accuracy vs the TF-IDF baseline: paired
+    (bootstrap CI + McNemar) with per-review baseline probabilities, else the seeds' t-interval
+    against the baseline's accuracy. Supported when significant and diff >= margin."""
+    base_acc = (ev.baseline or {}).get("test", {}).get("accuracy")
+    if base_acc is None or not ev.runs:
+        raise NotMeasured(["the baseline and a neural model"])
+
+    def val_acc(m):
+        return float(np.mean([next((pt["val_accuracy"] for pt in r.get("curve", [])
+                                    if pt.get("step") == r.get("best_step")),
+                                   r["test"]["accuracy"]) for r in ev.runs[m]]))
+
+    best = max(ev.runs, key=val_acc)
+    probs = ev.baseline.get("probs")
+    if probs is not None and len(probs) == len(ev.labels):
+        right = decide(np.asarray(probs)) == ev.labels
+        bt = stats.paired_bootstrap(ev.ens[best], right, ev.n_boot, ev.seed, 1 - t["alpha"])
+        p = stats.mcnemar(ev.ens[best], right)["p"]
+        sig = (bt["ci_low"] > 0 or bt["ci_high"] < 0) and p < t["alpha"]
+        facts = {"best": best, "paired": True, "accuracy": float(ev.ens[best].mean()),
+                 "baseline_accuracy": float(right.mean()), "diff": bt["acc_diff"],
+                 "ci_low": bt["ci_low"], "ci_high": bt["ci_high"], "p": p}
+    else:
+        ci = stats.mean_ci([r["test"]["accuracy"] for r in ev.runs[best]], 1 - t["alpha"])
+        sig = ci["n"] > 1 and (ci["ci_low"] > base_acc or ci["ci_high"] < base_acc)
+        facts = {"best": best, "paired": False, "accuracy": ci["mean"], "ci_low": ci["ci_low"],
+                 "ci_high": ci["ci_high"], "n_seeds": ci["n"], "baseline_accuracy": base_acc,
+                 "diff": ci["mean"] - base_acc}
+    ok = grade(facts["diff"], sig, t["margin"], t["margin"]) == "strong"
+    return ("supported" if ok else "not supported"), facts
+
+
+# ----------------------------------------------------------------------------- registry
+
+@dataclass(frozen=True)
+class Kind:
+    """A kind of claim: its rule, the claim keys it reads (name -> type), its thresholds and
+    the basis its numbers have (what claims.toml must say)."""
+
+    rule: Callable[[dict, dict, Evidence], tuple[str, dict]]
+    params: dict
+    thresholds: tuple[str, ...]
+    basis: str | dict
+    verdicts: tuple[str, ...] = ("supported", "not supported", "inconclusive")
+
+
+SEED_AVG = "seed-averaged predictor"
+KINDS = {
+    "pairwise": Kind(pairwise, {"pairs": list, "requires": list},
+                     ("strong", "weak", "alpha"), SEED_AVG),
+    "probe_accuracy": Kind(probe_accuracy, {"reference": str, "versus": list},
+                           ("strong", "weak", "alpha"), SEED_AVG),
+    "length_drop": Kind(length_drop, {"reference": str, "versus": list},
+                        ("strong", "weak", "alpha"), SEED_AVG),
+    "faithfulness": Kind(faithfulness, {"model": str}, ("spearman_strong", "spearman_weak"),
+                         "per-seed mean"),
+    "probe_consistency": Kind(probe_consistency, {"model": str, "categories": list},
+                              ("consistency_strong", "consistency_weak", "margin", "alpha"),
+                              {"consistency": "per-seed mean", "mcnemar": SEED_AVG,
+                               "negation_reviews": "per-seed mean"}),
+    "baseline": Kind(baseline, {}, ("margin", "alpha"),
+                     {"paired": SEED_AVG, "unpaired": "per-seed mean"},
+                     ("supported", "not supported")),
+}
