@@ -50,3 +50,26 @@ def test_bad_config_is_one_clear_error(tmp_path, text, message):
 def test_unknown_profile():
     with pytest.raises(UserError, match="unknown profile 'huge'"):
         load_config("huge")
+
+
+def test_same_experiment_tolerates_only_new_settings_at_their_default():
+    import copy
+
+    from attnstudy.config import same_experiment
+
+    full, quick = load_config("full"), load_config("quick")
+    rec = full.to_dict()
+    assert same_experiment(rec, full) and not same_experiment(rec, quick)
+    older = copy.deepcopy(rec)
+    del older["model"]["embed_dropout"]  # recorded before the setting existed: default 0.2
+    assert same_experiment(older, full)
+    q = quick.to_dict()
+    del q["data"]["train_subset"]  # quick's value (4000) is not the default (0)
+    assert not same_experiment(q, quick)
+    changed = copy.deepcopy(rec)
+    changed["train"]["steps"] += 1
+    assert not same_experiment(changed, full)
+    removed = copy.deepcopy(rec)
+    removed["train"]["gone"] = 1
+    assert not same_experiment(removed, full)
+    assert not same_experiment({}, full)

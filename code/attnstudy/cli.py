@@ -20,6 +20,7 @@ from attnstudy.config import (
     ROOT,
     load_config,
     output_dir,
+    same_experiment,
 )
 from attnstudy.errors import UserError
 
@@ -115,7 +116,7 @@ def check_results_match(cfg) -> None:
     if res.get("schema_version") != SCHEMA_VERSION:
         raise UserError(f"{path} has schema version {res.get('schema_version')}, expected "
                         f"{SCHEMA_VERSION}; rerun `just build {cfg.profile}`")
-    if res.get("config_hash") != cfg.section_hash():
+    if not same_experiment(res.get("config", {}), cfg):
         raise UserError(f"{path} was made with another config (hash {res.get('config_hash')}, "
                         f"profile {res.get('profile')}); rerun `just build {cfg.profile}`")
 

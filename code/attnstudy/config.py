@@ -107,6 +107,24 @@ class Config:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def same_experiment(recorded: dict, cfg: Config) -> bool:
+    """True when a recorded config (results.json's `config`) describes the experiment `cfg` does:
+    every recorded setting has the same value, and settings added to the code since are at their
+    defaults (so adding a setting does not unfreeze published results)."""
+    now = cfg.to_dict()
+    for name, cls in SECTIONS.items():
+        if not isinstance(recorded.get(name), dict):
+            return False
+        old, new, defaults = recorded[name], now[name], dataclasses.asdict(cls())
+        if set(old) - set(new):
+            return False  # a setting was removed: the recorded experiment is not this one
+        for k, v in new.items():
+            want = old.get(k, defaults[k])
+            if json.dumps(want) != json.dumps(v):  # tuples and lists compare alike
+                return False
+    return True
+
+
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
             "analysis": AnalysisConfig}
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attnstudy.config import BUILD, MODEL_DESCRIPTIONS, ROOT, Config, output_dir
+from attnstudy.config import BUILD, MODEL_DESCRIPTIONS, ROOT, Config, output_dir, same_experiment
 from attnstudy.data import imdb
 from attnstudy.data.encode import Dataset, load_dataset, summary
 from attnstudy.data.probes import DEFAULT_PATH as PROBES_PATH
@@ -281,7 +281,7 @@ def frozen(cfg: Config, out: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     complete = all((out / f).exists() for f in RESULT_FILES)
-    return res if complete and res.get("config_hash") == cfg.section_hash() else None
+    return res if complete and same_experiment(res.get("config", {}), cfg) else None
 
 
 def write_results(cfg: Config, out: Path | None = None, n_workers: int | None = None,
