@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import importlib.util
 import json
 import re
@@ -464,3 +465,16 @@ def test_readme_block_comes_from_the_results(built):
     for m in res["models"]:
         acc = pd.Series([r["test"]["accuracy"] for r in res["runs"] if r["model"] == m])
         assert f"| `{m}` | {res['models'][m]['params']:,} | {100 * acc.mean():.2f} ± " in block
+
+
+def test_a_failing_figure_fails_the_render(built, tmp_path, monkeypatch):
+    """A figure that raises in a worker process stops the render: no report, no memo."""
+    def broken(analysis):
+        raise ValueError("figure bug")
+
+    spec = figures.FIGURES["metrics"]
+    monkeypatch.setitem(figures.FIGURES, "metrics", dataclasses.replace(spec, draw=broken))
+    with pytest.raises(ValueError, match="figure bug"):  # the workers fork after this patch
+        render.render(built["results"], tmp_path / "out", pdf=False)
+    assert not (tmp_path / "out" / "report.html").exists()
+    assert not (tmp_path / "out" / "cache" / "render" / "figures.json").exists()

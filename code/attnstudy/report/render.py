@@ -100,7 +100,8 @@ def render(results_dir: Path, out_dir: Path, pdf: bool = True) -> dict[str, Path
         ctx = facts.context(bundle)  # while the workers draw
         if pdf:
             import weasyprint  # noqa: F401  (warm: its import is slow)
-        html = render_html(ctx, finish())
+        drawn = finish()
+    html = render_html(ctx, drawn)
     with atomic_write(paths["html"]) as f:
         f.write(html)
     if pdf:
