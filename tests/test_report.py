@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import importlib.util
 import json
 import re
@@ -21,8 +22,8 @@ import pandas as pd
 import pytest
 
 from attnstudy.errors import UserError
-from attnstudy.report import figures
-from attnstudy.report import render as report
+from attnstudy.report import draw, facts, figures, readme, render, results
+from attnstudy.report.style import label
 from attnstudy.schema import SCHEMA_VERSION
 
 _spec = importlib.util.spec_from_file_location(
@@ -83,7 +84,7 @@ def built(tmp_path_factory):
     results = make_results.make(tmp_path_factory.mktemp("results"))
     out = tmp_path_factory.mktemp("build")
     t0 = time.perf_counter()
-    paths = report.render(results, out)
+    paths = render.render(results, out)
     seconds = time.perf_counter() - t0
     print(f"render took {seconds:.1f} s")
     html = paths["html"].read_text(encoding="utf-8")
@@ -96,12 +97,22 @@ def _copy_results(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _html(bundle: dict) -> str:
+    """The report HTML for a (possibly edited) bundle, with placeholder figures."""
+    stub = [{"name": n, "svg_bytes": b"<svg/>", "aspect": 0.5} for n in figures.available(bundle)]
+    return render.render_html(facts.context(bundle), stub)
+
+
+def _text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
 def test_html_has_every_section_figure_and_table(built):
     doc = built["doc"]
     assert len(doc.ids) == len(set(doc.ids)), "duplicate ids"
     for sid in SECTIONS:
         assert sid in doc.ids, f"section {sid} missing"
-    want_figs = [f"fig-{n}" for n in figures.FIGURES] + ["fig-additive"]
+    want_figs = [f"fig-{n}" for n in figures.FIGURES] + ["fig-additive"]  # + the HTML one
     fig_ids = [a["id"] for t, a in doc.tags if t == "figure"]
     assert sorted(fig_ids) == sorted(want_figs)
     assert set(TABLES) <= set(doc.ids)
@@ -135,32 +146,45 @@ def test_html_is_self_contained(built):
             assert all(r.startswith(("#", "data:")) for r in refs), refs[:3]
 
 
+def _num(text: str) -> float:
+    return float(text.strip().replace("−", "-"))
+
+
 def test_headline_numbers_come_from_the_results(built):
+    """Every cell of the metrics table, read back from the HTML, against the test metrics of
+    the runs in results.json and the intervals in analysis.json."""
     analysis = json.loads((built["results"] / "analysis.json").read_text())
     results = json.loads((built["results"] / "results.json").read_text())
     cells = built["doc"].cells
-    assert len(cells) == len(results["models"]) * 6
+    assert sorted((a["data-model"], a["data-metric"]) for a, _ in cells) == sorted(
+        (m, k) for m in results["models"] for k in ("accuracy", "f1", "precision", "recall",
+                                                     "roc_auc", "log_loss"))
+    shown = {}
     for attrs, text in cells:
         m, k = attrs["data-model"], attrs["data-metric"]
-        mean = analysis["summary"][m][k]["mean"]
-        runs = [r["test"][k] for r in results["runs"] if r["model"] == m]
-        assert abs(mean - sum(runs) / len(runs)) < 1e-12  # the fixture is self-consistent
-        shown = text.split("±")[0].strip()
-        assert shown == f"{mean:.3f}", (m, k, shown, mean)
-        assert float(attrs["data-mean"]) == mean
-    best = max(analysis["summary"], key=lambda m: analysis["summary"][m]["accuracy"]["mean"])
+        runs = pd.Series([r["test"][k] for r in results["runs"] if r["model"] == m])
+        mean, sd = text.split("[")[0].split("±")
+        ci = text.split("[")[1].rstrip("]").split(",")
+        assert abs(_num(mean) - runs.mean()) <= 0.0005 + 1e-12, (m, k, mean, runs.mean())
+        assert abs(_num(sd) - runs.std(ddof=1)) <= 0.0005 + 1e-12, (m, k, sd)
+        s = analysis["summary"][m][k]
+        assert [_num(c) for c in ci] == [round(s["ci_low"], 3), round(s["ci_high"], 3)]
+        shown[m, k] = (runs.mean(), "best" in attrs["class"].split())
+    for k in ("accuracy", "log_loss"):  # the bold cell is the best mean over the runs
+        means = {m: v for (m, kk), (v, _) in shown.items() if kk == k}
+        best = (min if k == "log_loss" else max)(means, key=means.get)
+        assert [m for (m, kk), (_, bold) in shown.items() if kk == k and bold] == [best]
+    acc = {m: v for (m, k), (v, _) in shown.items() if k == "accuracy"}
+    best = max(acc, key=acc.get)
     abstract = built["html"].split('id="abstract"')[1].split("</section>")[0]
-    assert f"{analysis['summary'][best]['accuracy']['mean']:.3f}" in abstract
-    assert figures.label(best) in abstract
+    assert f"{acc[best]:.3f}" in abstract and label(best) in abstract
 
 
 def test_wording_follows_the_analysis(built):
-    bundle = report.load_results(built["results"])
-    stub = [{"name": n, "uri": "data:,", "aspect": 0.5} for n in figures.FIGURES]
+    bundle = results.load(built["results"])
 
     def abstract(b):
-        html = report.render_html(report.context(b, stub))
-        text = re.sub(r"<[^>]+>", "", html.split('id="abstract"')[1].split("</section>")[0])
+        text = re.sub(r"<[^>]+>", "", _html(b).split('id="abstract"')[1].split("</section>")[0])
         return " ".join(text.split())
 
     none = copy.deepcopy(bundle)
@@ -187,17 +211,17 @@ def test_wording_follows_the_analysis(built):
     assert "MHSA is significantly more accurate than BiLSTM (+5.0 points" in text
     assert "attention improves accuracy beyond what its extra parameters buy" in text
     # verdict badges are the ledger's words
-    html = report.render_html(report.context(bundle, stub))
+    html = _html(bundle)
     for row in bundle["analysis"]["ledger"]:
         assert f">{row['verdict']}</span>" in html
 
 
 @pytest.mark.parametrize("name,key,value,needle", [
-    ("analysis.json", "config_hash", "0000000000000000", "config_hash"),
-    ("attention.json", "config_hash", "ffffffffffffffff", "config_hash"),
-    ("results.json", "schema_version", SCHEMA_VERSION + 1, "schema_version"),
-    ("analysis.json", "schema_version", 0, "schema_version"),
-    ("bench.json", "config_hash", "abcdefabcdefabcd", "config_hash"),
+    ("analysis.json", "config_hash", "0000000000000000", "config hash"),
+    ("attention.json", "config_hash", "ffffffffffffffff", "config hash"),
+    ("results.json", "schema_version", SCHEMA_VERSION + 1, "schema version"),
+    ("analysis.json", "schema_version", 0, "schema version"),
+    ("bench.json", "config_hash", "abcdefabcdefabcd", "config hash"),
 ])
 def test_foreign_results_are_refused(built, tmp_path, name, key, value, needle):
     d = _copy_results(built["results"], tmp_path / "r")
@@ -205,7 +229,7 @@ def test_foreign_results_are_refused(built, tmp_path, name, key, value, needle):
     doc[key] = value
     (d / name).write_text(json.dumps(doc))
     with pytest.raises(UserError) as e:
-        report.render(d, tmp_path / "out", pdf=False)
+        render.render(d, tmp_path / "out", pdf=False)
     msg = str(e.value)
     assert needle in msg and "\n" not in msg
     assert not (tmp_path / "out" / "report.html").exists()
@@ -215,19 +239,18 @@ def test_missing_or_stale_files_are_refused(built, tmp_path):
     d = _copy_results(built["results"], tmp_path / "r")
     (d / "attention.json").unlink()
     with pytest.raises(UserError, match="attention.json"):
-        report.load_results(d)
+        results.load(d)
     d = _copy_results(built["results"], tmp_path / "r2")
     pred = pd.read_parquet(d / "test_predictions.parquet").drop(columns=["mhsa/seed1"])
     pred.to_parquet(d / "test_predictions.parquet")
     with pytest.raises(UserError, match="mhsa/seed1"):
-        report.load_results(d)
+        results.load(d)
 
 
 def test_bench_is_optional(built, tmp_path):
     d = _copy_results(built["results"], tmp_path / "r")
     (d / "bench.json").unlink()
-    stub = [{"name": n, "uri": "data:,", "aspect": 0.5} for n in figures.FIGURES]
-    html = report.render_html(report.context(report.load_results(d), stub))
+    html = _html(results.load(d))
     assert 'id="benchmark"' not in html and 'id="tab-bench"' not in html
     assert 'id="reproducibility"' in html
 
@@ -264,10 +287,11 @@ def test_figures_written_with_data(built):
 
 def test_svg_is_deterministic(built, tmp_path):
     analysis = json.loads((built["results"] / "analysis.json").read_text())
-    one, two = (figures.save([("metrics", *figures.fig_metrics(analysis))], tmp_path / d,
-                             formats=("svg",)) for d in "ab")
-    assert one[0]["svg_bytes"] == two[0]["svg_bytes"]
-    assert one[0]["svg_bytes"] == (built["paths"]["figures"] / "fig-metrics.svg").read_bytes()
+    one, two = (draw.save("metrics", *figures.FIGURES["metrics"].draw(analysis), tmp_path / d,
+                          formats=("svg",)) for d in "ab")
+    assert one["svg_bytes"] == two["svg_bytes"]
+    # drawn here and by a worker process of the render: the same bytes
+    assert one["svg_bytes"] == (built["paths"]["figures"] / "fig-metrics.svg").read_bytes()
 
 
 PROBE = """<script>
@@ -328,15 +352,15 @@ def test_rerender_redraws_only_what_changed(built, tmp_path):
     fig = out / "figures" / "fig-metrics.png"
     pdf, svg = out / "report.pdf", out / "figures" / "fig-metrics.svg"
     before = {p: p.stat().st_mtime_ns for p in (fig, pdf, svg)}
-    report.render(built["results"], out)
+    render.render(built["results"], out)
     assert {p: p.stat().st_mtime_ns for p in (fig, pdf, svg)} == before  # nothing redrawn
     fig.write_bytes(b"edited by hand")
-    report.render(built["results"], out)
+    render.render(built["results"], out)
     assert fig.read_bytes()[:4] == b"\x89PNG"  # the touched figure set is redrawn
     assert svg.read_bytes() == (built["out"] / "figures" / "fig-metrics.svg").read_bytes()
     assert pdf.stat().st_mtime_ns == before[pdf]  # same HTML: same PDF, not redone
     (out / "report.pdf").unlink()
-    report.render(built["results"], out)
+    render.render(built["results"], out)
     assert pdf.read_bytes()[:5] == b"%PDF-"
 
 
@@ -353,6 +377,102 @@ def test_bench_summary_is_computed_from_bench_json(built, tmp_path):
         del r["stages"]
     del bench["kernels"]
     (d / "bench.json").write_text(json.dumps(bench))
-    stub = [{"name": n, "uri": "data:,", "aspect": 0.5} for n in figures.FIGURES]
-    html = report.render_html(report.context(report.load_results(d), stub))
+    html = _html(results.load(d))
     assert 'id="tab-bench"' in html and 'id="tab-bench-stages"' not in html
+
+
+def test_figures_come_from_the_registry(built):
+    """Each registered figure is placed once, with its registry alt text and rendered caption."""
+    html, doc = built["html"], built["doc"]
+    imgs = {a["alt"]: a["src"] for t, a in doc.tags if t == "img"}
+    for name, spec in figures.FIGURES.items():
+        assert imgs.get(spec.alt, "").startswith("data:image/svg+xml;base64,"), name
+        block = html.split(f'<figure id="fig-{name}"')[1].split("</figure>")[0]
+        caption = _text(block.split("<figcaption>")[1])
+        assert "{{" not in caption and "{%" not in caption
+        words = _text(re.sub(r"\{%.*?%\}", "", spec.caption)).split()[:5]  # its opening words
+        assert not any("{" in w for w in words) and " ".join(words) in caption, name
+    seeds = len({r["seed"] for r in json.loads((built["results"] / "results.json")
+                                               .read_text())["runs"]})
+    loss = html.split('<figure id="fig-loss-curves"')[1].split("</figure>")[0]
+    assert f"the mean over {seeds} seeds" in _text(loss)  # captions are rendered with the context
+    bundle = results.load(built["results"])  # a figure the results don't allow is left out
+    bundle["analysis"]["faithfulness"] = {}
+    assert "faithfulness" not in figures.available(bundle)
+    assert 'id="fig-faithfulness"' not in _html(bundle)
+
+
+def test_caption_edits_keep_the_figures():
+    """The figure memo is keyed on the drawing code: captions and docstrings don't count."""
+    src = Path(figures.__file__).read_text(encoding="utf-8")
+    key = draw.drawing_code(src)
+    spec = figures.FIGURES["metrics"]
+    assert spec.caption in src
+    assert draw.drawing_code(src.replace(spec.caption, "\nAnother caption.")) == key
+    assert draw.drawing_code(src.replace(spec.alt, "another alt text")) == key
+    assert draw.drawing_code(src.replace("width=0.7,", "width=0.6,")) != key
+
+
+def test_provenance_is_the_training_runs_own(built, tmp_path):
+    res = json.loads((built["results"] / "results.json").read_text())
+    provs = [r["provenance"] for r in res["runs"]]
+    doc = _text(built["html"])
+    env = _text(built["html"].split('id="tab-env"')[1].split("</table>")[0])
+    first, last = min(p["started"] for p in provs), max(p["finished"] for p in provs)
+    assert f"first started {first}, last finished {last}" in env
+    for c in {p["git_commit"] for p in provs}:
+        n = sum(p["git_commit"] == c for p in provs)
+        assert f"{c} ({n} runs)" in env
+    total = sum(r["train_seconds"] for r in res["runs"])
+    assert f"{len(provs)} runs, {total / 60:.1f} min of training in total" in env
+    masthead = _text(built["html"].split('<p class="meta">')[1].split("</p>")[0])
+    assert f"trained {first[:10]}" in masthead and res["provenance"]["git_commit"][:12] not in \
+        masthead and res["provenance"]["finished"][:10] not in masthead
+    assert "not recorded per run" not in doc
+
+    d = _copy_results(built["results"], tmp_path / "r")  # older results: no per-run records
+    for r in res["runs"]:  # migrated v1 results: null
+        r["provenance"] = None
+    (d / "results.json").write_text(json.dumps(res))
+    html = _html(results.load(d))
+    env = _text(html.split('id="tab-env"')[1].split("</table>")[0])
+    assert "Training commit not recorded per run" in env and "dates not recorded per run" in env
+    assert "training dates and commits not recorded per run" in _text(html.split("</header>")[0])
+    assert res["provenance"]["started"] not in env  # the aggregation's dates are not the runs'
+
+
+@pytest.mark.parametrize("grouping,phrase", [
+    ("film", "grouped by film, so no film contributes reviews to both sides"),
+    ("review", "review by review: the data carry no film identifiers"),
+    (None, "grouped by film, so no film contributes reviews to both sides"),  # before v2: film
+])
+def test_method_follows_the_validation_grouping(built, grouping, phrase):
+    bundle = results.load(built["results"])
+    if grouping is None:
+        del bundle["results"]["data"]["grouping"]
+    else:
+        bundle["results"]["data"]["grouping"] = grouping
+    method = _text(_html(bundle).split('id="method-data"')[1].split("</p>")[0])
+    assert phrase in method
+    assert ("grouped by film" in method) == (grouping != "review")
+
+
+def test_readme_block_comes_from_the_results(built):
+    res = json.loads((built["results"] / "results.json").read_text())
+    block = readme.results_block(built["results"])
+    for m in res["models"]:
+        acc = pd.Series([r["test"]["accuracy"] for r in res["runs"] if r["model"] == m])
+        assert f"| `{m}` | {res['models'][m]['params']:,} | {100 * acc.mean():.2f} ± " in block
+
+
+def test_a_failing_figure_fails_the_render(built, tmp_path, monkeypatch):
+    """A figure that raises in a worker process stops the render: no report, no memo."""
+    def broken(analysis):
+        raise ValueError("figure bug")
+
+    spec = figures.FIGURES["metrics"]
+    monkeypatch.setitem(figures.FIGURES, "metrics", dataclasses.replace(spec, draw=broken))
+    with pytest.raises(ValueError, match="figure bug"):  # the workers fork after this patch
+        render.render(built["results"], tmp_path / "out", pdf=False)
+    assert not (tmp_path / "out" / "report.html").exists()
+    assert not (tmp_path / "out" / "cache" / "render" / "figures.json").exists()

@@ -46,7 +46,7 @@ def _upgrade(out: Path) -> None:
     res["data"].setdefault("grouping", "film")
     res["provenance"] = provenance(now())
     for i, r in enumerate(res["runs"]):
-        r.setdefault("provenance", None if i % 2 else provenance(now()))  # odd: migrated from v1
+        r["provenance"] = None if i % 2 else provenance(now())  # odd: migrated from v1
         if len(r["probes"]) != len(probes):
             r["probes"] = [round(float(p), 6) for p in rng.uniform(0, 1, len(probes))]
         if r["faithfulness"] is not None and "n_reviews" not in r["faithfulness"]:

@@ -89,6 +89,7 @@ def cmd_train(args) -> None:
 
 
 def cmd_build(args) -> None:
+    from attnstudy.report import readme
     from attnstudy.report import render as report
     from attnstudy.training import runner
 
@@ -99,7 +100,7 @@ def cmd_build(args) -> None:
     results = runner.results_dir(cfg)
     paths = report.render(results, output_dir(cfg.profile), pdf=not args.no_pdf)
     if BUILD == ROOT / "build" and cfg.profile == "full":  # the published report only
-        report.update_readme(ROOT / "README.md", results)
+        readme.update_readme(ROOT / "README.md", results)
     for k, p in paths.items():
         print(f"{k}: {p}")
 

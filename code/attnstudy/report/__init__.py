@@ -1,1 +1,12 @@
-"""The report: results loading, numbering, figures and the HTML/PDF render."""
+"""The report, in the order a render runs:
+
+    results   load one results set (validated by attnstudy.schema)
+    style     palette, labels, model order, matplotlib style
+    figures   one function per figure, registered with its caption: @figure(name, caption=...)
+    draw      save the figures (svg, png, csv) in worker processes, memoised
+    facts     the context the templates read, computed from the results
+    fmt       number formats and the Jinja filters
+    registry  numbering of sections, figures, tables and citations
+    render    HTML (templates/, paper/prose/) and PDF
+    readme    the README's results block
+"""

@@ -1,90 +1,100 @@
-"""The report's figures: one function per figure, each `fig_<name>(data) -> (Figure, DataFrame)`.
+"""The report's figures: one function per figure, registered with its caption next to it.
 
-Every figure is drawn only from the results files (see build/results/README.md); the DataFrame is
-exactly the data behind it and is saved next to it as CSV. `save_all` writes
-`fig-<name>.svg|png|csv` with stable names; SVGs are byte-for-byte deterministic.
+    @figure("metrics", needs=("analysis",), alt="...", caption="Jinja snippet ...")
+    def fig_metrics(analysis) -> (matplotlib Figure, DataFrame of exactly the data drawn)
+
+`needs` names the results parts the function gets (results, analysis, attention: the loaded
+files, see attnstudy.report.results), `when` says whether the results allow the figure at all.
+The caption is a Jinja snippet rendered with the report context (templates/report.html.j2 places
+a figure with `{{ x.figure("metrics") }}`); attnstudy.report.draw saves them. Drawing only ever
+reads the results files.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import io
-from pathlib import Path
+from collections.abc import Callable
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Patch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
+from attnstudy.report.style import (
+    BASELINE,
+    INK,
+    STYLE,
+    WIDTH,
+    baseline_label,
+    color,
+    label,
+    marker,
+    order,
+)
 
-from attnstudy.files import atomic_write  # noqa: E402
-
-# Okabe-Ito (colour-blind safe): blues for the two models without attention, warm/green for the
-# attention models; one fixed colour and marker per model everywhere (figures, tables, HTML).
-PALETTE = {"bilstm": "#56B4E9", "bilstm_matched": "#0072B2", "additive": "#E69F00",
-           "mhsa": "#009E73", "transformer": "#CC79A7"}
-MARKERS = {"bilstm": "o", "bilstm_matched": "s", "additive": "^", "mhsa": "D", "transformer": "v"}
-LABELS = {"bilstm": "BiLSTM", "bilstm_matched": "BiLSTM-matched", "additive": "Additive attn.",
-          "mhsa": "MHSA", "transformer": "Transformer"}
-BASELINES = {"tfidf_logreg": "TF-IDF + logistic regression"}  # display names of baselines
-ORDER = ("bilstm", "bilstm_matched", "additive", "mhsa", "transformer")
-FALLBACK = ("#D55E00", "#F0E442", "#000000", "#999999")
-INK, GRID, BASELINE = "#222222", "#e6e6e6", "#555555"
-WIDTH = 7.2  # inches: the report's text column
-STYLE = {
-    "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"], "font.size": 9,
-    "axes.titlesize": 9.5, "axes.labelsize": 9,
-    "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8, "legend.frameon": False,
-    "axes.spines.top": False, "axes.spines.right": False, "axes.edgecolor": "#888888",
-    "axes.grid": True, "grid.color": GRID, "grid.linewidth": 0.6, "axes.axisbelow": True,
-    "text.color": INK, "axes.labelcolor": INK, "xtick.color": INK, "ytick.color": INK,
-    "svg.hashsalt": "attnstudy", "svg.fonttype": "none", "figure.dpi": 100,
-    "axes.titleweight": "bold", "axes.titlelocation": "left",
-}
-FIGURES = ("loss-curves", "metrics", "confusion", "length", "negation", "faithfulness",
-           "attention-mhsa", "attention-received")
+plt.switch_backend("agg")  # files only, never a window
 
 
-def color(model: str) -> str:
-    if model in PALETTE:
-        return PALETTE[model]
-    return FALLBACK[sum(map(ord, model)) % len(FALLBACK)]
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    name: str
+    draw: Callable  # (*parts named by `needs`) -> (Figure, DataFrame)
+    needs: tuple[str, ...]
+    caption: str  # Jinja, rendered with the report context
+    alt: str
+    when: Callable[[dict], bool] | None  # (bundle) -> can these results draw it?
 
 
-def label(model: str) -> str:
-    return LABELS.get(model, model)
+FIGURES: dict[str, Spec] = {}  # name -> Spec, in definition order
 
 
-def order(models) -> list[str]:
-    """Canonical model order (no attention first), unknown names after, alphabetically."""
-    models = list(dict.fromkeys(models))
-    return [m for m in ORDER if m in models] + sorted(m for m in models if m not in ORDER)
+def figure(name: str, *, caption: str, alt: str, needs: tuple[str, ...] = ("results",),
+           when: Callable[[dict], bool] | None = None):
+    """Register the decorated function as the figure `name` (drawn under the report's style)."""
+    def register(fn):
+        if name in FIGURES:
+            raise ValueError(f"figure {name!r} registered twice")
+
+        @functools.wraps(fn)
+        def styled(*args, **kwargs):  # a figure keeps the fonts it was made with
+            with plt.rc_context(STYLE):
+                return fn(*args, **kwargs)
+
+        FIGURES[name] = Spec(name, styled, tuple(needs), caption, alt, when)
+        return styled
+    return register
 
 
-def _styled(fn):
-    """Draw under the report's style, whoever calls (a figure keeps the fonts it was made with)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with plt.rc_context(STYLE):
-            return fn(*args, **kwargs)
-    return wrapper
+def available(bundle: dict) -> list[str]:
+    """The names of the figures these results allow."""
+    return [n for n, s in FIGURES.items() if s.when is None or s.when(bundle)]
 
+
+def parts(name: str, bundle: dict) -> tuple:
+    """The results parts figure `name` is drawn from (what a worker process needs)."""
+    return tuple(bundle[p] for p in FIGURES[name].needs)
+
+
+# ---------------------------------------------------------------- shared drawing helpers
 
 def _fig(h: float, ncols: int = 1, nrows: int = 1, **kw):
     return plt.subplots(nrows, ncols, figsize=(WIDTH, h), layout="constrained", **kw)
 
 
 def _legend(fig, models, **kw):
-    handles = [plt.Line2D([], [], color=color(m), marker=MARKERS.get(m, "o"), lw=2, ms=5)
+    handles = [plt.Line2D([], [], color=color(m), marker=marker(m), lw=2, ms=5)
                for m in models]
     fig.legend(handles, [label(m) for m in models], loc="outside upper center",
                ncols=min(len(models), 5), handlelength=2.2, **kw)
 
 
-@_styled
+@figure("loss-curves", needs=("results",),
+        alt="Validation and training loss curves per model", caption="""
+(a) Validation loss and (b) training loss against training step: lines are the mean over
+{{ seeds | length }} seeds, shaded bands the range between seeds. A validation curve that turns up
+while the training curve keeps falling marks overfitting; the best-validation checkpoint guards
+against it.""")
 def fig_loss_curves(results: dict):
     """Validation loss (a) and training loss (b) vs step: mean over seeds, min-max band."""
     rows = [{"model": r["model"], "seed": r["seed"], "step": c["step"],
@@ -105,7 +115,7 @@ def fig_loss_curves(results: dict):
             d = df[df["model"] == m]
             ls = "-" if key == "val_loss" else "--"
             ax.plot(d["step"], d[f"{key}_mean"], ls, color=color(m), lw=1.6,
-                    marker=MARKERS.get(m, "o"), ms=3.5, markevery=max(1, len(d) // 4))
+                    marker=marker(m), ms=3.5, markevery=max(1, len(d) // 4))
             ax.fill_between(d["step"], d[f"{key}_min"], d[f"{key}_max"], color=color(m),
                             alpha=0.15, lw=0)
         ax.set_title(title)
@@ -118,7 +128,12 @@ def fig_loss_curves(results: dict):
 METRICS = (("accuracy", "Accuracy"), ("f1", "F1"), ("roc_auc", "ROC-AUC"))
 
 
-@_styled
+@figure("metrics", needs=("analysis",),
+        alt="Bar charts of accuracy, F1 and ROC-AUC per model with confidence intervals",
+        caption="""
+Accuracy, F1 and ROC-AUC per model (mean over seeds; whiskers: 95% CI). The dashed line is the
+{{ baseline_label }} baseline. The y-axis is cut to the range of the data, so look at whether the
+whiskers overlap rather than at bar heights.""")
 def fig_metrics(analysis: dict):
     """Accuracy, F1 and ROC-AUC per model: mean over seeds, 95% CI whiskers, baseline line."""
     summary, base = analysis["summary"], analysis.get("baseline") or {}
@@ -146,13 +161,15 @@ def fig_metrics(analysis: dict):
     axes[0].set_ylim(floor, min(1.0, max(df["ci_high"].max(), df["baseline"].max()) + 0.02))
     axes[0].set_ylabel(f"test score (axis starts at {floor:.2f})")
     if btest:
-        name = base.get("name", "baseline")
-        fig.legend([plt.Line2D([], [], color=BASELINE, ls="--")], [BASELINES.get(name, name)],
-                   loc="outside upper right")
+        fig.legend([plt.Line2D([], [], color=BASELINE, ls="--")],
+                   [baseline_label(base.get("name"))], loc="outside upper right")
     return fig, df
 
 
-@_styled
+@figure("confusion", needs=("results",), alt="Confusion matrices per model", caption="""
+Test confusion matrices summed over {{ seeds | length }} seeds; each cell shows the count and its
+share of the true class (rows). Compare the off-diagonal cells: a model that trades false positives
+for false negatives has the same accuracy but a different error profile.""")
 def fig_confusion(results: dict):
     """Test confusion matrix per model, summed over seeds; cells show count and row share."""
     sums: dict[str, np.ndarray] = {}
@@ -182,9 +199,15 @@ def fig_confusion(results: dict):
     return fig, pd.DataFrame(rows)
 
 
-@_styled
-def fig_length(analysis: dict, max_len: int | None = None):
+@figure("length", needs=("analysis", "results"),
+        alt="Accuracy per review-length bucket for each model", caption="""
+Test accuracy per review-length bucket (token count before truncation; bucket edges are length
+quantiles, n = reviews per bucket). The dotted line marks the truncation point. Look for models
+whose lines cross: an advantage that appears only for long reviews would favour attention's
+direct access to distant tokens.""")
+def fig_length(analysis: dict, results: dict):
     """Accuracy per review-length bucket (tokens before truncation); truncation point marked."""
+    max_len = results["config"]["data"].get("max_len")
     buckets = analysis["length"]["buckets"]
     models = order(buckets[0]["accuracy"]) if buckets else []
     df = pd.DataFrame([{"bucket": i, "lo": b["lo"], "hi": b["hi"], "n": b["n"],
@@ -194,7 +217,7 @@ def fig_length(analysis: dict, max_len: int | None = None):
     fig, ax = _fig(3.0)
     x = np.arange(len(buckets))
     for m in models:
-        ax.plot(x, df[df["model"] == m]["accuracy"], color=color(m), marker=MARKERS.get(m, "o"),
+        ax.plot(x, df[df["model"] == m]["accuracy"], color=color(m), marker=marker(m),
                 lw=1.6, ms=5)
     ticks = [f"{b['lo']}–{b['hi']}\nn={b['n']}" + (f"\n{b['truncated_share']:.0%} truncated"
                                                    if b["truncated_share"] > 0 else "")
@@ -227,7 +250,13 @@ def _paired_bars(ax, models, left, right, labels):
               bbox_to_anchor=(0.5, 1.0), ncols=2, borderaxespad=0.2)
 
 
-@_styled
+@figure("negation", needs=("analysis",),
+        alt="Negation probe accuracy and real-review accuracy with and without negation",
+        caption="""
+(a) Share of negation probes classified correctly (solid) and share of minimal pairs whose
+prediction flips with the negation (hatched). (b) Accuracy on real test reviews without (solid) and
+with (hatched) a negation cue. A model that “understands negation” should score high on both in
+(a) and show no drop in (b).""")
 def fig_negation(analysis: dict):
     """(a) Negation probes: accuracy and minimal-pair consistency; (b) real reviews with and
     without a negation cue."""
@@ -255,7 +284,14 @@ def fig_negation(analysis: dict):
     return fig, df
 
 
-@_styled
+@figure("faithfulness", needs=("analysis",),
+        when=lambda b: bool(b["analysis"].get("faithfulness")),
+        alt="Faithfulness: prediction change when removing top-attended versus random tokens",
+        caption="""
+Removing the k most-attended tokens (solid) versus k random tokens (dashed): top row, mean absolute
+change in P(positive); bottom row, share of predictions that flip. If attention marks the tokens
+the prediction depends on, the solid line lies clearly above the dashed one. ρ is the Spearman
+correlation between attention and gradient importance.""")
 def fig_faithfulness(analysis: dict):
     """Prediction change when the top-k attended vs k random tokens are removed, per model."""
     faith = analysis.get("faithfulness") or {}
@@ -270,7 +306,7 @@ def fig_faithfulness(analysis: dict):
         for i, (what, ylab) in enumerate((("drop", "mean |ΔP(positive)|"),
                                           ("flip", "share of flipped predictions"))):
             ax = axes[i, j]
-            ax.plot(d["k"], d[f"top_{what}"], color=color(m), marker=MARKERS.get(m, "o"), lw=1.8,
+            ax.plot(d["k"], d[f"top_{what}"], color=color(m), marker=marker(m), lw=1.8,
                     label="top-k attended removed")
             ax.plot(d["k"], d[f"random_{what}"], color=BASELINE, marker="o", ms=4, ls="--",
                     lw=1.3, label="k random removed")
@@ -297,7 +333,13 @@ def pick_short(attention: dict, n: int = 1) -> list[dict]:
     return sorted(have, key=lambda s: (len(s["tokens"]), str(s["id"])))[:n]
 
 
-@_styled
+@figure("attention-mhsa", needs=("attention",), when=lambda b: bool(pick_short(b["attention"])),
+        alt="Per-head self-attention heatmaps for one short review", caption="""
+{% set s = mhsa_sample %}Self-attention weights of each MHSA head (seed {{ att.seed }}) for the
+shortest sampled review that has maps (review {{ s.id }}, truth
+{{ "positive" if s.label else "negative" }}): row = query token, column = key token. Heads that
+attend to one column for every row collect evidence from a single token; a diagonal means a head
+mostly keeps each token's own state.""")
 def fig_attention_mhsa(attention: dict):
     """Per-head MHSA query x key weights for the shortest sample review."""
     (s,) = pick_short(attention, 1)
@@ -326,7 +368,13 @@ def fig_attention_mhsa(attention: dict):
     return fig, df
 
 
-@_styled
+@figure("attention-received", needs=("attention",),
+        when=lambda b: bool(pick_short(b["attention"])),
+        alt="Attention received per token for short reviews", caption="""
+Attention per token for the {{ "shortest sampled review" if received_n == 1 else received_n ~
+" shortest sampled reviews" }} with self-attention maps: the additive model's weight and the mean
+attention each token receives in MHSA (over heads and queries). The dotted line is uniform
+attention; bars far above it are the tokens the models concentrate on.""")
 def fig_attention_received(attention: dict):
     """Attention per token for the two shortest samples: additive weight and MHSA received."""
     samples = pick_short(attention, 2)
@@ -350,94 +398,3 @@ def fig_attention_received(attention: dict):
     fig.legend(handles, ["additive attention weight", "MHSA attention received",
                          "uniform (1 / length)"], loc="outside upper center", ncols=3)
     return fig, pd.DataFrame(rows)
-
-
-def _makers(bundle: dict) -> dict:
-    """name -> zero-argument drawer, for every figure the data allow, in report order."""
-    res, ana, att = bundle["results"], bundle["analysis"], bundle["attention"]
-    short = bool(pick_short(att))
-    makers = {
-        "loss-curves": lambda: fig_loss_curves(res),
-        "metrics": lambda: fig_metrics(ana),
-        "confusion": lambda: fig_confusion(res),
-        "length": lambda: fig_length(ana, res["config"]["data"].get("max_len")),
-        "negation": lambda: fig_negation(ana),
-        "faithfulness": (lambda: fig_faithfulness(ana)) if ana.get("faithfulness") else None,
-        "attention-mhsa": (lambda: fig_attention_mhsa(att)) if short else None,
-        "attention-received": (lambda: fig_attention_received(att)) if short else None,
-    }
-    return {k: v for k, v in makers.items() if v is not None}
-
-
-def available(bundle: dict) -> list[str]:
-    """The names of the figures these results allow, in report order."""
-    return list(_makers(bundle))
-
-
-def build(bundle: dict, names=None) -> list[tuple[str, object, pd.DataFrame]]:
-    """Draw the figures (all available, or those in `names`): [(name, Figure, DataFrame)]."""
-    return [(name, *make()) for name, make in _makers(bundle).items()
-            if names is None or name in names]
-
-
-def save(figs, out_dir: Path, dpi: int = 150, formats=("svg", "png", "csv")) -> list[dict]:
-    """Write fig-<name>.{svg,png,csv} (those in `formats`) for each (name, Figure, DataFrame);
-    return one record per figure: name, the three paths, svg_bytes (if drawn) and aspect."""
-    out_dir = Path(out_dir)
-    records = []
-    with plt.rc_context(STYLE):
-        for name, fig, df in figs:
-            rec = {"name": name, **{e: out_dir / f"fig-{name}.{e}" for e in ("svg", "png", "csv")}}
-            for ext, kw in (("svg", {"metadata": {"Date": None}}),
-                            ("png", {"dpi": dpi, "metadata": {"Software": None}})):
-                if ext not in formats:
-                    continue
-                buf = io.BytesIO()
-                fig.savefig(buf, format=ext, **kw)
-                fig.set_layout_engine("none")  # keep the positions; don't lay out twice
-                with atomic_write(rec[ext], "wb") as f:
-                    f.write(buf.getvalue())
-                if ext == "svg":
-                    rec["svg_bytes"] = buf.getvalue()
-            if "csv" in formats:
-                with atomic_write(rec["csv"]) as f:
-                    df.to_csv(f, index=False, lineterminator="\n")
-            w, h = fig.get_size_inches()
-            rec["aspect"] = h / w
-            plt.close(fig)  # leaves pyplot's registry; the Figure can still be saved again
-            records.append(rec)
-    return records
-
-
-def save_all(results_dir: Path, out_dir: Path, formats=("svg", "png", "csv"),
-             names=None) -> list[dict]:
-    """Validate and load `results_dir`, draw the figures, write them into `out_dir`."""
-    from attnstudy.report.render import load_results  # late: render imports this module
-
-    return save(build(load_results(Path(results_dir)), names), Path(out_dir), formats=formats)
-
-
-def _stages(results_dir: Path, out_dir: Path, stages: list[str]) -> None:
-    """Write figures in stages "FORMATS:NAMES" (e.g. "svg:metrics,length" then "png,csv:..."),
-    drawing each figure once, and print "done <i>" after stage i (report.py waits for it)."""
-    from attnstudy.report.render import load_results
-
-    bundle, drawn = load_results(results_dir), {}
-    for i, stage in enumerate(stages):
-        formats, _, names = stage.partition(":")
-        names = [n for n in names.split(",") if n]
-        drawn.update((n, (fig, df)) for n, fig, df in
-                     build(bundle, [n for n in names if n not in drawn]))
-        save([(n, *drawn[n]) for n in names], out_dir, formats=tuple(formats.split(",")))
-        print(f"done {i}", flush=True)
-
-
-if __name__ == "__main__":  # python -m attnstudy.report.figures RESULTS_DIR OUT_DIR STAGE...
-    import sys
-
-    from attnstudy.errors import UserError
-
-    try:
-        _stages(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3:])
-    except UserError as e:
-        sys.exit(f"error: {e}")

@@ -1,0 +1,209 @@
+"""The report context: every value the templates read, computed from one loaded results set.
+
+    context(bundle) -> {name: value}   (bundle from attnstudy.report.results.load)
+
+The templates only format and phrase; anything that needs a comparison, a count, a rank or a
+choice of samples is computed here, so a word in the prose follows the numbers it rests on.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+
+from attnstudy.metrics import LOWER_IS_BETTER, METRIC_LABELS
+from attnstudy.report.figures import pick_short
+from attnstudy.report.style import baseline_label, order
+
+METRICS = tuple(METRIC_LABELS.items())
+N_DISAGREE, N_AGREE, N_HEAT, EXCERPT = 5, 2, 3, 40  # sample-selection rules stated in captions
+BENCH_COLS = {"jax_ms": "JAX ms / step", "torch_ms": "PyTorch ms / step",
+              "speed_ratio": "PyTorch ÷ JAX time", "jax_tokens_per_s": "JAX tokens/s",
+              "jax_gflops": "JAX GFLOP/s", "peak_share": "share of SGEMM peak",
+              "jax_eval_reviews_per_s": "eval reviews/s", "jit_compile_s": "JIT compile (s)"}
+
+
+def _mean(xs) -> float:
+    xs = list(xs)
+    return sum(xs) / len(xs)
+
+
+def verdict_class(verdict: str) -> str:
+    """The badge colour of a ledger verdict: yes, no, partial or unclear."""
+    v = verdict.lower()
+    if any(w in v for w in ("partial", "partly", "mixed", "weak")):
+        return "partial"
+    if any(w in v for w in ("not", "refut", "contradict", "reject", "unsupported", "false")):
+        return "no"
+    return "yes" if "support" in v or "confirm" in v else "unclear"
+
+
+def comparator(pairwise: list[dict]):
+    """cmp(a, b): the pairwise row for a vs b oriented so that diff = acc(a) - acc(b), or None."""
+    def cmp(a: str, b: str) -> dict | None:
+        for p in pairwise:
+            if (p["a"], p["b"]) in ((a, b), (b, a)):
+                s = 1 if p["a"] == a else -1
+                lo, hi = sorted((s * p["ci_low"], s * p["ci_high"]))
+                sig = bool(p["significant"])
+                return {"a": a, "b": b, "diff": s * p["acc_diff"], "lo": lo, "hi": hi,
+                        "p": p.get("mcnemar_p_holm", p["mcnemar_p"]),
+                        "holm": "mcnemar_p_holm" in p, "sig": sig,
+                        "better": sig and s * p["acc_diff"] > 0,
+                        "worse": sig and s * p["acc_diff"] < 0}
+        return None
+    return cmp
+
+
+def training(runs: list[dict]) -> dict:
+    """When, where and at which commit the runs were trained, from each run's own provenance
+    (None in results written before runs recorded it): dates, span and commits of the recorded
+    runs; `recorded` counts them."""
+    have = [r["provenance"] for r in runs if r.get("provenance")]
+    out = {"n_runs": len(runs), "recorded": len(have),
+           "total_train": sum(r["train_seconds"] for r in runs), "started": None,
+           "finished": None, "span": None, "commits": [], "machines": [], "cores": [],
+           "python": [], "packages": {}, "single_thread": 0}
+    if not have:
+        return out
+    starts = [dt.datetime.fromisoformat(p["started"]) for p in have]
+    ends = [dt.datetime.fromisoformat(p["finished"]) for p in have]
+    commits = collections.Counter((p.get("git_commit", "unknown"), bool(p.get("git_dirty")))
+                                  for p in have)
+    packages: dict[str, set] = collections.defaultdict(set)
+    for p in have:
+        for k, v in (p.get("packages") or {}).items():
+            packages[k].add(v)
+    threads = [p.get("threads") or {} for p in have]
+    out.update(
+        started=min(starts).isoformat(), finished=max(ends).isoformat(),
+        span=(max(ends) - min(starts)).total_seconds(),
+        commits=[{"commit": c, "dirty": d, "runs": k} for (c, d), k in commits.most_common()],
+        machines=sorted({f"{p.get('cpu', 'unknown')} ({p.get('cores', '?')} cores)"
+                         for p in have}),
+        cores=sorted({p["cores"] for p in have if p.get("cores")}),
+        python=sorted({p["python"] for p in have if p.get("python")}),
+        packages={k: sorted(v) for k, v in packages.items()},
+        single_thread=sum(bool(t.get("single_thread_xla")) for t in threads))
+    return out
+
+
+def bench_table(bench: dict | None) -> dict | None:
+    """bench.json's per-model rows (a list with "model", or a dict by model) as a table."""
+    if not bench:
+        return None
+    rows = bench.get("models")
+    rows = [{"model": m, **v} for m, v in rows.items()] if isinstance(rows, dict) else rows
+    rows = [dict(r) for r in rows or [] if isinstance(r, dict) and "model" in r]
+    if not rows:
+        return None
+    peak = bench.get("sgemm_peak_gflops")
+    for r in rows:
+        if isinstance(peak, int | float) and peak > 0 and "jax_gflops" in r:
+            r["peak_share"] = r["jax_gflops"] / peak
+    keys = {k for r in rows for k in r}
+    cols = [(k, v) for k, v in BENCH_COLS.items() if k in keys] or [
+        (k, k.replace("_", " ")) for k in dict.fromkeys(k for r in rows for k in r) if k != "model"]
+    rank = {m: i for i, m in enumerate(order(r["model"] for r in rows))}
+    skip = ("models", "schema_version", "config_hash", "quick")
+    info = [(k, v) for k, v in bench.items() if k not in skip and not isinstance(v, dict | list)]
+    rows = sorted(rows, key=lambda r: rank[r["model"]])
+    stages = [(r["model"], r["stages"]["jax"], r["stages"]["torch"]) for r in rows
+              if isinstance(r.get("stages"), dict) and {"jax", "torch"} <= set(r["stages"])]
+    kernels = [k for k in bench.get("kernels") or [] if isinstance(k, dict) and "kernel" in k]
+    ratios = [r["speed_ratio"] for r in rows if isinstance(r.get("speed_ratio"), int | float)]
+    summary = {"ratio_min": min(ratios), "ratio_max": max(ratios)} if ratios else {}
+    if stages:
+        summary["forward_faster"] = sum(j["forward_ms"] < t["forward_ms"] for _, j, t in stages)
+        back = [t["backward_ms"] / j["backward_ms"] for _, j, t in stages if j["backward_ms"] > 0]
+        summary.update(n_stages=len(stages), back_min=min(back, default=None),
+                       back_max=max(back, default=None))
+    return {"cols": cols, "rows": rows, "info": info, "stages": stages, "kernels": kernels,
+            "summary": summary}
+
+
+def samples(att: dict, models: list[str]) -> tuple[list[dict], list[dict]]:
+    """(prediction samples, heat-map samples) from attention.json by the rules in the captions:
+    the N_DISAGREE reviews with the largest spread of P(positive) across models, then the
+    N_AGREE with the smallest; the N_HEAT shortest reviews for the additive heat map."""
+    rows = []
+    for s in att["samples"]:
+        probs = {m: s["probs"][m] for m in models if m in s["probs"]}
+        votes = {p >= 0.5 for p in probs.values()}
+        rows.append({**s, "spread": max(probs.values()) - min(probs.values()),
+                     "disagree": len(votes) > 1, "p": probs,
+                     "text": " ".join(s["tokens"][:EXCERPT])
+                     + (" …" if len(s["tokens"]) > EXCERPT else "")})
+    by_spread = sorted(rows, key=lambda s: (-s["spread"], str(s["id"])))
+    chosen = by_spread[:N_DISAGREE] + list(reversed(by_spread[N_DISAGREE:]))[:N_AGREE]
+    heat = sorted(rows, key=lambda s: (len(s["tokens"]), str(s["id"])))[:N_HEAT]
+    for s in heat:
+        top = max(s["additive"]) or 1.0
+        s["spans"] = [(tok, w, w / top) for tok, w in zip(s["tokens"], s["additive"], strict=False)]
+    return chosen, heat
+
+
+def context(b: dict) -> dict:
+    res, ana, att = b["results"], b["analysis"], b["attention"]
+    models = order(res["models"])
+    summ = ana["summary"]
+    runs = collections.defaultdict(list)
+    for r in res["runs"]:
+        runs[r["model"]].append(r)
+    ranking = sorted(models, key=lambda m: -summ[m]["accuracy"]["mean"])
+    timing = [{"model": m, "params": res["models"][m]["params"],
+               "train": _mean(r["train_seconds"] for r in runs[m]),
+               "tps": _mean(r["tokens_per_second"] for r in runs[m]),
+               "eval_rps": _mean(r["eval_reviews_per_second"] for r in runs[m]),
+               "best_step": _mean(r["best_step"] for r in runs[m]),
+               "steps": _mean(r["steps"] for r in runs[m])} for m in models]
+    pred_samples, heat_samples = samples(att, models)
+    ledger = [{**row, "cls": verdict_class(row["verdict"])} for row in ana["ledger"]]
+    faith = ana.get("faithfulness") or {}
+    faith_facts = {m: {"above_random": all(t > r for t, r in zip(f["top_drop"], f["random_drop"],
+                                                                  strict=True)),
+                       "k_max": f["k"][-1], "top": f["top_drop"][-1], "rand": f["random_drop"][-1],
+                       "rho": f.get("grad_spearman")} for m, f in faith.items()}
+    buckets = ana["length"]["buckets"]
+    config_rows = [(sec, k, ", ".join(map(str, v)) if isinstance(v, list) else v)
+                   for sec, vals in res["config"].items() if isinstance(vals, dict)
+                   for k, v in vals.items()]
+    base_acc = (ana["baseline"].get("test") or {}).get("accuracy")
+    real = ana["negation"]["real"]
+    gaps = [real[m]["with"] - real[m]["without"] for m in real
+            if real[m]["with"] is not None and real[m]["without"] is not None]
+    short = pick_short(att, 2)
+    return {
+        "res": res, "ana": ana, "att": att, "cfg": res["config"], "data": res["data"],
+        "prov": res["provenance"], "train": training(res["runs"]),
+        "grouping": res["data"].get("grouping") or "film",  # results before v2: always film
+        "models": models, "summ": summ, "ranking": ranking, "best": ranking[0],
+        "worst": ranking[-1], "metrics": METRICS,
+        "best_by_metric": {k: (min if k in LOWER_IS_BETTER else max)(
+            models, key=lambda m, k=k: summ[m][k]["mean"]) for k, _ in METRICS},
+        "above_baseline": [m for m in models if base_acc is not None
+                           and summ[m]["accuracy"]["mean"] > base_acc],
+        "cmp": comparator(ana["pairwise"]),
+        "sig_pairs": [p for p in ana["pairwise"] if p["significant"]],
+        "holm": any("mcnemar_p_holm" in p for p in ana["pairwise"]),
+        "baseline": ana["baseline"], "baseline_label": baseline_label(ana["baseline"].get("name")),
+        "seeds": sorted({r["seed"] for r in res["runs"]}), "n_runs": len(res["runs"]),
+        "params": {m: res["models"][m]["params"] for m in models}, "timing": timing,
+        "total_train": sum(r["train_seconds"] for r in res["runs"]),
+        "buckets": buckets, "len_first": _mean(buckets[0]["accuracy"].values()),
+        "len_last": _mean(buckets[-1]["accuracy"].values()),
+        "neg": ana["negation"], "mean_neg_gap": _mean(gaps or [0.0]),
+        "probe_rank": sorted(ana["negation"]["probes"],
+                             key=lambda m: -ana["negation"]["probes"][m]["accuracy"]),
+        "probe_pairs": {m: sum(c.get("n_pairs", 0) for c in p.get("by_category", {}).values())
+                        for m, p in ana["negation"]["probes"].items()},
+        "n_test": len(b["predictions"]), "n_neg": int(b["predictions"]["negation"].sum()),
+        "faith": faith, "faith_facts": faith_facts,
+        "mhsa_sample": short[0] if short else None, "received_n": len(short),
+        "pred_samples": pred_samples, "heat_samples": heat_samples,
+        "disagree_count": sum(s["disagree"] for s in pred_samples),
+        "rule": {"disagree": N_DISAGREE, "agree": N_AGREE, "heat": N_HEAT, "excerpt": EXCERPT},
+        "ledger": ledger, "verdicts": collections.Counter(r["verdict"] for r in ledger),
+        "seed_claims": [r for r in ledger if r.get("source") == "seed"],
+        "config_rows": config_rows, "bench": b["bench"], "bench_table": bench_table(b["bench"]),
+    }

@@ -1,0 +1,43 @@
+"""Load one results set for the report, validated by the one schema check.
+
+    load(Path("build/results")) -> {"results", "analysis", "attention": dicts,
+                                    "predictions": DataFrame (one row per test review),
+                                    "bench": dict | None}
+
+`attnstudy.schema.validate_results` decides whether the results set is usable (schema version,
+config hash across files, fields, runs, parquet columns); a refusal is a one-line UserError.
+bench.json is optional and versioned on its own (written by `attnstudy bench`, not by the build).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from attnstudy.errors import UserError
+from attnstudy.schema import validate_results
+
+
+def load(results_dir: Path) -> dict:
+    d = Path(results_dir)
+    bundle = validate_results(d)
+    bundle["predictions"] = pd.read_parquet(d / "test_predictions.parquet")
+    bundle["bench"] = _bench(d / "bench.json", bundle["results"]["config_hash"])
+    return bundle
+
+
+def _bench(path: Path, config_hash: str) -> dict | None:
+    if not path.is_file():
+        return None
+    try:
+        bench = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"cannot read {path}: {e}; rerun `just bench`") from None
+    if not isinstance(bench, dict):
+        raise UserError(f"{path} is not a JSON object; rerun `just bench`")
+    if bench.get("config_hash", config_hash) != config_hash:  # only when it names one
+        raise UserError(f"{path}: config hash {bench['config_hash']!r} differs from results.json's "
+                        f"{config_hash!r} (files from different configs); rerun `just bench`")
+    return bench

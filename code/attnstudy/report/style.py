@@ -1,0 +1,53 @@
+"""The report's look, shared by figures, tables and prose: one colour, marker and label per
+model, the canonical model order and the matplotlib style. No matplotlib import here: the HTML
+side (chips, tables) uses the palette without paying for it."""
+
+from __future__ import annotations
+
+# Okabe-Ito (colour-blind safe): blues for the two models without attention, warm/green for the
+# attention models; one fixed colour and marker per model everywhere (figures, tables, HTML).
+PALETTE = {"bilstm": "#56B4E9", "bilstm_matched": "#0072B2", "additive": "#E69F00",
+           "mhsa": "#009E73", "transformer": "#CC79A7"}
+MARKERS = {"bilstm": "o", "bilstm_matched": "s", "additive": "^", "mhsa": "D", "transformer": "v"}
+LABELS = {"bilstm": "BiLSTM", "bilstm_matched": "BiLSTM-matched", "additive": "Additive attn.",
+          "mhsa": "MHSA", "transformer": "Transformer"}
+BASELINES = {"tfidf_logreg": "TF-IDF + logistic regression"}  # display names of baselines
+ORDER = ("bilstm", "bilstm_matched", "additive", "mhsa", "transformer")
+FALLBACK = ("#D55E00", "#F0E442", "#000000", "#999999")
+INK, GRID, BASELINE = "#222222", "#e6e6e6", "#555555"
+WIDTH = 7.2  # inches: the report's text column
+STYLE = {
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"], "font.size": 9,
+    "axes.titlesize": 9.5, "axes.labelsize": 9,
+    "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8, "legend.frameon": False,
+    "axes.spines.top": False, "axes.spines.right": False, "axes.edgecolor": "#888888",
+    "axes.grid": True, "grid.color": GRID, "grid.linewidth": 0.6, "axes.axisbelow": True,
+    "text.color": INK, "axes.labelcolor": INK, "xtick.color": INK, "ytick.color": INK,
+    "svg.hashsalt": "attnstudy", "svg.fonttype": "none", "figure.dpi": 100,
+    "axes.titleweight": "bold", "axes.titlelocation": "left",
+}
+
+
+def color(model: str) -> str:
+    if model in PALETTE:
+        return PALETTE[model]
+    return FALLBACK[sum(map(ord, model)) % len(FALLBACK)]
+
+
+def marker(model: str) -> str:
+    return MARKERS.get(model, "o")
+
+
+def label(model: str) -> str:
+    return LABELS.get(model, model)
+
+
+def baseline_label(name: str | None) -> str:
+    return BASELINES.get(name, name or "baseline")
+
+
+def order(models) -> list[str]:
+    """Canonical model order (no attention first), unknown names after, alphabetically."""
+    models = list(dict.fromkeys(models))
+    return [m for m in ORDER if m in models] + sorted(m for m in models if m not in ORDER)
