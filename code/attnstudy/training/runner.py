@@ -300,9 +300,11 @@ def write_results(cfg: Config, out: Path | None = None, n_workers: int | None = 
     published = None if retrain else frozen(cfg, out)
     if published is not None:
         if published.get("build_key") != build_key(cfg, published["data"]["fingerprint"]):
-            made = published["provenance"].get("git_commit", "unknown")[:7]
-            print(f"attnstudy: the published results in {out} (trained at {made}) stay frozen "
-                  "though the code changed since; `just retrain` retrains them", file=sys.stderr)
+            made = sorted({(r.get("provenance") or {}).get("git_commit", "")[:7]
+                           for r in published["runs"]} - {""})
+            when = f"trained at {', '.join(made)}" if made else "trained before runs recorded it"
+            print(f"attnstudy: the published results in {out} ({when}) stay frozen though the "
+                  "code changed since; `just retrain` retrains them", file=sys.stderr)
         refresh_analysis(cfg, out)
         return out
     ds = load_dataset(cfg.data)
