@@ -476,3 +476,15 @@ def test_a_failing_figure_fails_the_render(built, tmp_path, monkeypatch):
         render.render(built["results"], tmp_path / "out", pdf=False)
     assert not (tmp_path / "out" / "report.html").exists()
     assert not (tmp_path / "out" / "cache" / "render" / "figures.json").exists()
+
+
+def test_pdf_bytes_do_not_depend_on_the_clock(tmp_path):
+    """Embedded font subsets carry a timestamp; a re-render a second later must give the same
+    bytes, or a fresh clone's `just build` would change the committed PDF."""
+    import time
+
+    html = "<html><body><h1>Title</h1><p>Text with ünïcode and digits 0123.</p></body></html>"
+    render.write_pdf(html, tmp_path / "a.pdf")
+    time.sleep(1.1)
+    render.write_pdf(html, tmp_path / "b.pdf")
+    assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()

@@ -13,6 +13,7 @@ in paper/prose/*.html.j2, the layout in templates/, figure captions next to thei
 from __future__ import annotations
 
 import base64
+import os
 from importlib import metadata
 from pathlib import Path
 
@@ -76,7 +77,17 @@ def write_pdf(html: str, path: Path) -> None:
 
     # data: URIs only: the PDF never asks any host for anything
     fetcher = weasyprint.URLFetcher(allowed_protocols=("data",), fail_on_errors=True)
-    data = weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf()
+    # fontTools stamps each embedded font subset with the current time unless SOURCE_DATE_EPOCH
+    # is set: fixed, the same HTML gives the same PDF bytes (a fresh clone changes no file).
+    before = os.environ.get("SOURCE_DATE_EPOCH")
+    os.environ["SOURCE_DATE_EPOCH"] = "0"
+    try:
+        data = weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf()
+    finally:
+        if before is None:
+            del os.environ["SOURCE_DATE_EPOCH"]
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = before
     with atomic_write(path, "wb") as f:
         f.write(data)
 
