@@ -1,9 +1,9 @@
 """A strong linear reference: TF-IDF word uni+bigrams + logistic regression (scikit-learn).
 
-Texts go through `attnstudy.data.text.normalise` (lowercase, NFKC, HTML tags removed) and scikit-learn's
-default word pattern; bigrams and sublinear term frequencies are what make this baseline strong
-on IMDb. The runner trains it on the same training part as the neural models (validation rows
-held out) and scores the same test rows, so it can be compared review by review.
+Texts go through `attnstudy.data.text.normalise` (lowercase, NFKC, HTML tags removed) and
+scikit-learn's default word pattern; bigrams and sublinear term frequencies are what make this
+baseline strong on IMDb. The runner trains it on the same training part as the neural models
+(validation rows held out) and scores the same test rows, so it can be compared review by review.
 """
 
 from __future__ import annotations

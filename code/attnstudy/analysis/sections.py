@@ -137,8 +137,8 @@ def negation_probes(probes: list, pcorrect: dict[str, np.ndarray]) -> dict:
     cats = sorted({p.category for p in probes})
     out = {}
     for m, c in pcorrect.items():
-        out[m] = {"accuracy": float(c.mean()), "pair_consistency": float(pairs_right(probes, c).mean()),
-                  "by_category": {}}
+        out[m] = {"accuracy": float(c.mean()),
+                  "pair_consistency": float(pairs_right(probes, c).mean()), "by_category": {}}
         for cat in cats:
             sel = np.array([p.category == cat for p in probes])
             pc = pairs_right(probes, c, {cat})

@@ -1,10 +1,10 @@
 """Training-step benchmark: ``bilstm`` vs ``bilstm_reference`` vs ``torch.nn.LSTM``.
 
-Run ``python -m attnstudy.bench.lstm_bench [batch seq embed hidden repeats]``. Each step is forward +
-backward + an SGD update of the LSTM parameters and of the input (standing in for a trainable
-embedding, so ``dx`` is computed by every contender). All rows are full length (the common case
-for IMDb truncated at ``seq``), so torch runs unpacked. XLA flags, if any, must be set in
-``XLA_FLAGS`` before this module is imported.
+Run ``python -m attnstudy.bench.lstm_bench [batch seq embed hidden repeats]``. Each step is
+forward + backward + an SGD update of the LSTM parameters and of the input (standing in for a
+trainable embedding, so ``dx`` is computed by every contender). All rows are full length (the
+common case for IMDb truncated at ``seq``), so torch runs unpacked. XLA flags, if any, must be
+set in ``XLA_FLAGS`` before this module is imported.
 
 Environment note (measured on our 2-core VMs): page faults on fresh large buffers are very
 expensive there (~1 ms per MB), and every contender allocates hundreds of MB per step.

@@ -1,1 +1,2 @@
-"""Data: raw IMDb (imdb) -> tokens (text) -> encoded splits (encode) -> batches; the probe sentences (probes)."""
+"""Data: raw IMDb (imdb) -> tokens (text) -> encoded splits (encode) -> batches (batches);
+the probe sentences (probes)."""

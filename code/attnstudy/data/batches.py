@@ -1,4 +1,4 @@
-"""Length-bucketed batches: training batches per (seed, epoch), evaluation batches in length order."""
+"""Length-bucketed batches: training batches per (seed, epoch), evaluation batches by length."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PyTorch twins of the five Flax classifiers in `classifiers.py` (dev-only: parity tests, speed bench).
+"""PyTorch twins of the Flax classifiers in `classifiers.py` (dev only: parity tests, the bench).
 
 Same math, same layer names and nesting as the Flax modules, so `load_flax_params` can copy a
 Flax parameter tree in leaf by leaf and the twins reproduce the Flax logits and attention

@@ -1,1 +1,2 @@
-"""Training: the loop (loop), checkpoints, the runner over model x seed (runner) and its worker pool (workers)."""
+"""Training: one run (loop), its checkpoints, every model x seed (runner) and the worker
+pool (workers)."""
