@@ -127,3 +127,64 @@ def test_results_check_fingerprint_matches_the_encoded_dataset(imdb_dir):
 
     ds = encode.load_dataset(load_config("smoke").data, data_dir=imdb_dir)
     assert runner.local_fingerprint(imdb_dir) == ds.fingerprint
+
+
+def _word(prefix: str, i: int) -> str:
+    """A letters-only word unique to row i (the tokenizer splits digits off)."""
+    return prefix + "".join(chr(ord("a") + int(d)) for d in str(i))
+
+
+@pytest.mark.parametrize("films", [True, False], ids=["by-film", "by-review"])
+def test_vocabulary_and_validation_come_from_the_training_part(tmp_path, monkeypatch, films):
+    """Every review carries a word of its own: the vocabulary must hold exactly the training
+    rows' words, none seen only in validation rows or only in the test split."""
+    monkeypatch.setattr(encode, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(imdb, "HF_CACHE", tmp_path / "hf")
+    n, m = 40, 12
+    train = {"id": [f"tr{i}" for i in range(n)], "label": [i % 2 for i in range(n)],
+             "text": [f"{'good' if i % 2 else 'bad'} film {_word('tr', i)}" for i in range(n)]}
+    if films:
+        train["movie"] = [f"film{i // 4}" for i in range(n)]  # 2 positive + 2 negative each
+    test = {"id": [f"te{i}" for i in range(m)], "label": [i % 2 for i in range(m)],
+            "text": [f"good film {_word('te', i)}" for i in range(m)]}
+    folder = write_imdb(tmp_path / "imdb", train, test)
+    cfg = DataConfig(vocab_size=1000, max_len=8, bucket_edges=(8,), val_fraction=0.25)
+    ds = encode.load_dataset(cfg, folder, use_cache=False)
+
+    tr, va, te = (set(s.row_ids.tolist()) for s in (ds.train, ds.val, ds.test))
+    assert len(va) == len(ds.val) > 0 and len(tr) == len(ds.train) and tr.isdisjoint(va)
+    assert tr | va == set(train["id"]) and te == set(test["id"])
+    assert not te & (tr | va)
+    assert ds.grouping == ("film" if films else "review")
+    if films:
+        movie = dict(zip(train["id"], train["movie"], strict=True))
+        assert not {movie[r] for r in tr} & {movie[r] for r in va}
+
+    text_of = dict(zip(train["id"] + test["id"], train["text"] + test["text"], strict=True))
+    words = {name: {w for r in rows for w in text.tokenize(text_of[r])}
+             for name, rows in (("train", tr), ("val", va), ("test", te))}
+    val_only, test_only = words["val"] - words["train"], words["test"] - words["train"]
+    assert len(val_only) == len(va) and len(test_only) == m  # the check below has teeth
+    assert set(ds.vocab[2:]) == words["train"]
+    assert not (val_only | test_only) & set(ds.vocab)
+    assert (ds.val.ids[ds.val.mask] == encode.UNK).sum() == len(va)  # one unseen word each
+
+
+def test_negation_is_read_on_the_full_review(tmp_path, monkeypatch):
+    """A cue cut away by truncation still marks the review as negated (text.py, encode.py)."""
+    monkeypatch.setattr(encode, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(imdb, "HF_CACHE", tmp_path / "hf")
+    filler = " ".join(["fine"] * 10)
+    texts = {"middle": f"{filler} but not {filler}", "head": f"never {filler}",
+             "nt": f"{filler} it didn't work {filler}", "none": f"{filler} {filler}"}
+    rows = {"id": list(texts), "text": list(texts.values()), "label": [0, 0, 0, 1]}
+    folder = write_imdb(tmp_path / "imdb", {"id": ["a", "b"], "text": ["not fine", "never fine"],
+                                             "label": [0, 1]}, rows)
+    cfg = DataConfig(vocab_size=50, max_len=8, truncation="head_tail", bucket_edges=(8,),
+                     val_fraction=0.5)
+    ds = encode.load_dataset(cfg, folder, use_cache=False)
+    neg = dict(zip(ds.test.row_ids.tolist(), ds.test.negation.tolist(), strict=True))
+    assert neg == {"middle": True, "head": True, "nt": True, "none": False}
+    for name in ("middle", "nt"):  # the cue really lies in the middle that is cut away
+        kept = encode.truncate(text.tokenize(texts[name]), cfg.max_len, cfg.truncation)
+        assert not text.has_negation(kept)

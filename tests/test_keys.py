@@ -1,0 +1,291 @@
+"""Cache keys (attnstudy.keys): what changes a key and what must not.
+
+Code edits are made on copies of the package's modules, written under fresh names on sys.path,
+and fed to the real `code_digest`; `keys.code_digest` is then patched to answer with the copy's
+digest for the module it replaces, so every key built through `cache_key` sees the edit.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import io
+import tokenize
+import types
+import uuid
+from pathlib import Path
+
+import pytest
+
+from attnstudy import keys
+from attnstudy.config import AnalysisConfig, Config, DataConfig, TrainConfig
+from attnstudy.data import encode, text
+from attnstudy.training import runner
+from tests.test_structure import SOURCE, import_graph
+
+REAL_DIGEST = keys.code_digest
+
+
+def source_of(module: str) -> str:
+    return Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8")
+
+
+def edit_body(source: str, func: str) -> str:
+    """`source` with one statement added at the top of function `func`'s body."""
+    node = next(n for n in ast.walk(ast.parse(source))
+                if isinstance(n, ast.FunctionDef) and n.name == func)
+    first = node.body[1] if ast.get_docstring(node) is not None else node.body[0]
+    lines = source.splitlines(keepends=True)
+    lines.insert(first.lineno - 1, " " * first.col_offset + "_edited = None\n")
+    return "".join(lines)
+
+
+def edit_docs_and_comments(source: str) -> str:
+    """`source` with every comment and docstring reworded, plus new comment and blank lines."""
+    lines = source.splitlines(keepends=True)
+    comments = [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
+                if t.type == tokenize.COMMENT]
+    for tok in reversed(comments):  # from the end, so earlier positions stay valid
+        (row, col), (_, end) = tok.start, tok.end
+        lines[row - 1] = lines[row - 1][:col] + "# reworded" + lines[row - 1][end:]
+    data = "".join(lines).encode()
+    tree = ast.parse(data)
+    docs = [n.body[0] for n in ast.walk(tree)
+            if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and ast.get_docstring(n, clean=False) is not None]
+    starts = [0]  # byte offset of each line: ast columns are UTF-8 byte offsets
+    for line in data.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    for d in sorted(docs, key=lambda d: (d.lineno, d.col_offset), reverse=True):
+        a, b = starts[d.lineno - 1] + d.col_offset, starts[d.end_lineno - 1] + d.end_col_offset
+        data = data[:a] + b'"""Reworded."""' + data[b:]
+    return data.decode() + "\n\n# a trailing comment\n"
+
+
+@pytest.fixture
+def digest_of(tmp_path, monkeypatch):
+    """source -> the real `code_digest` of that source (as a fresh module on sys.path)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def digest(source: str) -> str:
+        name = f"edited_{uuid.uuid4().hex}"
+        (tmp_path / f"{name}.py").write_text(source, encoding="utf-8")
+        importlib.invalidate_caches()
+        return REAL_DIGEST(name)
+
+    return digest
+
+
+def use_digests(monkeypatch, overrides: dict[str, str]) -> None:
+    """Make every cache key see `overrides` (module -> digest) instead of the real code."""
+    monkeypatch.setattr(keys, "code_digest", lambda m: overrides.get(m) or REAL_DIGEST(m))
+
+
+# ----------------------------------------------------------------------------- code_digest
+
+MODULES = ("attnstudy.data.encode", "attnstudy.data.text", "attnstudy.keys",
+           "attnstudy.training.runner")
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_code_digest_of_a_copy_is_the_modules(module, digest_of):
+    assert digest_of(source_of(module)) == REAL_DIGEST(module)
+
+
+@pytest.mark.parametrize("module, func", [("attnstudy.data.encode", "truncate"),
+                                          ("attnstudy.data.text", "normalise"),
+                                          ("attnstudy.keys", "cache_key")])
+def test_code_digest_changes_with_a_function_body(module, func, digest_of):
+    edited = edit_body(source_of(module), func)
+    assert digest_of(edited) != REAL_DIGEST(module)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_code_digest_ignores_docstrings_and_comments(module, digest_of):
+    source = source_of(module)
+    edited = edit_docs_and_comments(source)
+    # the edit really reworded them: no original comment or docstring is left
+    old = ast.parse(source)
+    assert "# reworded" in edited and edited.count('"""Reworded."""') >= 2
+    left = {ast.get_docstring(n) for n in ast.walk(ast.parse(edited))
+            if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef)} - {"Reworded.", None}
+    assert ast.get_docstring(old) and not left
+    assert digest_of(edited) == REAL_DIGEST(module)
+
+
+# ----------------------------------------------------------------------------- cache_key
+
+CODE = ("attnstudy.data.text", "attnstudy.metrics")
+
+
+def key(**changes) -> str:
+    args = {"kind": "data", "config": {"a": 1, "b": [1, 2]}, "code": CODE, "extra": "fp"} | changes
+    return keys.cache_key(args.pop("kind"), args.pop("config"), args.pop("code"), **args)
+
+
+def test_cache_key_is_stable_and_ignores_dict_order():
+    assert key() == key() == key(config={"b": [1, 2], "a": 1})
+    assert key(code=tuple(reversed(CODE))) == key()
+    assert len(key()) == 16 and len(key(length=12)) == 12
+
+
+@pytest.mark.parametrize("change", [
+    {"kind": "run"}, {"config": {"a": 2, "b": [1, 2]}}, {"config": {"a": 1, "b": [2, 1]}},
+    {"config": {"a": "1", "b": [1, 2]}},
+    {"extra": "other"}, {"extra": None}, {"code": CODE[:1]}, {"packages": ("numpy",)},
+], ids=repr)
+def test_cache_key_changes_with_each_input(change):
+    assert key(**change) != key()
+
+
+def test_cache_key_changes_with_the_code(monkeypatch):
+    base = key()
+    use_digests(monkeypatch, {"attnstudy.metrics": "0" * 64})
+    assert key() != base
+    use_digests(monkeypatch, {"attnstudy.config": "0" * 64})  # not in the key's code
+    assert key() == base
+
+
+def test_cache_key_changes_with_package_versions_and_threads(monkeypatch):
+    import numpy as np
+
+    assert keys.versions(("numpy", "no-such-package")) == {"numpy": np.__version__,
+                                                           "no-such-package": "absent"}
+    base = key()
+    real = keys.versions
+    monkeypatch.setattr(keys, "versions", lambda packages: real(packages) | {"numpy": "0.0.1"})
+    assert key() != base
+    monkeypatch.setattr(keys, "versions", real)
+    assert key() == base
+    monkeypatch.setattr(keys, "SINGLE_THREAD_XLA", "--xla_cpu_multi_thread_eigen=true")
+    assert key() != base
+
+
+# ----------------------------------------------------------------------------- the data key
+
+@pytest.mark.parametrize("func", [encode.split_validation, encode.build_vocab, encode.truncate,
+                                  encode.encode], ids=lambda f: f.__name__)
+def test_dataset_key_follows_the_encoding_code(func, digest_of, monkeypatch):
+    """Wherever these functions live, editing their body must drop the encoded data."""
+    cfg, module = DataConfig(), func.__module__
+    base = encode.dataset_key(cfg, "fp")
+    use_digests(monkeypatch, {module: digest_of(edit_docs_and_comments(source_of(module)))})
+    assert encode.dataset_key(cfg, "fp") == base
+    use_digests(monkeypatch, {module: digest_of(edit_body(source_of(module), func.__name__))})
+    assert encode.dataset_key(cfg, "fp") != base
+
+
+def test_dataset_key_follows_tokenizer_config_and_data(digest_of, monkeypatch):
+    cfg = DataConfig()
+    base = encode.dataset_key(cfg, "fp")
+    assert encode.dataset_key(DataConfig(max_len=128), "fp") != base
+    assert encode.dataset_key(DataConfig(split_seed=1), "fp") != base
+    assert encode.dataset_key(cfg, "other") != base
+    use_digests(monkeypatch, {"attnstudy.models.classifiers": "0" * 64})  # not data code
+    assert encode.dataset_key(cfg, "fp") == base
+    module = text.tokenize.__module__
+    use_digests(monkeypatch, {module: digest_of(edit_body(source_of(module), "tokenize"))})
+    assert encode.dataset_key(cfg, "fp") != base
+
+
+# ----------------------------------------------------------------------------- run, eval, baseline
+
+# Modules that cannot change a number a key stands for: config values are keyed themselves,
+# the rest raise errors, write files or make keys; checkpoints store parameters bit for bit.
+NEUTRAL = {"attnstudy.config", "attnstudy.errors", "attnstudy.files", "attnstudy.keys",
+           "attnstudy.training.checkpoints"}
+
+
+def reached(*entries: str) -> set[str]:
+    """The package modules `entries` import, directly or not (function-level imports too);
+    package `__init__`s holding nothing but a docstring count as neutral."""
+    graph = import_graph(SOURCE)
+    seen, todo = set(), list(entries)
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo.extend(graph[m])
+    inits = {m for m in seen if (SOURCE / Path(*m.split(".")[1:]) / "__init__.py").is_file()}
+    for m in inits:
+        tree = ast.parse(source_of(m))
+        code = len(tree.body) - (ast.get_docstring(tree) is not None)
+        assert code == 0, f"{m}/__init__.py holds code: should a key include it?"
+    return seen - inits - NEUTRAL
+
+
+def test_keyed_code_covers_what_each_step_runs():
+    assert reached("attnstudy.training.loop", "attnstudy.data.encode") <= set(runner.TRAIN_CODE)
+    # an evaluation lives inside its run's folder: the run key covers the model code
+    assert reached("attnstudy.evaluation.evaluate", "attnstudy.data.probes") <= (
+        set(runner.EVAL_CODE) | set(runner.TRAIN_CODE))
+    assert reached("attnstudy.analysis.baseline") <= set(runner.BASELINE_CODE)
+    assert reached("attnstudy.analysis.analyse") <= set(runner.ANALYSIS_CODE)
+    assert {"attnstudy.data.text", "attnstudy.metrics"} <= set(runner.BASELINE_CODE)
+
+
+CFG = Config()
+
+
+def run_key() -> str:
+    return runner.run_key(CFG, "additive", 0, "fp")
+
+
+@pytest.mark.parametrize("module", runner.TRAIN_CODE)
+def test_run_key_follows_training_code(module, monkeypatch):
+    base = run_key()
+    use_digests(monkeypatch, {module: "0" * 64})
+    assert run_key() != base
+
+
+@pytest.mark.parametrize("module", sorted(set(runner.EVAL_CODE) - set(runner.TRAIN_CODE)))
+def test_evaluation_code_reevaluates_without_retraining(module, monkeypatch):
+    run, ev = run_key(), runner.eval_key(CFG)
+    use_digests(monkeypatch, {module: "0" * 64})
+    assert run_key() == run and runner.eval_key(CFG) != ev
+
+
+def test_run_and_eval_keys_follow_their_settings(tmp_path, monkeypatch):
+    run, ev = run_key(), runner.eval_key(CFG)
+    assert runner.run_key(CFG, "mhsa", 0, "fp") != run
+    assert runner.run_key(CFG, "additive", 1, "fp") != run
+    assert runner.run_key(CFG, "additive", 0, "other") != run
+    # the list of models and seeds to train is not a setting of one run
+    wider = Config(train=TrainConfig(models=("additive",), seeds=(0, 5)))
+    assert runner.run_key(wider, "additive", 0, "fp") == run
+    assert runner.eval_key(Config(analysis=AnalysisConfig(faithfulness_k=(1, 2)))) != ev
+    probes = tmp_path / "probes.tsv"
+    probes.write_text("text\tlabel\nfine\t1\n")
+    monkeypatch.setattr(runner, "PROBES_PATH", probes)
+    assert runner.eval_key(CFG) != ev
+
+
+class _Key(Exception):
+    pass
+
+
+def baseline_key(monkeypatch) -> str:
+    """The key `runner.baseline` files its result under (stopped before it trains anything)."""
+    def spy(kind, *args, **kwargs):
+        if kind == "baseline":
+            raise _Key(keys.cache_key(kind, *args, **kwargs))
+        return keys.cache_key(kind, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "cache_key", spy)
+    with pytest.raises(_Key) as e:
+        runner.baseline(CFG, types.SimpleNamespace(fingerprint="fp"))
+    return e.value.args[0]
+
+
+def test_baseline_key_follows_normalise_and_metrics(digest_of, monkeypatch):
+    base = baseline_key(monkeypatch)
+    module = text.normalise.__module__
+    use_digests(monkeypatch, {module: digest_of(edit_docs_and_comments(source_of(module)))})
+    assert baseline_key(monkeypatch) == base
+    use_digests(monkeypatch, {module: digest_of(edit_body(source_of(module), "normalise"))})
+    assert baseline_key(monkeypatch) != base
+    use_digests(monkeypatch, {"attnstudy.metrics": "0" * 64})
+    assert baseline_key(monkeypatch) != base
+    use_digests(monkeypatch, {"attnstudy.training.loop": "0" * 64})  # neural training only
+    assert baseline_key(monkeypatch) == base
