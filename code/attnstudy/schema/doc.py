@@ -13,8 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel
 
-from attnstudy.schema import RESULT_FILES, SCHEMA_VERSION
-from attnstudy.schema.models import FILES, PredictionColumns
+from attnstudy.schema.models import FILES, RESULT_FILES, SCHEMA_VERSION, PredictionColumns
 
 INTRO = """\
 Everything in the report is computed from these files. They are written atomically (temp file +

@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from attnstudy.config import PROFILES
 from attnstudy.metrics import METRICS
 
+SCHEMA_VERSION = 2
+# The results set one build writes (bench.json, written by `bench`, is optional and separate).
+RESULT_FILES = ("results.json", "test_predictions.parquet", "attention.json", "analysis.json")
+
 Hex16 = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
 Pair = Annotated[list[int], Field(min_length=2, max_length=2)]
 

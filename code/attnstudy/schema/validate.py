@@ -13,8 +13,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from attnstudy.errors import UserError
-from attnstudy.schema import SCHEMA_VERSION
-from attnstudy.schema.models import FILES, PredictionColumns
+from attnstudy.schema.models import FILES, SCHEMA_VERSION, PredictionColumns
 
 
 def _need(cond: bool, where: str, msg: str) -> None:
