@@ -276,6 +276,10 @@ def test_a_threshold_is_declared_once(tmp_path):
     ("spearman_strong = 0.3, ", "",
      "claim 'additive-faithful': missing key 'thresholds.spearman_strong'"),
     ('model = "mhsa"\n', 'model = "mhsa"\nmodle = "x"\n', "claim 'mhsa-structure': unknown key"),
+    ('control = ["additive", "bilstm_mean"]', 'control = ["additive"]',
+     "claim 'attention-weights-matter': 'control' must be one [a, b] model pair"),
+    ('ablations = ["uniform", "permuted"]\n', '',
+     "claim 'attention-weights-matter': missing key 'ablations'"),
     ('basis = "per-seed mean"\n', 'basis = "seed-averaged predictor"\n',
      "claim 'additive-faithful': basis"),
     ('source = "ours"\ntest = """test accuracy, mhsa vs', 'source = "us"\ntest = """test '

@@ -97,8 +97,11 @@ def per_review(cfg: Config, name: str, vocab_size: int, params, split: Split) ->
     fn = compiled_stats(name, cfg.model, vocab_size, cfg.data.max_len)
     _, st = predict_probs_with(fn, params, split, cfg.data.bucket_edges,
                                cfg.train.eval_batch_size)
-    dist = st.pop("dist")
-    st["position_spearman"] = position_spearman(dist, np.asarray(split.lengths))
+    dist, lengths = st.pop("dist"), np.asarray(split.lengths)
+    chunk = 2048  # bounds the float64 rank arrays on the full test set
+    st["position_spearman"] = np.concatenate([
+        position_spearman(dist[i:i + chunk], lengths[i:i + chunk])
+        for i in range(0, len(lengths), chunk)])
     return st
 
 

@@ -11,6 +11,7 @@ from attnstudy.schema.base import Loose, Record, Stat, keyed
 
 # ----------------------------------------------------------------------------- results.json
 
+
 class CurveAttention(Record):
     """Normalised attention entropy (H / log n, n = real tokens; 1 = uniform) over the validation
     reviews, from the validation pass itself (attnstudy.training.loop.curve_attention)."""
@@ -85,6 +86,7 @@ class AttentionStats(AttentionBlock):
 
 # ----------------------------------------------------------------------------- analysis.json
 
+
 class AblationSummary(Loose):
     """runs[].ablations over the seeds of a model (Stat: mean and Student-t 95% CI over seeds)."""
     accuracy: Stat = Field(description="test accuracy of the ablated model")
@@ -111,8 +113,8 @@ class AttentionStatsSummary(Loose):
         "(the last two null for additive)", "<statistic>")
     uniform: dict[str, StatSummary] = keyed("the uniform reference of entropy, max_weight and "
                                             "top5_mass", "<statistic>")
-    heads: list[dict[str, StatSummary | None]] | None = Field(
-        description="mhsa: the statistics per head; additive: null")
+    heads: list[dict[str, StatSummary | None]] | None = keyed(
+        "mhsa: the statistics per head; additive: null", "<statistic>")
 
 
 class LearningPoint(Loose):
