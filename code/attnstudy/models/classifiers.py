@@ -120,7 +120,9 @@ class SelfAttention(nn.Module):
     "none" removes the attention sublayer (query, key, value, softmax and the output projection
     with its bias) and returns LayerNorm(h): the block minus its sublayer. The norm stays
     because it belongs to the residual stream the classifier was trained on; dropping it too
-    would also measure the classifier on unnormalised states. Nothing is sown then.
+    would also measure the classifier on unnormalised states. Nothing is sown then. Unlike
+    "uniform", which still adds out(mean of the real tokens' values) to every token, "none"
+    removes what the sublayer adds at all.
     """
 
     heads: int
