@@ -25,19 +25,21 @@ def right(acc) -> np.ndarray:
     return ORDER < acc
 
 
-def study(acc=None, probes=None, faith=None, base=None, claims=ledger_mod.CLAIMS) -> dict:
+def study(acc=None, probes=None, faith=None, base=None, claims=ledger_mod.CLAIMS,
+          ablated=None, models=MODELS) -> dict:
     """analysis.json of results where model m is right exactly where acc[m] says.
 
     acc: model -> float (nested correctness, default 0.85) or <bool>[N]; probes: model ->
     <bool>[n_probes] correctness on the probes (all seeds); base: baseline accuracy (float: its
-    per-review P(positive) is given, so claim 8 is paired) or None (unpaired, accuracy 0.85).
+    per-review P(positive) is given, so claim 8 is paired) or None (unpaired, accuracy 0.85);
+    ablated: model -> ablation -> (accuracy change, CI low, CI high) recorded for every seed.
     """
-    acc = {m: 0.85 for m in MODELS} | (acc or {})
+    acc = {m: 0.85 for m in models} | (acc or {})
     ok = {m: a if isinstance(a, np.ndarray) else right(a) for m, a in acc.items()}
-    res, pred, b, cfg = synthetic({m: float(c.mean()) for m, c in ok.items()}, models=MODELS,
+    res, pred, b, cfg = synthetic({m: float(c.mean()) for m, c in ok.items()}, models=models,
                                   faith=faith)
     labels = pred["label"].to_numpy() == 1
-    for m in MODELS:
+    for m in models:
         for s in SEEDS:
             conf = (pred[f"{m}/seed{s}"] - 0.5).abs()
             pred[f"{m}/seed{s}"] = np.where(ok[m] == labels, 0.5 + conf, 0.5 - conf)
@@ -45,6 +47,11 @@ def study(acc=None, probes=None, faith=None, base=None, claims=ledger_mod.CLAIMS
         r["test"]["accuracy"] = float(ok[r["model"]].mean()) + 0.001 * r["seed"]
         if probes and r["model"] in probes:
             r["probes"] = np.where(probes[r["model"]] == (P_LABELS == 1), 0.8, 0.2).tolist()
+        if ablated and r["model"] in ablated:
+            r["ablations"] = {a: {"accuracy": r["test"]["accuracy"] + d, "acc_diff": d,
+                                  "ci_low": lo, "ci_high": hi, "p": 0.01, "ci_level": 0.95,
+                                  "mean_abs_prob_change": abs(d), "flipped": abs(d)}
+                              for a, (d, lo, hi) in ablated[r["model"]].items()}
     if base is not None:
         b["probs"] = np.where(right(base) == labels, 0.9, 0.1)
     return run(res, pred, PROBES, b, cfg, claims=claims)
@@ -72,6 +79,14 @@ def by_length(short: float, long: float) -> np.ndarray:
     """<bool>[N]: accuracy falling linearly from `short` to `long` with the review's length."""
     length = synthetic({m: 0.85 for m in MODELS}, models=MODELS)[1]["length"].to_numpy()
     return ORDER < short + (long - short) * (length - 10) / 390
+
+
+WITH_MEAN = (*MODELS, "bilstm_mean")
+
+
+def ablated(uniform, permuted) -> dict:
+    """Both attention models with the same (change, CI low, CI high) per ablation."""
+    return {m: {"uniform": uniform, "permuted": permuted} for m in ("additive", "mhsa")}
 
 
 @functools.cache
@@ -107,6 +122,16 @@ def scenario(name: str) -> dict:
         "paired_baseline_ahead": lambda: study({m: 0.84 for m in MODELS}, base=0.85),
         "seeds_above_baseline": lambda: study({m: 0.89 for m in MODELS}),
         "seeds_below_baseline": lambda: study({m: 0.84 for m in MODELS}),
+        "weights_matter": lambda: study(
+            {"additive": 0.88, "bilstm_mean": 0.85}, models=WITH_MEAN,
+            ablated=ablated((-0.02, -0.03, -0.01), (-0.04, -0.05, -0.03))),
+        "ablations_do_nothing": lambda: study(
+            models=WITH_MEAN, ablated=ablated((0.001, -0.004, 0.006), (-0.002, -0.007, 0.003))),
+        "ablations_matter_control_equal": lambda: study(
+            models=WITH_MEAN, ablated=ablated((-0.02, -0.03, -0.01), (-0.04, -0.05, -0.03))),
+        "permuting_is_harmless": lambda: study(
+            {"additive": 0.88, "bilstm_mean": 0.85}, models=WITH_MEAN,
+            ablated=ablated((-0.02, -0.03, -0.01), (-0.001, -0.006, 0.004))),
     }[name]()
 
 
@@ -137,6 +162,10 @@ CASES = [  # (claim id, scenario, verdict)
     ("beats-tfidf", "paired_baseline_ahead", "not supported"),
     ("beats-tfidf", "seeds_above_baseline", "supported"),
     ("beats-tfidf", "seeds_below_baseline", "not supported"),
+    ("attention-weights-matter", "weights_matter", "supported"),
+    ("attention-weights-matter", "ablations_do_nothing", "not supported"),
+    ("attention-weights-matter", "ablations_matter_control_equal", "inconclusive"),
+    ("attention-weights-matter", "permuting_is_harmless", "inconclusive"),
 ]
 
 
@@ -161,7 +190,7 @@ def test_rows_carry_what_the_report_reads():
     out = scenario("attention_far_ahead")
     json.dumps(out["ledger"], allow_nan=False)
     declared = ledger_mod.load_claims()
-    assert [r["id"] for r in out["ledger"]] == [c["id"] for c in declared] and len(declared) == 8
+    assert [r["id"] for r in out["ledger"]] == [c["id"] for c in declared] and len(declared) == 9
     for r, c in zip(out["ledger"], declared, strict=True):
         assert {"id", "claim", "source", "test", "rule", "result", "verdict", "facts"} <= set(r)
         assert (r["claim"], r["source"], r["test"], r["thresholds"]) == (
@@ -173,6 +202,34 @@ def test_rows_carry_what_the_report_reads():
     assert pair["diff"] == pytest.approx(0.09) and pair["significant"]
     assert f"mhsa - bilstm_matched = {100 * pair['diff']:+.2f} points" in row(
         out, "attention-beyond-size")["result"]
+
+
+def test_ablation_claim_words_its_thresholds_and_facts(tmp_path):
+    r = row(scenario("weights_matter"), "attention-weights-matter")
+    assert ">= 0.5 points (mean over seeds)" in r["rule"] and "95% CI over reviews" in r["rule"]
+    assert "McNemar p < 0.05" in r["rule"] and "additive beats bilstm_mean" in r["rule"]
+    assert "additive uniform -2.00 points (CI below 0 in 3/3 seeds)" in r["result"]
+    assert "mhsa permuted -4.00 points" in r["result"]
+    assert "additive - bilstm_mean = +3.00 points on the seed ensemble" in r["result"]
+    control = r["facts"]["control"]
+    assert control["significant"] and control["acc_a"] == pytest.approx(0.881)  # per-seed mean
+    # the drop threshold is read from claims.toml: at 3 points, a 2-point drop is not enough
+    path = _edited(tmp_path, "thresholds = { drop = 0.005", "thresholds = { drop = 0.03")
+    r = row(study({"additive": 0.88, "bilstm_mean": 0.85}, models=WITH_MEAN, claims=path,
+                  ablated=ablated((-0.02, -0.03, -0.01), (-0.04, -0.05, -0.03))),
+            "attention-weights-matter")
+    assert r["verdict"] == "inconclusive" and ">= 3 points (mean over seeds)" in r["rule"]
+    # without bilstm_mean or ablation records (the published full results): not measured
+    r = row(scenario("equal"), "attention-weights-matter")
+    assert r["verdict"] == "inconclusive" and r["result"].startswith(
+        "not measured: needs uniform/permuted ablations of additive, mhsa and runs of bilstm_mean")
+
+
+def test_pairwise_claims_state_both_bases():
+    r = row(scenario("attention_far_ahead"), "attention-beyond-size")
+    assert r["basis"] == {"accuracy": "per-seed mean", "test": "seed-averaged predictor"}
+    assert "on the seed ensemble" in r["rule"] and "on the seed ensemble" in r["result"]
+    assert "per-seed mean accuracy 89.1% vs 80.1%" in r["result"]
 
 
 def test_numbers_show_the_side_of_the_cut():
@@ -219,10 +276,14 @@ def test_a_threshold_is_declared_once(tmp_path):
     ("spearman_strong = 0.3, ", "",
      "claim 'additive-faithful': missing key 'thresholds.spearman_strong'"),
     ('model = "mhsa"\n', 'model = "mhsa"\nmodle = "x"\n', "claim 'mhsa-structure': unknown key"),
+    ('control = ["additive", "bilstm_mean"]', 'control = ["additive"]',
+     "claim 'attention-weights-matter': 'control' must be one [a, b] model pair"),
+    ('ablations = ["uniform", "permuted"]\n', '',
+     "claim 'attention-weights-matter': missing key 'ablations'"),
     ('basis = "per-seed mean"\n', 'basis = "seed-averaged predictor"\n',
      "claim 'additive-faithful': basis"),
-    ('source = "ours"\ntest = "test accuracy, mhsa vs', 'source = "us"\ntest = "test accuracy, '
-     'mhsa vs', "claim 'attention-beyond-size': source must be"),
+    ('source = "ours"\ntest = """test accuracy, mhsa vs', 'source = "us"\ntest = """test '
+     'accuracy, mhsa vs', "claim 'attention-beyond-size': source must be"),
 ])
 def test_malformed_claims_are_a_one_line_user_error(tmp_path, old, new, needle):
     path = _edited(tmp_path, old, new)

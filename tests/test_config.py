@@ -21,7 +21,10 @@ def test_profiles_load(profile):
 def test_full_profile_is_the_paper():
     cfg = load_config("full")
     assert cfg.data.vocab_size == 10000 and len(cfg.train.seeds) >= 3
-    assert set(cfg.train.models) == set(MODEL_NAMES)
+    # bilstm_mean joins with the next full retrain; until then the published results stay frozen
+    assert set(cfg.train.models) == set(MODEL_NAMES) - {"bilstm_mean"}
+    assert "bilstm_mean" in load_config("smoke").train.models
+    assert "bilstm_mean" in load_config("quick").train.models
 
 
 def test_profiles_hash_differently():

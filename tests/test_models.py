@@ -1,4 +1,4 @@
-"""The five classifiers: shapes, masking, attention weights, parameter counts, PyTorch parity, jit.
+"""The six classifiers: shapes, masking, attention weights, parameter counts, PyTorch parity, jit.
 
 Most tests run at small dims (one compile per model and batch shape, cached across tests);
 parameter counts and one parity check use the default dims.
@@ -171,7 +171,7 @@ def hand_count(setup, name):
     e, h, d = c.embed_dim, c.hidden, 2 * c.hidden
     encoder = v * e + 2 * (e * 4 * h + h * 4 * h + 4 * h)  # one bias per gate (b_ih + b_hh)
     self_attention = lambda dim: 4 * (dim * dim + dim) + 2 * dim  # qkv + out; LayerNorm  # noqa: E731
-    if name == "bilstm":
+    if name in ("bilstm", "bilstm_mean"):  # max- or mean-pool, then the classifier
         return encoder + d + 1
     if name == "bilstm_matched":
         m = models.matched_width(v, c, max_len)

@@ -27,13 +27,14 @@ def output_dir(profile: str) -> Path:
     """Where a profile's report and results go: build/ for the paper (full), build/<profile>/
     for previews, so `just build quick` never overwrites the published results."""
     return BUILD if profile == "full" else BUILD / profile
-MODEL_NAMES = ("bilstm", "additive", "mhsa", "bilstm_matched", "transformer")
+MODEL_NAMES = ("bilstm", "additive", "mhsa", "bilstm_matched", "transformer", "bilstm_mean")
 MODEL_DESCRIPTIONS = {
     "bilstm": "BiLSTM + masked max-pool (no attention)",
     "additive": "BiLSTM + additive (single-head) attention",
     "mhsa": "BiLSTM + multi-head QKV self-attention + masked mean-pool",
     "bilstm_matched": "BiLSTM + max-pool + dense layer, parameters matched to mhsa (control)",
     "transformer": "embedding + positions -> Transformer encoder, no recurrence (control)",
+    "bilstm_mean": "BiLSTM + masked mean-pool = additive attention with uniform weights (control)",
 }
 PROFILES = ("smoke", "quick", "full")
 SPECIAL_TOKENS = 2  # PAD=0, UNK=1

@@ -1,4 +1,5 @@
-"""analysis.json: statistics, probes, faithfulness and the claims ledger, from the results files.
+"""analysis.json: statistics, probes, faithfulness, attention ablations and the claims ledger, from
+the results files.
 
 Every number here is computed from results.json (runs), test_predictions.parquet (per-review
 P(positive) per run), the probe file and the TF-IDF baseline. A prediction is positive when
@@ -17,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from attnstudy.analysis import sections as sec
+from attnstudy.analysis.attention import attention
 from attnstudy.analysis.claim_rules import Evidence
 from attnstudy.analysis.claims import CLAIMS, ledger
 from attnstudy.metrics import decide
@@ -24,7 +26,7 @@ from attnstudy.metrics import decide
 
 def analyse(results: dict, predictions, probes: list, cfg, claims=CLAIMS) -> dict:
     """analysis.json's sections (summary, pairwise, baseline, length, negation, faithfulness,
-    ledger); the runner adds schema_version, config_hash and analysis_key.
+    attention, ledger); the runner adds schema_version, config_hash and analysis_key.
 
     `results` is results.json (its `baseline` record, when present, is the TF-IDF baseline),
     `predictions` test_predictions.parquet as a DataFrame (a `baseline` column, when present,
@@ -54,9 +56,11 @@ def analyse(results: dict, predictions, probes: list, cfg, claims=CLAIMS) -> dic
     pcorrect = sec.probe_correct(runs, probes)
     real = sec.negation_real(predictions, per_seed)
     faith = sec.faithfulness(runs)
+    att = attention(runs)
     rows = ledger(Evidence(runs=runs, labels=labels, ens=ens, pairwise=pairwise, probes=probes,
                            pcorrect=pcorrect, negation=real, length_ens=length_ens, faith=faith,
-                           baseline=baseline, n_boot=n_boot, seed=seed), claims)
+                           baseline=baseline, n_boot=n_boot, seed=seed,
+                           ablations=att["ablations"]), claims)
     return sec.clean({
         "summary": sec.summary(runs),
         "pairwise": pairwise,
@@ -64,5 +68,6 @@ def analyse(results: dict, predictions, probes: list, cfg, claims=CLAIMS) -> dic
         "length": length,
         "negation": {"real": real, "probes": sec.negation_probes(probes, pcorrect)},
         "faithfulness": faith,
+        "attention": att,
         "ledger": rows,
     })

@@ -37,7 +37,8 @@ class Evidence:
     probe list; pcorrect: model -> <bool>[seeds, n_probes] (empty without probes); negation: the
     real-review negation section (per-seed means); length_ens: (<bool>[n] shortest bucket,
     <bool>[n] longest) or None; faith: the faithfulness section; baseline: results' baseline
-    record, with "probs" <float64>[n] when per-review predictions exist; n_boot, seed: bootstrap.
+    record, with "probs" <float64>[n] when per-review predictions exist; n_boot, seed: bootstrap;
+    ablations: the attention section's ablations (model -> ablation -> summary over seeds).
     """
 
     runs: dict
@@ -52,6 +53,11 @@ class Evidence:
     baseline: dict
     n_boot: int
     seed: int
+    ablations: dict
+
+    def seed_accuracy(self, m: str) -> float:
+        """m's test accuracy, mean over its seeds (the per-seed basis)."""
+        return float(np.mean([r["test"]["accuracy"] for r in self.runs[m]]))
 
     def probe_ens(self, m: str) -> np.ndarray:
         """<bool>[n_probes]: probes m's seed-averaged predictor gets right."""
@@ -77,23 +83,30 @@ def combine(grades: list[str]) -> str:
 
 # ----------------------------------------------------------------------------- kinds
 
+def _pair(ev: Evidence, a: str, b: str, t: dict) -> dict:
+    """a - b from the pairwise section (seed-averaged predictors, Holm over all pairs), with
+    both models' per-seed mean accuracies; significant when its CI excludes 0 and the
+    Holm-adjusted McNemar p < alpha."""
+    p = next(p for p in ev.pairwise if {p["a"], p["b"]} == {a, b})
+    s = 1 if p["a"] == a else -1
+    lo, hi = sorted((s * p["ci_low"], s * p["ci_high"]))
+    diff, p_holm = s * p["acc_diff"], p["mcnemar_p_holm"]
+    sig = (lo > 0 or hi < 0) and p_holm < t["alpha"]
+    return {"a": a, "b": b, "acc_a": ev.seed_accuracy(a), "acc_b": ev.seed_accuracy(b),
+            "diff": diff, "ci_low": lo, "ci_high": hi, "p_holm": p_holm, "significant": bool(sig)}
+
+
 def pairwise(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
-    """Test accuracy a - b for each declared pair, from the pairwise section (Holm over all
-    pairs); significant when its CI excludes 0 and the Holm-adjusted McNemar p < alpha."""
+    """Test accuracy a - b for each declared pair (`_pair`), graded by the thresholds; the
+    accuracies reported are per-seed means, the test is on the seed-averaged predictors."""
     have = set(ev.runs)
     absent = [m for m in c["requires"] if m not in have]
     pairs = [(a, b) for a, b in c["pairs"] if {a, b} <= have]
     if absent or not pairs:
         raise NotMeasured([f"runs of {m}" for m in absent] or ["runs of both models of a pair"])
-    rows = []
-    for a, b in pairs:
-        p = next(p for p in ev.pairwise if {p["a"], p["b"]} == {a, b})
-        s = 1 if p["a"] == a else -1
-        lo, hi = sorted((s * p["ci_low"], s * p["ci_high"]))
-        diff, p_holm = s * p["acc_diff"], p["mcnemar_p_holm"]
-        sig = (lo > 0 or hi < 0) and p_holm < t["alpha"]
-        rows.append({"a": a, "b": b, "diff": diff, "ci_low": lo, "ci_high": hi, "p_holm": p_holm,
-                     "significant": bool(sig), "grade": grade(diff, sig, t["strong"], t["weak"])})
+    rows = [_pair(ev, a, b, t) for a, b in pairs]
+    for r in rows:
+        r["grade"] = grade(r["diff"], r["significant"], t["strong"], t["weak"])
     return combine([r["grade"] for r in rows]), {"pairs": rows}
 
 
@@ -227,6 +240,44 @@ def baseline(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
     return ("supported" if ok else "not supported"), facts
 
 
+def attention_ablation(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
+    """Do the learned weights matter? Per model of `models` and ablation of `ablations`
+    (runs[].ablations, summarised over seeds): a "drop" when the mean accuracy change over seeds
+    is <= -drop and every seed's paired bootstrap CI lies below 0; "changed" when any seed's CI
+    excludes 0. Plus `control`: its first model vs the second (`_pair`). Supported: every
+    ablation a drop and the control pair significant with the first ahead; not supported: no
+    ablation changed in any seed and the pair is not significant; else inconclusive."""
+    first, second = c["control"]
+    lacking = [m for m in c["models"] if set(c["ablations"]) - set(ev.ablations.get(m, {}))]
+    missing = [f"{'/'.join(c['ablations'])} ablations of {', '.join(lacking)}"] if lacking else []
+    missing += [f"runs of {m}" for m in (first, second) if m not in ev.runs]
+    if missing:
+        raise NotMeasured(missing)
+    rows = []
+    for m in c["models"]:
+        for a in c["ablations"]:
+            s = ev.ablations[m][a]
+            if any(r["ablations"][a]["ci_level"] != t["ci_level"] for r in ev.runs[m]
+                   if r.get("ablations")):
+                raise NotMeasured([f"ablation CIs of {m} at the {t['ci_level']:g} level"])
+            diff = s["acc_diff"]["mean"]
+            n = s["n_seeds"]
+            rows.append({"model": m, "ablation": a, "diff": diff, "accuracy":
+                         s["accuracy"]["mean"], "seeds_below": s["seeds_below"],
+                         "seeds_above": s["seeds_above"], "n_seeds": n,
+                         "drop": bool(diff <= -t["drop"] and s["seeds_below"] == n),
+                         "changed": s["seeds_below"] + s["seeds_above"] > 0})
+    pair = _pair(ev, first, second, t)
+    ahead = pair["significant"] and pair["diff"] > 0
+    if all(r["drop"] for r in rows) and ahead:
+        verdict = "supported"
+    elif not any(r["changed"] for r in rows) and not pair["significant"]:
+        verdict = "not supported"
+    else:
+        verdict = "inconclusive"
+    return verdict, {"ablations": rows, "control": pair}
+
+
 # ----------------------------------------------------------------------------- registry
 
 @dataclass(frozen=True)
@@ -242,20 +293,25 @@ class Kind:
 
 
 SEED_AVG = "seed-averaged predictor"
+PER_SEED = "per-seed mean"
 KINDS = {
     "pairwise": Kind(pairwise, {"pairs": list, "requires": list},
-                     ("strong", "weak", "alpha"), SEED_AVG),
+                     ("strong", "weak", "alpha"), {"accuracy": PER_SEED, "test": SEED_AVG}),
     "probe_accuracy": Kind(probe_accuracy, {"reference": str, "versus": list},
                            ("strong", "weak", "alpha"), SEED_AVG),
     "length_drop": Kind(length_drop, {"reference": str, "versus": list},
                         ("strong", "weak", "alpha"), SEED_AVG),
     "faithfulness": Kind(faithfulness, {"model": str}, ("spearman_strong", "spearman_weak"),
-                         "per-seed mean"),
+                         PER_SEED),
     "probe_consistency": Kind(probe_consistency, {"model": str, "categories": list},
                               ("consistency_strong", "consistency_weak", "margin", "alpha"),
-                              {"consistency": "per-seed mean", "mcnemar": SEED_AVG,
-                               "negation_reviews": "per-seed mean"}),
+                              {"consistency": PER_SEED, "mcnemar": SEED_AVG,
+                               "negation_reviews": PER_SEED}),
     "baseline": Kind(baseline, {}, ("margin", "alpha"),
-                     {"paired": SEED_AVG, "unpaired": "per-seed mean"},
+                     {"paired": SEED_AVG, "unpaired": PER_SEED},
                      ("supported", "not supported")),
+    "attention_ablation": Kind(attention_ablation, {"models": list, "ablations": list,
+                                                    "control": list},
+                               ("drop", "ci_level", "alpha"),
+                               {"ablations": PER_SEED, "control": SEED_AVG}),
 }

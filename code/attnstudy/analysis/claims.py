@@ -75,6 +75,8 @@ def _check(c: dict, where: str) -> None:
     if c["kind"] == "pairwise":
         need(all(isinstance(p, list) and len(p) == 2 for p in c["pairs"]),
              "'pairs' must be a list of [a, b] model pairs")
+    if c["kind"] == "attention_ablation":
+        need(len(c["control"]) == 2, "'control' must be one [a, b] model pair")
 
 
 # ----------------------------------------------------------------------------- wording

@@ -44,6 +44,7 @@ def step_flops(cfg: Config, name: str, batch: int, seq: int) -> float:
            "additive": lstm + n * d * m.attention_dim * 2 + n * m.attention_dim * 2,
            "mhsa": lstm + attention(d),
            "transformer": m.transformer_layers * (attention(e) + 2 * n * e * m.transformer_ff * 2),
+           "bilstm_mean": lstm + batch * d * 2,  # the mean-pool is a reduction, not a matmul
            }[name]
     return 3.0 * fwd
 

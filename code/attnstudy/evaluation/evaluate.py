@@ -1,4 +1,5 @@
-"""Evaluating one trained run: test metrics, probe predictions, faithfulness, attention dumps.
+"""Evaluating one trained run: test metrics, probe predictions, faithfulness, attention
+ablations and statistics (ablations.py, attention_stats.py), attention dumps.
 
 Only the checkpoint with the best validation loss reaches this module; the test set is read
 here and nowhere earlier.
@@ -66,7 +67,7 @@ def dump_attention(model, params, test: Split, rows: np.ndarray,
 def evaluate_run(cfg: Config, name: str, seed: int, ds: Dataset, params,
                  probe_texts: list[str]) -> tuple[dict, np.ndarray, list[dict]]:
     """(record, test probabilities <float32>[n_test], attention dump) for one trained run."""
-    from attnstudy.evaluation import faithfulness
+    from attnstudy.evaluation import ablations, attention_stats, faithfulness
 
     d, t = cfg.data, cfg.train
     model, predict = compiled_predict(name, cfg.model, len(ds.vocab), d.max_len)
@@ -95,6 +96,9 @@ def evaluate_run(cfg: Config, name: str, seed: int, ds: Dataset, params,
         "eval_reviews_per_second": len(y) / eval_seconds,
         "probes": [round(float(p), 6) for p in probe_probs],
         "faithfulness": faith,
+        # from the saved parameters; `probs` above are the unablated model's, as stored
+        "ablations": ablations.measure(cfg, name, seed, len(ds.vocab), params, ds.test, probs),
+        "attention_stats": attention_stats.measure(cfg, name, len(ds.vocab), params, ds.test),
     }
     dump = dump_attention(model, params, ds.test, attention_rows(cfg, ds.test),
                           cfg.analysis.attention_max_len, d.bucket_edges)

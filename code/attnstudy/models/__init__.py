@@ -1,2 +1,2 @@
-"""Models: the BiLSTM kernel (lstm), the classifiers (classifiers), inference (jitted forward,
-attention read-out) and the PyTorch twins (twins)."""
+"""Models: the BiLSTM kernel (lstm), the classifiers (classifiers), attention ablations and
+statistics (attention), inference (jitted forward, attention read-out), PyTorch twins (twins)."""

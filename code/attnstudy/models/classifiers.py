@@ -1,4 +1,4 @@
-"""The five classifiers (Flax linen). They share embedding, BiLSTM and classifier and differ only
+"""The six classifiers (Flax linen). They share embedding, BiLSTM and classifier and differ only
 in how the per-token states are aggregated into one vector:
 
   bilstm          masked max-pool                       (no attention)
@@ -6,6 +6,8 @@ in how the per-token states are aggregated into one vector:
   mhsa            multi-head QKV self-attention + residual + layer norm, masked mean-pool
   bilstm_matched  bilstm + one dense layer, parameter count within 1% of mhsa (control: size)
   transformer     no LSTM: embedding + learned positions -> encoder blocks (control: recurrence)
+  bilstm_mean     masked mean-pool = additive attention with uniform weights (control: learned
+                  weights)
 
 Every model maps ids <int32>[batch, seq] and mask <bool>[batch, seq] (True on real tokens,
 right-padded) to logits <float32>[batch] for P(positive). Padding never influences the result:
@@ -13,6 +15,10 @@ pooling and attention are masked and the backward LSTM reads real tokens only. A
 weights are `sow`n into the "intermediates" collection, so analysis can read them without a
 second code path: `model.apply(params, ids, mask, mutable=["intermediates"])`; token
 embeddings pass through `perturb("embedded")` so gradients w.r.t. them are one `jax.grad` away.
+
+The attention of additive and mhsa can be ablated at inference with the same parameters:
+`model.clone(attention_mode=m)` for a mode of `attention.MODES` ("permuted" draws from the
+"ablation" rng collection: `apply(..., rngs={"ablation": key})`).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import jax.numpy as jnp
 
 from attnstudy.config import MODEL_NAMES, ModelConfig
 from attnstudy.errors import UserError
-from attnstudy.models import lstm
+from attnstudy.models import attention, lstm
 
 NEG = -1e9  # masked score: exp(NEG - max) is exactly 0 in float32, without inf arithmetic
 LN_EPS = 1e-5  # PyTorch's LayerNorm default, so the twins agree
@@ -79,18 +85,27 @@ def masked_mean(h, mask):
     return (h * m).sum(1) / m.sum(1)
 
 
+def _rng(module: nn.Module, mode: str):
+    return module.make_rng("ablation") if mode == "permuted" else None
+
+
 class AdditiveAttention(nn.Module):
     """score_t = v . tanh(W h_t + b); a = softmax over real tokens; context = sum_t a_t h_t.
 
-    Sows the weights <float32>[b, t] (zero on padding) as "attention".
+    `mode` "uniform" / "permuted" replaces a by the ablated weights (attention.MODES). Sows the
+    weights used <float32>[b, t] (zero on padding) as "attention".
     """
 
     dim: int
+    mode: str = "learned"
 
     @nn.compact
     def __call__(self, h, mask):
+        if self.mode not in ("learned", "uniform", "permuted"):
+            raise ValueError(f"additive attention has no mode {self.mode!r}")
         scores = nn.Dense(1, use_bias=False, name="v")(jnp.tanh(nn.Dense(self.dim, name="w")(h)))
         weights = jax.nn.softmax(jnp.where(mask, scores[..., 0], NEG), axis=-1)
+        weights = attention.ablate(weights, mask, self.mode, _rng(self, self.mode))
         self.sow("intermediates", "attention", weights)
         return jnp.einsum("bt,btd->bd", weights, h)
 
@@ -100,12 +115,26 @@ class SelfAttention(nn.Module):
 
     <float32>[b, t, d] -> [b, t, d]. Sows weights <float32>[b, heads, t, t] (query x key; rows
     of padded queries and columns of padded keys are zero) as "attention".
+
+    `mode` (attention.MODES): "uniform" / "permuted" replace each real query's row of weights;
+    "none" removes the attention sublayer (query, key, value, softmax and the output projection
+    with its bias) and returns LayerNorm(h): the block minus its sublayer. The norm stays
+    because it belongs to the residual stream the classifier was trained on; dropping it too
+    would also measure the classifier on unnormalised states. Nothing is sown then. Unlike
+    "uniform", which still adds out(mean of the real tokens' values) to every token, "none"
+    removes what the sublayer adds at all.
     """
 
     heads: int
+    mode: str = "learned"
 
     @nn.compact
     def __call__(self, h, mask):
+        if self.mode not in attention.MODES:
+            raise ValueError(f"self-attention has no mode {self.mode!r}")
+        norm = nn.LayerNorm(epsilon=LN_EPS, name="norm")
+        if self.mode == "none":
+            return norm(h)
         b, t, d = h.shape
         dh = d // self.heads
         split = lambda x: x.reshape(b, t, self.heads, dh)  # noqa: E731
@@ -115,9 +144,11 @@ class SelfAttention(nn.Module):
         scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(dh).astype(h.dtype)
         weights = jax.nn.softmax(jnp.where(mask[:, None, None, :], scores, NEG), axis=-1)
         weights = weights * mask[:, None, :, None]
+        valid = mask[:, None, :, None] & mask[:, None, None, :]
+        weights = attention.ablate(weights, valid, self.mode, _rng(self, self.mode))
         self.sow("intermediates", "attention", weights)
         context = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, t, d)
-        return nn.LayerNorm(epsilon=LN_EPS, name="norm")(h + nn.Dense(d, name="out")(context))
+        return norm(h + nn.Dense(d, name="out")(context))
 
 
 class BiLSTMMaxPool(nn.Module):
@@ -136,8 +167,8 @@ class BiLSTMMaxPool(nn.Module):
         return Classifier(self.cfg.dropout, name="classifier")(pooled, train)
 
 
-class BiLSTMAdditive(nn.Module):
-    """Model 2: BiLSTM + additive attention."""
+class BiLSTMMeanPool(nn.Module):
+    """Control: BiLSTM + masked mean-pool, i.e. additive attention with uniform weights."""
 
     vocab_size: int
     cfg: ModelConfig
@@ -145,7 +176,21 @@ class BiLSTMAdditive(nn.Module):
     @nn.compact
     def __call__(self, ids, mask, train: bool = False):
         h = Encoder(self.vocab_size, self.cfg, name="encoder")(ids, mask, train)
-        pooled = AdditiveAttention(self.cfg.attention_dim, name="attention")(h, mask)
+        return Classifier(self.cfg.dropout, name="classifier")(masked_mean(h, mask), train)
+
+
+class BiLSTMAdditive(nn.Module):
+    """Model 2: BiLSTM + additive attention."""
+
+    vocab_size: int
+    cfg: ModelConfig
+    attention_mode: str = "learned"
+
+    @nn.compact
+    def __call__(self, ids, mask, train: bool = False):
+        h = Encoder(self.vocab_size, self.cfg, name="encoder")(ids, mask, train)
+        pooled = AdditiveAttention(self.cfg.attention_dim, self.attention_mode,
+                                   name="attention")(h, mask)
         return Classifier(self.cfg.dropout, name="classifier")(pooled, train)
 
 
@@ -154,11 +199,12 @@ class BiLSTMSelfAttention(nn.Module):
 
     vocab_size: int
     cfg: ModelConfig
+    attention_mode: str = "learned"
 
     @nn.compact
     def __call__(self, ids, mask, train: bool = False):
         h = Encoder(self.vocab_size, self.cfg, name="encoder")(ids, mask, train)
-        h = SelfAttention(self.cfg.heads, name="attention")(h, mask)
+        h = SelfAttention(self.cfg.heads, self.attention_mode, name="attention")(h, mask)
         return Classifier(self.cfg.dropout, name="classifier")(masked_mean(h, mask), train)
 
 
@@ -218,6 +264,8 @@ def build_model(name: str, cfg: ModelConfig, vocab_size: int, max_len: int) -> n
         return BiLSTMSelfAttention(vocab_size, cfg)
     if name == "transformer":
         return Transformer(vocab_size, cfg, max_len)
+    if name == "bilstm_mean":
+        return BiLSTMMeanPool(vocab_size, cfg)
     raise UserError(f"unknown model {name!r} (known: {', '.join(MODEL_NAMES)})")
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from attnstudy.config import BUILD, ModelConfig
 from attnstudy.data.batches import eval_batches
 from attnstudy.data.encode import PAD, Split
+from attnstudy.models import attention
 from attnstudy.models.classifiers import Transformer, build_model
 
 
@@ -39,15 +40,48 @@ def compiled_predict(name: str, mcfg: ModelConfig, vocab_size: int, max_len: int
 
 def predict_probs(predict, params, split: Split, edges, batch_size: int) -> np.ndarray:
     """P(positive) for every row of `split`, in row order. <float32>[n]."""
+    return predict_probs_with(predict, params, split, edges, batch_size)[0]
+
+
+def predict_probs_with(predict, params, split: Split, edges, batch_size: int,
+                       extra_args=None) -> tuple[np.ndarray, dict]:
+    """(P(positive) <float32>[n], {name: <float32>[n, ...]}) for every row, in row order.
+
+    `predict(params, ids, mask, *extra_args(i))` returns logits [b], or (logits, {name: [b,
+    ...]}) for per-review extras; `extra_args(i)` gives batch i's further arguments (an rng key).
+    """
     out = np.zeros(len(split), np.float32)
+    extras: dict[str, np.ndarray] = {}
     pending = []
-    for width, idx, n_real in eval_batches(split.lengths, edges, batch_size):
+    for i, (width, idx, n_real) in enumerate(eval_batches(split.lengths, edges, batch_size)):
         ids = split.ids[idx, :width]
-        logits = predict(params, ids, ids != PAD)  # dispatch now, fetch later
-        pending.append((idx[:n_real], logits, n_real))
-    for rows, logits, n_real in pending:
+        res = predict(params, ids, ids != PAD, *(extra_args(i) if extra_args else ()))
+        pending.append((idx[:n_real], res, n_real))  # dispatch now, fetch later
+    for rows, res, n_real in pending:
+        logits, more = res if isinstance(res, tuple) else (res, {})
         out[rows] = np.asarray(jax.nn.sigmoid(logits[:n_real]))
-    return out
+        for k, v in more.items():
+            v = np.asarray(v)[:n_real]
+            extras.setdefault(k, np.zeros((len(split), *v.shape[1:]), v.dtype))[rows] = v
+    return out, extras
+
+
+@functools.lru_cache(maxsize=16)
+def compiled_predict_entropy(name: str, mcfg: ModelConfig, vocab_size: int, max_len: int):
+    """predict(params, ids, mask) -> (logits [b], {"entropy", "row_entropy"?: <float32>[b, c]})
+    for the models of `attention.ABLATIONS` (validation: one pass gives loss and attention
+    entropy; columns as in `attention.review_stats`), else None."""
+    if name not in attention.ABLATIONS:
+        return None
+    model = build_model(name, mcfg, vocab_size, max_len)
+
+    @jax.jit
+    def predict(params, ids, mask):
+        logits, weights = attention_weights(model, params, ids, mask)
+        st = attention.review_stats(weights, mask)
+        return logits, {k: st[k] for k in ("entropy", "row_entropy") if k in st}
+
+    return predict
 
 
 def attention_weights(model: nn.Module, params, ids, mask):

@@ -143,6 +143,18 @@ class BiLSTMMaxPool(_Twin):
         return self.classifier(pooled), None
 
 
+class BiLSTMMeanPool(_Twin):
+    """bilstm_mean: masked mean-pool of the BiLSTM states -> classifier."""
+
+    def __init__(self, vocab_size: int, cfg: ModelConfig):
+        super().__init__()
+        self.encoder = Encoder(vocab_size, cfg)
+        self.classifier = Classifier(2 * cfg.hidden, cfg.dropout)
+
+    def _logits(self, ids, mask):
+        return self.classifier(masked_mean(self.encoder(ids, mask), mask)), None
+
+
 class BiLSTMAdditive(_Twin):
     def __init__(self, vocab_size: int, cfg: ModelConfig):
         super().__init__()
@@ -216,7 +228,8 @@ def _build(name: str, cfg: ModelConfig, vocab_size: int, max_len: int, extra: in
              "bilstm_matched": lambda: BiLSTMMaxPool(vocab_size, cfg, extra=extra),
              "additive": lambda: BiLSTMAdditive(vocab_size, cfg),
              "mhsa": lambda: BiLSTMSelfAttention(vocab_size, cfg),
-             "transformer": lambda: Transformer(vocab_size, cfg, max_len)}
+             "transformer": lambda: Transformer(vocab_size, cfg, max_len),
+             "bilstm_mean": lambda: BiLSTMMeanPool(vocab_size, cfg)}
     if name in twins:
         return twins[name]()
     raise ValueError(f"unknown model {name!r} (known: {', '.join(MODEL_NAMES)})")

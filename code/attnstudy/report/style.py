@@ -7,12 +7,13 @@ from __future__ import annotations
 # Okabe-Ito (colour-blind safe): blues for the two models without attention, warm/green for the
 # attention models; one fixed colour and marker per model everywhere (figures, tables, HTML).
 PALETTE = {"bilstm": "#56B4E9", "bilstm_matched": "#0072B2", "additive": "#E69F00",
-           "mhsa": "#009E73", "transformer": "#CC79A7"}
-MARKERS = {"bilstm": "o", "bilstm_matched": "s", "additive": "^", "mhsa": "D", "transformer": "v"}
+           "mhsa": "#009E73", "transformer": "#CC79A7", "bilstm_mean": "#4B6A88"}
+MARKERS = {"bilstm": "o", "bilstm_matched": "s", "additive": "^", "mhsa": "D", "transformer": "v",
+           "bilstm_mean": "P"}
 LABELS = {"bilstm": "BiLSTM", "bilstm_matched": "BiLSTM-matched", "additive": "Additive attn.",
-          "mhsa": "MHSA", "transformer": "Transformer"}
+          "mhsa": "MHSA", "transformer": "Transformer", "bilstm_mean": "BiLSTM-mean"}
 BASELINES = {"tfidf_logreg": "TF-IDF + logistic regression"}  # display names of baselines
-ORDER = ("bilstm", "bilstm_matched", "additive", "mhsa", "transformer")
+ORDER = ("bilstm", "bilstm_matched", "bilstm_mean", "additive", "mhsa", "transformer")
 FALLBACK = ("#D55E00", "#F0E442", "#000000", "#999999")
 INK, GRID, BASELINE = "#222222", "#e6e6e6", "#555555"
 WIDTH = 7.2  # inches: the report's text column

@@ -12,10 +12,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from attnstudy.config import PROFILES
 from attnstudy.metrics import METRICS
+from attnstudy.schema.attention import (
+    Ablation,
+    AttentionSection,
+    AttentionStats,
+    CurveAttention,
+)
+from attnstudy.schema.base import Loose, Record, Stat, keyed
 
 SCHEMA_VERSION = 2
 # The results set one build writes (bench.json, written by `bench`, is optional and separate).
@@ -23,19 +30,6 @@ RESULT_FILES = ("results.json", "test_predictions.parquet", "attention.json", "a
 
 Hex16 = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
 Pair = Annotated[list[int], Field(min_length=2, max_length=2)]
-
-
-def keyed(description: str, *keys: str, **kw) -> Any:
-    """A field holding a mapping; `keys` name its key levels in the README (e.g. "<model>")."""
-    return Field(description=description, json_schema_extra={"keys": list(keys)}, **kw)
-
-
-class Record(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-
-class Loose(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow")
 
 
 # ----------------------------------------------------------------------------- shared records
@@ -136,6 +130,9 @@ class CurvePoint(Record):
     train_loss: float = Field(description="mean training loss since the previous point")
     val_loss: float = Field(description="validation log loss")
     val_accuracy: float = Field(description="validation accuracy")
+    attention: CurveAttention | None = Field(
+        None, description="additive and mhsa; absent for other models and in runs trained "
+        "before it was recorded")
 
 
 class Faithfulness(Record):
@@ -177,6 +174,13 @@ class Run(Record):
     probes: list[float] = Field(description="P(positive) per probe sentence, in paper/probes.tsv "
                                 "order")
     faithfulness: Faithfulness | None = Field(description="for additive and mhsa, else null")
+    ablations: dict[str, Ablation] | None = keyed(
+        "additive: uniform, permuted; mhsa: also none (the attention sublayer skipped, the "
+        "block's output LayerNorm(h)); null for other models; absent in runs evaluated before "
+        "it was recorded", "<ablation>", default=None)
+    attention_stats: AttentionStats | None = Field(
+        None, description="additive and mhsa, else null; absent in runs evaluated before it was "
+        "recorded")
 
 
 class Baseline(Record):
@@ -243,14 +247,6 @@ class AttentionFile(Record):
 
 
 # ----------------------------------------------------------------------------- analysis.json
-
-class Stat(Loose):
-    mean: float | None = Field(description="mean over seeds (null: not a number)")
-    std: float | None = Field(description="sample standard deviation over seeds (0 for one)")
-    ci_low: float | None = Field(description="Student-t 95% interval over seeds: low end")
-    ci_high: float | None = Field(description="... high end")
-    n: int = Field(description="seeds")
-
 
 class Pairwise(Loose):
     a: str = Field(description="a model")
@@ -340,6 +336,7 @@ class AnalysisFile(Loose):
     length: LengthSection = Field(description="accuracy by review length")
     negation: NegationSection = Field(description="negation in real reviews and in probes")
     faithfulness: dict[str, FaithfulnessSummary] = keyed("per model with attention", "<model>")
+    attention: AttentionSection
     ledger: list[LedgerRow]
 
 

@@ -24,7 +24,11 @@ from attnstudy.data.encode import PAD, Dataset
 from attnstudy.errors import UserError
 from attnstudy.metrics import decide, log_loss
 from attnstudy.models.classifiers import build_model, init_params
-from attnstudy.models.inference import compiled_predict, predict_probs
+from attnstudy.models.inference import (
+    compiled_predict,
+    compiled_predict_entropy,
+    predict_probs_with,
+)
 from attnstudy.training.checkpoints import CHECKPOINT, RunState, load_state, save_state
 
 
@@ -64,6 +68,18 @@ def compiled_steps(name: str, mcfg: ModelConfig, tcfg: TrainConfig, vocab_size: 
     return model, tx, train_step
 
 
+def curve_attention(att: dict) -> dict:
+    """A curve point's attention record from per-review validation entropies [n, c] (column 0
+    the model's token distribution, then one per head for mhsa; attention.review_stats)."""
+    ent = att["entropy"]
+    q25, q50, q75 = np.quantile(ent[:, 0], [0.25, 0.5, 0.75])
+    rows = att.get("row_entropy")
+    return {"entropy_median": float(q50), "entropy_q25": float(q25), "entropy_q75": float(q75),
+            "heads_entropy_median": ([float(x) for x in np.median(ent[:, 1:], axis=0)]
+                                     if ent.shape[1] > 1 else None),
+            "row_entropy_median": None if rows is None else float(np.median(rows[:, 0]))}
+
+
 def train_run(cfg: Config, name: str, seed: int, ds: Dataset, run_dir: Path,
               progress=None, stop_after: int | None = None) -> RunState:
     """Train `name` with `seed` for cfg.train.steps steps; resume from run_dir's checkpoint.
@@ -73,7 +89,9 @@ def train_run(cfg: Config, name: str, seed: int, ds: Dataset, run_dir: Path,
     """
     t, d = cfg.train, cfg.data
     model, tx, train_step = compiled_steps(name, cfg.model, t, len(ds.vocab), d.max_len)
-    predict = compiled_predict(name, cfg.model, len(ds.vocab), d.max_len)[1]
+    # models with attention report its entropy from the same validation pass
+    predict = (compiled_predict_entropy(name, cfg.model, len(ds.vocab), d.max_len)
+               or compiled_predict(name, cfg.model, len(ds.vocab), d.max_len)[1])
     ckpt = run_dir / CHECKPOINT
     params = init_params(model, seed, d.max_len)
     opt_state = tx.init(params)
@@ -107,11 +125,14 @@ def train_run(cfg: Config, name: str, seed: int, ds: Dataset, run_dir: Path,
                                     f"{state.step - len(losses) + bad[0] + 1}; lower "
                                     "train.learning_rate or check the data")
             state.train_seconds += time.perf_counter() - started
-            probs = predict_probs(predict, params, ds.val, d.bucket_edges, t.eval_batch_size)
+            probs, att = predict_probs_with(predict, params, ds.val, d.bucket_edges,
+                                            t.eval_batch_size)
             val_loss = log_loss(ds.val.labels, probs)
             point = {"step": state.step, "train_loss": float(step_losses.mean()),
                      "val_loss": val_loss,
                      "val_accuracy": float((decide(probs) == ds.val.labels).mean())}
+            if att:
+                point["attention"] = curve_attention(att)
             state.curve.append(point)
             if val_loss < state.best_val_loss:
                 state.best_val_loss, state.best_step = val_loss, state.step

@@ -38,12 +38,15 @@ LOGS = BUILD / "logs"
 # The modules whose code decides a trained run's parameters, and its measurements.
 TRAIN_CODE = ("attnstudy.data.encode", "attnstudy.data.imdb", "attnstudy.data.text",
               "attnstudy.data.batches", "attnstudy.models.lstm", "attnstudy.models.classifiers",
-              "attnstudy.models.inference", "attnstudy.training.loop", "attnstudy.metrics")
+              "attnstudy.models.inference", "attnstudy.models.attention",
+              "attnstudy.training.loop", "attnstudy.metrics")
 EVAL_CODE = ("attnstudy.evaluation.evaluate", "attnstudy.evaluation.faithfulness",
+             "attnstudy.evaluation.ablations", "attnstudy.evaluation.attention_stats",
              "attnstudy.data.probes", "attnstudy.analysis.stats", "attnstudy.metrics",
              "attnstudy.models.inference")
 BASELINE_CODE = ("attnstudy.analysis.baseline", "attnstudy.data.text", "attnstudy.metrics")
 ANALYSIS_CODE = ("attnstudy.analysis.analyse", "attnstudy.analysis.sections",
+                 "attnstudy.analysis.attention",
                  "attnstudy.analysis.claims", "attnstudy.analysis.claim_rules",
                  "attnstudy.analysis.stats", "attnstudy.metrics", "attnstudy.data.probes")
 CLAIMS = ROOT / "paper" / "claims.toml"
