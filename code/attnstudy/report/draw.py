@@ -22,6 +22,7 @@ import hashlib
 import io
 import multiprocessing
 import re
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -111,9 +112,10 @@ def drawing(bundle: dict, results_dir: Path, fig_dir: Path, cache_dir: Path):
     if memo.current(outputs):
         yield lambda: [saved(fig_dir, n) for n in names]
         return
-    # fork: the workers start with matplotlib imported and the registry in place (a forkserver
-    # measured 0.25 s slower); they only ever run matplotlib and write files
-    pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("fork"))
+    # fork starts the workers with matplotlib imported (a forkserver measured 0.25 s slower), but
+    # forking a process whose JAX threads are running can deadlock: after training, forkserver
+    method = "forkserver" if "jax" in sys.modules else "fork"
+    pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context(method))
     try:
         futures = [pool.submit(draw, n, figures.parts(n, bundle), fig_dir) for n in names]
 
