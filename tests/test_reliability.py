@@ -100,7 +100,7 @@ def test_kill_9_during_training_resumes(imdb_dir, tmp_path):
     # The smoke profile with 10x the steps: the first checkpoint (step 10) comes long before the
     # end even with a warm compile cache, so the kill always lands mid-run.
     toml = (ROOT / "paper" / "experiment.toml").read_text()
-    smoke_train = "[profiles.smoke.train]\nseeds = [0, 1]\nbatch_size = 32\nsteps = 30\n"
+    smoke_train = "seeds = [0, 1]\nbatch_size = 32\nsteps = 30\n"  # [profiles.smoke.train]
     assert smoke_train in toml, "update this test with the smoke profile"
     config = tmp_path / "experiment.toml"
     config.write_text(toml.replace(smoke_train, smoke_train.replace("= 30", "= 300")))

@@ -472,7 +472,8 @@ def test_a_failing_figure_fails_the_render(built, tmp_path, monkeypatch):
 
     spec = figures.FIGURES["metrics"]
     monkeypatch.setitem(figures.FIGURES, "metrics", dataclasses.replace(spec, draw=broken))
-    with pytest.raises(ValueError, match="figure bug"):  # the workers fork after this patch
+    monkeypatch.setattr(draw, "start_method", lambda: "fork")  # workers inherit the patch
+    with pytest.raises(ValueError, match="figure bug"):
         render.render(built["results"], tmp_path / "out", pdf=False)
     assert not (tmp_path / "out" / "report.html").exists()
     assert not (tmp_path / "out" / "cache" / "render" / "figures.json").exists()

@@ -102,6 +102,12 @@ def stamp(cache_dir: Path, results_dir: Path) -> Stamp:
     return Stamp(cache_dir, "figures", key)
 
 
+def start_method() -> str:
+    """fork starts the workers with matplotlib imported (a forkserver measured 0.25 s slower),
+    but forking a process whose JAX threads run can deadlock: once JAX is loaded, forkserver."""
+    return "forkserver" if "jax" in sys.modules else "fork"
+
+
 @contextlib.contextmanager
 def drawing(bundle: dict, results_dir: Path, fig_dir: Path, cache_dir: Path):
     """Start drawing every figure the results allow; yield finish(), which waits for the
@@ -112,10 +118,7 @@ def drawing(bundle: dict, results_dir: Path, fig_dir: Path, cache_dir: Path):
     if memo.current(outputs):
         yield lambda: [saved(fig_dir, n) for n in names]
         return
-    # fork starts the workers with matplotlib imported (a forkserver measured 0.25 s slower), but
-    # forking a process whose JAX threads are running can deadlock: after training, forkserver
-    method = "forkserver" if "jax" in sys.modules else "fork"
-    pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context(method))
+    pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context(start_method()))
     try:
         futures = [pool.submit(draw, n, figures.parts(n, bundle), fig_dir) for n in names]
 
