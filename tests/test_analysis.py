@@ -241,3 +241,64 @@ def test_pairwise_significance_needs_holm_corrected_p():
     ab = next(p for p in three if (p["a"], p["b"]) == ("a", "b"))
     assert ab["mcnemar_p_holm"] == pytest.approx(3 * ab["mcnemar_p"])
     assert not any(p["significant"] for p in three)
+
+
+def _negation_case(lengths, negation, right) -> tuple[pd.DataFrame, dict]:
+    pred = pd.DataFrame({"length": lengths, "negation": negation})
+    return pred, {"m": np.asarray(right, dtype=bool)}
+
+
+def test_negation_by_length_is_the_hand_computed_stratified_difference():
+    # bucket [0, 10): with cue 2 reviews, without 2; bucket [10, 20): with 6, without 2.
+    lengths = [3, 5, 4, 6] + [12, 13, 14, 15, 16, 17, 11, 18]
+    negation = [1, 1, 0, 0] + [1, 1, 1, 1, 1, 1, 0, 0]
+    seed0 = [1, 0, 1, 1] + [1, 1, 1, 0, 0, 0, 1, 0]
+    seed1 = [1, 1, 1, 1] + [1, 1, 1, 0, 0, 0, 1, 0]  # review 2 right in one seed of two
+    pred, per_seed = _negation_case(lengths, np.array(negation, bool), [seed0, seed1])
+    out = sections.negation_by_length(pred, per_seed, [0, 10, 20], n_boot=500, seed=0)
+    # by hand: bucket 0: with (1 + 0.5) / 2 = 0.75, without 1.0, weight 2 * 2 / 4 = 1;
+    #          bucket 1: with 3 / 6 = 0.5, without 1 / 2 = 0.5, weight 6 * 2 / 8 = 1.5
+    want = (1 * (0.75 - 1.0) + 1.5 * (0.5 - 0.5)) / (1 + 1.5)
+    raw = (1.5 + 3) / 8 - (2 + 1) / 4
+    m = out["models"]["m"]
+    assert m["diff"] == pytest.approx(want) and m["raw_diff"] == pytest.approx(raw)
+    assert [b["weight"] for b in out["buckets"]] == pytest.approx([1 / 2.5, 1.5 / 2.5])
+    assert [(b["n_with"], b["n_without"]) for b in out["buckets"]] == [(2, 2), (6, 2)]
+    assert out["buckets"][0]["accuracy"]["m"] == {"with": 0.75, "without": 1.0}
+    assert out["length_median"] == {"with": float(np.median([3, 5, 12, 13, 14, 15, 16, 17])),
+                                    "without": float(np.median([4, 6, 11, 18]))}
+    assert m["ci_low"] <= m["diff"] <= m["ci_high"]
+
+
+def test_negation_by_length_removes_a_length_confound():
+    """Accuracy depends on length only, and cues are common in long reviews: the raw gap is
+    large, the length-controlled difference is 0 with a CI around it."""
+    rng = np.random.default_rng(1)
+    n = 4000
+    long = rng.random(n) < 0.5
+    lengths = np.where(long, rng.integers(300, 600, n), rng.integers(20, 100, n))
+    negation = rng.random(n) < np.where(long, 0.9, 0.3)
+    right = np.zeros(n, bool)
+    for grp in (long & negation, long & ~negation, ~long & negation, ~long & ~negation):
+        idx = np.flatnonzero(grp)  # exactly 60% right in long reviews, 90% in short ones
+        share = 0.6 if long[idx[0]] else 0.9
+        right[idx[: round(share * len(idx))]] = True
+    pred, per_seed = _negation_case(lengths, negation, right[None])
+    out = sections.negation_by_length(pred, per_seed, [0, 200, 1000], n_boot=1000, seed=0)
+    m = out["models"]["m"]
+    assert abs(m["diff"]) < 0.002 and m["ci_low"] < 0 < m["ci_high"]
+    assert m["raw_diff"] < -0.1  # confounded: cue reviews are mostly the long, hard ones
+    assert out["length_median"]["with"] > out["length_median"]["without"]
+
+
+def test_negation_by_length_is_in_the_analysis():
+    acc = dict.fromkeys(MODEL_NAMES, 0.85)
+    res, pred, base, cfg = synthetic(acc)
+    out = run(res, pred, PROBES, base, cfg)
+    by = out["negation"]["by_length"]
+    assert set(by["models"]) == set(MODEL_NAMES)
+    assert [(b["lo"], b["hi"]) for b in by["buckets"]] == [
+        (b["lo"], b["hi"]) for b in out["length"]["buckets"]]
+    assert sum(b["weight"] for b in by["buckets"]) == pytest.approx(1)
+    real = out["negation"]["real"]["mhsa"]
+    assert by["models"]["mhsa"]["raw_diff"] == pytest.approx(real["with"] - real["without"])

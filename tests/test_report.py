@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from attnstudy.errors import UserError
-from attnstudy.report import draw, facts, figures, readme, render, results
+from attnstudy.report import draw, facts, figures, readme, render, results, style
 from attnstudy.report.style import label
 from attnstudy.schema import SCHEMA_VERSION
 
@@ -35,11 +35,14 @@ CHROMIUM = Path("/usr/bin/chromium")
 SECTIONS = ("abstract", "contents", "introduction", "method", "method-data", "method-models",
             "method-training", "method-evaluation", "results", "results-test",
             "results-pairwise", "results-training", "results-length", "results-negation",
-            "results-attention", "results-samples", "claims", "discussion", "limitations",
+            "results-attention", "results-ablations", "results-samples", "claims", "discussion",
+            "limitations",
             "references", "reproducibility", "benchmark")
 TABLES = ("tab-data", "tab-models", "tab-metrics", "tab-pairwise", "tab-timing", "tab-probes",
-          "tab-samples", "tab-ledger", "tab-env", "tab-config", "tab-bench", "tab-bench-stages",
-          "tab-bench-kernels")
+          "tab-negation-length", "tab-ablations", "tab-samples", "tab-ledger", "tab-env",
+          "tab-config", "tab-bench", "tab-bench-stages", "tab-bench-kernels")
+ATTENTION_FIGURES = ("attention-stats", "attention-learning", "attention-mhsa",
+                     "attention-received")
 
 
 class Doc(HTMLParser):
@@ -489,3 +492,189 @@ def test_pdf_bytes_do_not_depend_on_the_clock(tmp_path):
     time.sleep(1.1)
     render.write_pdf(html, tmp_path / "b.pdf")
     assert (tmp_path / "a.pdf").read_bytes() == (tmp_path / "b.pdf").read_bytes()
+
+
+# ---------------------------------------------------------------- attention diagnostics
+
+def _block(html: str, id_: str, tag: str) -> str:
+    return html.split(f'id="{id_}"')[1].split(f"</{tag}>")[0]
+
+
+def test_attention_figures_are_drawn_with_their_data(built):
+    """The statistics, learning and heat-map figures are drawn from the fixture's attention
+    records, each with SVG, PNG and a CSV holding the numbers drawn."""
+    fig_dir = built["paths"]["figures"]
+    for name in ATTENTION_FIGURES:
+        assert name in figures.FIGURES and f'id="fig-{name}"' in built["html"], name
+        assert all((fig_dir / f"fig-{name}.{e}").stat().st_size > 0 for e in ("svg", "png", "csv"))
+    analysis = json.loads((built["results"] / "analysis.json").read_text())
+    stats = pd.read_csv(fig_dir / "fig-attention-stats.csv")
+    for m, st in analysis["attention"]["statistics"].items():
+        top = stats["head"].isna() & (stats["statistic"] == "entropy")
+        row = stats[(stats["model"] == m) & top]
+        assert row["median"].item() == pytest.approx(st["statistics"]["entropy"]["median"]["mean"])
+        assert (stats[stats["model"] == m]["head"].nunique()) == len(st["heads"] or [])
+    res = json.loads((built["results"] / "results.json").read_text())
+    curves = pd.read_csv(fig_dir / "fig-attention-learning.csv")
+    for r in res["runs"]:
+        if r["model"] in analysis["attention"]["statistics"]:
+            best = curves[(curves["model"] == r["model"]) & (curves["seed"] == r["seed"])
+                          & curves["head"].isna() & curves["best_step"]]
+            assert best["step"].tolist() == [r["best_step"]]
+    received = pd.read_csv(fig_dir / "fig-attention-received.csv")
+    t = received.groupby("id")["position"].transform("count") / received.groupby(
+        "id")["row"].transform("nunique")  # tokens per review
+    assert received["weight_x_n"].to_numpy() == pytest.approx((received["weight"] * t).to_numpy())
+
+
+def test_captions_state_what_the_attention_statistics_say(built):
+    analysis = json.loads((built["results"] / "analysis.json").read_text())
+    stats = analysis["attention"]["statistics"]
+    html = built["html"]
+    for name in ("attention-mhsa", "attention-received"):
+        cap = _text(_block(html, f"fig-{name}", "figure").split("<figcaption>")[1])
+        for m, st in stats.items():
+            ent = st["statistics"]["entropy"]["median"]["mean"]
+            assert f"{ent:.2f} for {label(m)}" in cap, (name, m)
+        assert "where uniform weights give 1" in cap and "not measured" not in cap
+    cap = _text(_block(html, "fig-attention-stats", "figure"))
+    for m, st in stats.items():
+        ent = st["statistics"]["entropy"]["median"]["mean"]
+        assert f"{label(m)}: median entropy {ent:.2f}, {1 - ent:.2f} below uniform" in cap
+    # the heat-map captions state the range of w * n actually drawn
+    mhsa = pd.read_csv(built["paths"]["figures"] / "fig-attention-mhsa.csv")
+    cap = _text(_block(html, "fig-attention-mhsa", "figure"))
+    lo, hi = mhsa["weight_x_n"].min(), mhsa["weight_x_n"].max()
+    assert f"between ×{lo:.2f} and ×{hi:.2f} of uniform" in cap
+
+
+def test_heatmap_token_labels_print_at_8pt(built):
+    """Token labels of the heat maps are >= 8 pt in the PDF: font size in the SVG times the
+    scale the PDF's figure box (report.css print rules, style.PDF_*) applies."""
+    tokens = {t for s in json.loads((built["results"] / "attention.json").read_text())["samples"]
+              for t in s["tokens"]}
+    for name in ("attention-mhsa", "attention-received"):
+        svg = (built["paths"]["figures"] / f"fig-{name}.svg").read_text()
+        w, h = (float(v) / 72 for v in re.search(r'width="([\d.]+)pt" height="([\d.]+)pt"',
+                                                 svg).groups())
+        tall = "tall" in _block(built["html"], f"fig-{name}", "figure").split(">")[0]
+        scale = style.pdf_scale(w, h, tall)
+        sizes = [float(size) for size, text in re.findall(
+            r'<text style="font-size: ([\d.]+)px[^>]*>([^<]+)', svg) if text.strip() in tokens]
+        assert len(sizes) >= 10, name
+        assert min(sizes) * scale >= style.MIN_LABEL_PT, (name, min(sizes), scale)
+    css = (Path(render.TEMPLATES) / "report.css").read_text()
+    assert "max-height: 118mm" in css and "figure.tall img { max-height: 215mm; }" in css
+    assert (style.PDF_MAX_HEIGHT_IN, style.PDF_TALL_HEIGHT_IN) == (118 / 25.4, 215 / 25.4)
+    # and in the PDF itself: the size of each token label as printed (font size x text matrix
+    # x current transformation), on the pages of the two heat maps
+    import math
+
+    from pypdf import PdfReader
+
+    printed = []
+
+    def visit(text, cm, tm, font, size):
+        if text.strip() in tokens:
+            printed.append(size * math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3]))
+
+    for page in PdfReader(built["paths"]["pdf"]).pages:
+        words = " ".join(page.extract_text().split())
+        if "Self-attention of each MHSA head" in words or "Attention per token" in words:
+            page.extract_text(visitor_text=visit)
+    assert len(printed) >= 20 and min(printed) >= style.MIN_LABEL_PT - 1e-3, sorted(printed)[:5]
+
+
+def test_token_highlights_are_relative_to_uniform(built):
+    assert style.ratio_css(0.0)[0] == style.DIVERGING[1]  # uniform: the scale's centre
+    assert style.ratio_css(style.RATIO_OCTAVES)[0] == style.DIVERGING[2]
+    assert style.ratio_css(-10)[0] == style.DIVERGING[0]  # clipped
+    att = json.loads((built["results"] / "attention.json").read_text())
+    ctx = facts.context(results.load(built["results"]))
+    for s in ctx["heat_samples"]:
+        n = len(s["tokens"])
+        for (_, _, r, bg, _), w_in in zip(s["spans"], s["additive"], strict=True):
+            assert r == pytest.approx(w_in * n)
+            assert f'background-color: {bg}' in built["html"]
+    assert any(s["id"] == h["id"] for s in att["samples"] for h in ctx["heat_samples"])
+
+
+def test_ablation_table_comes_from_the_analysis(built):
+    analysis = json.loads((built["results"] / "analysis.json").read_text())
+    rows = _block(built["html"], "tab-ablations", "table").split("<tbody>")[1].split("</tr>")[:-1]
+    abl = analysis["attention"]["ablations"]
+    assert len(rows) == sum(len(v) for v in abl.values())
+    for m, modes in abl.items():
+        for mode, a in modes.items():
+            name = facts.ABLATIONS[mode]
+            row = next(_text(r) for r in rows if label(m) in _text(r) and name in _text(r))
+            d = a["acc_diff"]
+            want = [f"{100 * d['mean']:+.1f}", f"[{100 * d['ci_low']:+.1f},",
+                    f"{100 * d['ci_high']:+.1f}]", f"{a['seeds_below']} / {a['n_seeds']}",
+                    f"{a['accuracy']['mean']:.3f}", f"{a['mean_abs_prob_change']['mean']:.3f}"]
+            assert all(x.replace("-", "−") in row for x in want), (row, want)
+    text = _text(_block(built["html"], "results-ablations", "table"))
+    assert "BiLSTM-mean is the additive model trained with uniform weights" in text
+    claim = next(r for r in analysis["ledger"] if r["id"] == "attention-weights-matter")
+    assert f"“{claim['claim']}” as {claim['verdict']}" in text
+
+
+def _drop_model(obj, m: str):
+    """`obj` without model m: keys named m, runs of m, pairwise rows with m, m in model lists."""
+    if isinstance(obj, dict):
+        return {k: _drop_model(v, m) for k, v in obj.items() if k != m}
+    if isinstance(obj, list):
+        return [_drop_model(v, m) for v in obj if v != m and not (
+            isinstance(v, dict) and m in (v.get("model"), v.get("a"), v.get("b")))]
+    return obj
+
+
+def test_what_was_not_measured_says_so(built):
+    """Results without attention records and without bilstm_mean (the published v1 results)
+    still render, and every attention part says it was not measured."""
+    bundle = results.load(built["results"])
+    for part in ("results", "analysis"):
+        bundle[part] = _drop_model(bundle[part], "bilstm_mean")
+    bundle["analysis"]["attention"] = {"ablations": {}, "statistics": {}, "learning": {}}
+    for r in bundle["results"]["runs"]:
+        r.pop("ablations", None)
+        r.pop("attention_stats", None)
+        for c in r["curve"]:
+            c.pop("attention", None)
+    assert not {"attention-stats", "attention-learning"} & set(figures.available(bundle))
+    html = _html(bundle)
+    text = _text(html)
+    assert 'id="tab-ablations"' not in html and 'id="fig-attention-stats"' not in html
+    for needle in ("ablations of the attention weights (uniform, permuted, skipped) were not "
+                   "measured in this results set",
+                   "uniform-weight control BiLSTM-mean was not measured in this results set",
+                   "Attention statistics over the whole test set were not measured in this "
+                   "results set", "entropy during training was not measured"):
+        assert needle in text, needle
+    assert "BiLSTM-mean" not in _text(_block(html, "tab-models", "table"))
+
+
+def test_negation_headline_is_controlled_for_length(built):
+    analysis = json.loads((built["results"] / "analysis.json").read_text())
+    by = analysis["negation"]["by_length"]
+    diffs = [v["diff"] for v in by["models"].values()]
+    raws = [v["raw_diff"] for v in by["models"].values()]
+    para = _text(built["html"].split('id="results-negation"')[1].split("</p>")[1])
+    mean, raw = sum(diffs) / len(diffs), sum(raws) / len(raws)
+    assert (f"Controlled for length, reviews with a cue are classified "
+            f"{'less' if mean < 0 else 'more'} accurately by {abs(100 * mean):.1f} points") in para
+    assert f"against a raw gap of {100 * raw:+.1f} points".replace("-", "−") in para
+    assert f"median {by['length_median']['with']:.0f} tokens" in para
+    assert abs(mean - sum(raws) / len(raws)) > 0.001  # the fixture's cues come with length
+    table = _block(built["html"], "tab-negation-length", "table")
+    for m, v in by["models"].items():
+        row = next(_text(r) for r in table.split("</tr>") if f">{label(m)}<" in r)
+        assert f"{100 * v['diff']:+.1f} [{100 * v['ci_low']:+.1f}, {100 * v['ci_high']:+.1f}]" \
+            .replace("-", "−") in row
+    negfig = pd.read_csv(built["paths"]["figures"] / "fig-negation.csv")
+    assert negfig.set_index("model")["length_controlled_diff"].to_dict() == pytest.approx(
+        {m: v["diff"] for m, v in by["models"].items()})
+    # pair consistency is worded once, as analysis.sections defines it
+    from attnstudy.analysis.sections import PAIR_CONSISTENCY
+    assert PAIR_CONSISTENCY in _text(_block(built["html"], "fig-negation", "figure"))
+    assert "double negation" in _text(built["html"].split('id="results-negation"')[1])

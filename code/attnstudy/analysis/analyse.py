@@ -11,6 +11,9 @@ accuracy can differ slightly from the mean per-seed accuracy in `summary`. The a
 difference gets a paired bootstrap CI over reviews and McNemar's test; Holm's correction runs
 over all pairs, and a pair is `significant` when the CI excludes 0 and the Holm-adjusted
 McNemar p < 0.05.
+
+Negation on real reviews is compared within the length buckets too (`negation.by_length`):
+reviews with a negation cue are longer, and longer reviews are harder for every model.
 """
 
 from __future__ import annotations
@@ -66,7 +69,10 @@ def analyse(results: dict, predictions, probes: list, cfg, claims=CLAIMS) -> dic
         "pairwise": pairwise,
         "baseline": {k: v for k, v in (baseline or {}).items() if k != "probs"},
         "length": length,
-        "negation": {"real": real, "probes": sec.negation_probes(probes, pcorrect)},
+        "negation": {"real": real,
+                     "by_length": sec.negation_by_length(predictions, per_seed, length["edges"],
+                                                         n_boot, seed),
+                     "probes": sec.negation_probes(probes, pcorrect)},
         "faithfulness": faith,
         "attention": att,
         "ledger": rows,

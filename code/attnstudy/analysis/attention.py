@@ -4,8 +4,8 @@ runs' records (results.json), per attention model over its seeds (Student-t 95% 
   ablations   runs[].ablations: accuracy, accuracy change (ablated - learned, fractions), mean
               |change in P(positive)|, flipped decisions, and how many seeds' paired bootstrap
               CIs over reviews lie below / above 0
-  statistics  runs[].attention_stats: per statistic the per-run median and mean over reviews,
-              the uniform reference, and (mhsa) the same per head
+  statistics  runs[].attention_stats: per statistic the per-run median, mean and 5/25/75/95%
+              quantiles over reviews, the uniform reference, and (mhsa) the same per head
   learning    runs[].curve[].attention: the validation entropy median at each step every seed
               recorded, i.e. when during training the attention moves away from uniform
 """
@@ -17,6 +17,7 @@ import numpy as np
 from attnstudy.analysis import stats
 
 ABLATION_KEYS = ("accuracy", "acc_diff", "mean_abs_prob_change", "flipped")
+QUANTILES = ("q05", "q25", "q75", "q95")  # of the per-review distribution; q50 is "median"
 STATISTICS = ("entropy", "max_weight", "top5_mass", "position_spearman", "row_entropy",
               "row_max_weight")
 
@@ -43,12 +44,15 @@ def ablations(runs: dict[str, list[dict]]) -> dict:
 
 
 def _block(blocks: list[dict]) -> dict:
-    """{statistic: {"median", "mean"} over seeds, or None} from per-run statistic blocks."""
+    """{statistic: {"median", "mean", "q05", "q25", "q75", "q95"} over seeds, or None} from
+    per-run statistic blocks (each the run's summary over reviews, `Dist`)."""
     out = {}
     for k in STATISTICS:
         dists = [b[k] for b in blocks if b.get(k)]
-        out[k] = None if not dists else {"median": over_seeds([d["q50"] for d in dists]),
-                                         "mean": over_seeds([d["mean"] for d in dists])}
+        out[k] = None if not dists else {
+            "median": over_seeds([d["q50"] for d in dists]),
+            "mean": over_seeds([d["mean"] for d in dists]),
+            **{q: over_seeds([d[q] for d in dists]) for q in QUANTILES}}
     return out
 
 

@@ -15,6 +15,9 @@ from attnstudy.metrics import METRICS, decide
 
 EXTRA = ("train_seconds", "tokens_per_second", "eval_reviews_per_second")
 ALPHA = 0.05
+NEGATION_STREAM = 4  # the length-controlled negation bootstrap draws from rng [seed, 4, model]
+# Pair consistency, defined once (pairs_right) and worded once: the report and the ledger say this.
+PAIR_CONSISTENCY = "both sentences classified correctly"
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -108,6 +111,59 @@ def negation_real(pred, per_seed: dict[str, np.ndarray]) -> dict:
             for m, c in per_seed.items()}
 
 
+def negation_by_length(pred, per_seed: dict[str, np.ndarray], edges: list[int], n_boot: int,
+                       seed: int, level: float = 0.95) -> dict:
+    """Accuracy with minus without a negation cue, compared within the length buckets `edges`
+    (the `length` section's) and combined Mantel-Haenszel style: bucket b's difference weighs
+    w_b = n_with_b * n_without_b / n_b (0 when either group is empty), so that cues being more
+    common in long reviews, which every model finds harder, is not counted as negation.
+
+    A review's correctness is its mean over seeds (<bool>[seeds, n] per model). The CI is a
+    percentile bootstrap resampling reviews within each bucket x cue cell (cell sizes and weights
+    fixed); p is two-sided as in `stats.paired_bootstrap`. `raw_diff` is the unadjusted gap.
+    """
+    lens = pred["length"].to_numpy(np.int64)
+    neg = pred["negation"].to_numpy(bool)
+    which = np.searchsorted(np.asarray(edges), lens, side="right") - 1
+    cells = []  # per non-empty bucket: (bucket, with-cue mask, without-cue mask, raw weight)
+    for i in range(len(edges) - 1):
+        inb = which == i
+        if inb.any():
+            yes, no = inb & neg, inb & ~neg
+            n1, n0 = int(yes.sum()), int(no.sum())
+            cells.append((i, yes, no, n1 * n0 / (n1 + n0)))
+    total = sum(w for *_, w in cells)
+    out = {"ci_level": level,
+           "length_median": {"with": float(np.median(lens[neg])) if neg.any() else None,
+                             "without": float(np.median(lens[~neg])) if (~neg).any() else None},
+           "buckets": [{"lo": edges[i], "hi": edges[i + 1], "n_with": int(yes.sum()),
+                        "n_without": int(no.sum()), "weight": w / total if total else 0.0,
+                        "accuracy": {}} for i, yes, no, w in cells],
+           "models": {}}
+    for k, (m, c) in enumerate(per_seed.items()):
+        right = c.mean(axis=0)  # [n]
+        rng = np.random.default_rng([seed, NEGATION_STREAM, k])
+        diff, boots = 0.0, np.zeros(n_boot)
+        for b, (_, yes, no, w) in zip(out["buckets"], cells, strict=True):
+            b["accuracy"][m] = {"with": float(right[yes].mean()) if yes.any() else None,
+                                "without": float(right[no].mean()) if no.any() else None}
+            if w:
+                diff += w / total * (right[yes].mean() - right[no].mean())
+                boots += w / total * (stats.bootstrap_means(right[yes], n_boot, rng)
+                                      - stats.bootstrap_means(right[no], n_boot, rng))
+        raw = (float(right[neg].mean() - right[~neg].mean()) if neg.any() and (~neg).any()
+               else None)
+        if not total:
+            out["models"][m] = {"diff": None, "ci_low": None, "ci_high": None, "p": None,
+                                "raw_diff": raw}
+            continue
+        lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
+        p = min(1.0, 2 * min(float((boots <= 0).mean()), float((boots >= 0).mean())))
+        out["models"][m] = {"diff": float(diff), "ci_low": float(lo), "ci_high": float(hi),
+                            "p": p, "raw_diff": raw}
+    return out
+
+
 def probe_correct(runs: dict[str, list[dict]], probes: list) -> dict[str, np.ndarray]:
     """model -> <bool>[seeds, n_probes] correctness (empty dict without probes)."""
     if not probes:
@@ -124,7 +180,9 @@ def probe_correct(runs: dict[str, list[dict]], probes: list) -> dict[str, np.nda
 
 
 def pairs_right(probes: list, correct: np.ndarray, cats=None) -> np.ndarray:
-    """<bool>[..., pairs]: both members right, for pairs in `cats` (all when None)."""
+    """<bool>[..., pairs]: the one definition of pair consistency (PAIR_CONSISTENCY): both
+    members of a minimal pair right, for pairs in `cats` (all when None). `correct` is
+    <bool>[..., n_probes] in probe order; every pair_id has two rows (attnstudy.data.probes)."""
     idx: dict[str, list[int]] = {}
     for i, p in enumerate(probes):
         if cats is None or p.category in cats:

@@ -2,7 +2,9 @@
 
     results   load one results set (validated by attnstudy.schema)
     style     palette, labels, model order, matplotlib style
-    figures   one function per figure, registered with its caption: @figure(name, caption=...)
+    figkit    the figure registry (@figure(name, caption=...)) and shared drawing helpers
+    figures   one function per figure, registered with its caption; imports figures_attention
+              (attention statistics, training entropy, heat maps relative to uniform)
     draw      save the figures (svg, png, csv) in worker processes, memoised
     facts     the context the templates read, computed from the results
     fmt       number formats and the Jinja filters

@@ -10,8 +10,8 @@ drawing holds the GIL (measured on 2 cores, full results: a thread pool renders 
 faster than drawing in line, 5.4 s; two processes 4.4 s, their drawing partly hidden behind
 importing weasyprint). Each figure is drawn once, SVG, PNG and CSV together: drawing the SVGs
 first and the PNGs again behind the PDF measured no faster. The figure set is redrawn only when
-the results files, the drawing code (captions excluded) or matplotlib changed, or an output was
-touched. SVGs are byte-for-byte deterministic, whichever process draws them.
+the results files, the drawing code (figures.MODULES, captions excluded) or matplotlib changed,
+or an output was touched. SVGs are byte-for-byte deterministic, whichever process draws them.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import hashlib
+import importlib.util
 import io
 import multiprocessing
 import re
@@ -81,8 +82,8 @@ def saved(fig_dir: Path, name: str) -> dict:
 
 
 def drawing_code(source: str) -> str:
-    """sha256 of figures.py's syntax tree (`source`) without docstrings and without the caption
-    and alt texts of @figure(...): a caption edit re-renders the HTML, not the figures."""
+    """sha256 of a figure module's syntax tree (`source`) without docstrings and without the
+    caption and alt texts of @figure(...): a caption edit re-renders the HTML, not the figures."""
     tree = ast.parse(source)
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
@@ -95,8 +96,9 @@ def drawing_code(source: str) -> str:
 
 
 def stamp(cache_dir: Path, results_dir: Path) -> Stamp:
-    code = drawing_code(Path(figures.__file__).read_text(encoding="utf-8"))
-    key = digest(matplotlib.__version__, str(SCHEMA_VERSION), code,
+    code = [drawing_code(Path(importlib.util.find_spec(m).origin).read_text(encoding="utf-8"))
+            for m in figures.MODULES]
+    key = digest(matplotlib.__version__, str(SCHEMA_VERSION), *code,
                  code_digest("attnstudy.report.draw"), code_digest("attnstudy.report.style"),
                  *(Path(results_dir) / f for f in RESULT_FILES))
     return Stamp(cache_dir, "figures", key)

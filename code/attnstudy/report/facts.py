@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import math
 
+from attnstudy.analysis.sections import PAIR_CONSISTENCY
 from attnstudy.metrics import LOWER_IS_BETTER, METRIC_LABELS
-from attnstudy.report.figures import pick_short
-from attnstudy.report.style import baseline_label, order
+from attnstudy.report.figures_attention import pick_short
+from attnstudy.report.style import RATIO_OCTAVES, baseline_label, order, ratio_css
 
 METRICS = tuple(METRIC_LABELS.items())
 N_DISAGREE, N_AGREE, N_HEAT, EXCERPT = 5, 2, 3, 40  # sample-selection rules stated in captions
@@ -21,6 +23,8 @@ BENCH_COLS = {"jax_ms": "JAX ms / step", "torch_ms": "PyTorch ms / step",
               "speed_ratio": "PyTorch ÷ JAX time", "jax_tokens_per_s": "JAX tokens/s",
               "jax_gflops": "JAX GFLOP/s", "peak_share": "share of SGEMM peak",
               "jax_eval_reviews_per_s": "eval reviews/s", "jit_compile_s": "JIT compile (s)"}
+ABLATIONS = {"uniform": "uniform weights", "permuted": "its own weights permuted",
+             "none": "the attention sublayer skipped"}
 
 
 def _mean(xs) -> float:
@@ -137,10 +141,107 @@ def samples(att: dict, models: list[str]) -> tuple[list[dict], list[dict]]:
     by_spread = sorted(rows, key=lambda s: (-s["spread"], str(s["id"])))
     chosen = by_spread[:N_DISAGREE] + list(reversed(by_spread[N_DISAGREE:]))[:N_AGREE]
     heat = sorted(rows, key=lambda s: (len(s["tokens"]), str(s["id"])))[:N_HEAT]
-    for s in heat:
-        top = max(s["additive"]) or 1.0
-        s["spans"] = [(tok, w, w / top) for tok, w in zip(s["tokens"], s["additive"], strict=False)]
+    for s in heat:  # (token, weight, w * n, background, text colour): relative to uniform
+        n = len(s["tokens"])
+        s["spans"] = [(tok, w, w * n, *ratio_css(math.log2(max(w * n, 1e-9))))
+                      for tok, w in zip(s["tokens"], s["additive"] or [], strict=False)]
     return chosen, heat
+
+
+def heat_range(samples: list[dict]) -> dict:
+    """Smallest and largest weight relative to uniform (w * n) in the heat maps' samples (the
+    pick_short rule): `mhsa` the query x key maps of the first, `additive` and `received` (MHSA,
+    all heads) the per-token weights of all; None when there is nothing to show."""
+    def span(rows):
+        vals = [w * len(r) for r in rows if r for w in r]
+        return (min(vals), max(vals)) if vals else None
+
+    if not samples:
+        return {"mhsa": None, "additive": None, "received": None}
+    first = samples[0]
+    return {"mhsa": span(row for head in first["mhsa"] for row in head),
+            "additive": span(s.get("additive") for s in samples),
+            "received": span(s.get("mhsa_received") for s in samples)}
+
+
+def _mean_or_none(xs) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return _mean(xs) if xs else None
+
+
+def attention_facts(res: dict, ana: dict, summ: dict) -> dict:
+    """What the attention captions and prose say, each part empty when these results did not
+    measure it: `stats` (analysis attention.statistics: medians over reviews, mean over seeds),
+    `learning` (validation entropy from the runs' curves: first, last, at the selected
+    checkpoints), `ablations` (one row per model x ablation) and `drops` (rows whose every
+    seed's CI lies below 0)."""
+    sec = ana.get("attention") or {}
+
+    def med(block: dict, k: str):
+        return ((block.get(k) or {}).get("median") or {}).get("mean")
+
+    stats = {}
+    for m in order(sec.get("statistics") or {}):
+        st = sec["statistics"][m]
+        heads = [v for h in st.get("heads") or [] if (v := med(h, "entropy")) is not None]
+        stats[m] = {"entropy": med(st["statistics"], "entropy"),
+                    "max_weight": med(st["statistics"], "max_weight"),
+                    "max_weight_uniform": med(st["uniform"], "max_weight"),
+                    "top5": med(st["statistics"], "top5_mass"),
+                    "top5_uniform": med(st["uniform"], "top5_mass"),
+                    "heads": bool(heads), "heads_min": min(heads, default=None),
+                    "heads_max": max(heads, default=None), "n_seeds": st["n_seeds"]}
+    learning = {}
+    for m in order({r["model"] for r in res["runs"]}):
+        runs = [r for r in res["runs"] if r["model"] == m
+                and any(c.get("attention") for c in r["curve"])]
+        pts = [{c["step"]: c["attention"]["entropy_median"] for c in r["curve"]
+                if c.get("attention")} for r in runs]
+        steps = sorted(set.intersection(*(set(p) for p in pts))) if pts else []
+        if steps:
+            learning[m] = {"first_step": steps[0], "first": _mean(p[steps[0]] for p in pts),
+                           "last_step": steps[-1], "last": _mean(p[steps[-1]] for p in pts),
+                           "at_best": _mean_or_none(p.get(r["best_step"])
+                                                    for p, r in zip(pts, runs, strict=True))}
+    rows = []
+    for m in order(sec.get("ablations") or {}):
+        for mode, a in sec["ablations"][m].items():
+            d = a["acc_diff"]
+            rows.append({"model": m, "ablation": mode, "name": ABLATIONS.get(mode, mode),
+                         "learned": summ[m]["accuracy"]["mean"], "accuracy": a["accuracy"]["mean"],
+                         "diff": d["mean"], "lo": d["ci_low"], "hi": d["ci_high"],
+                         "below": a["seeds_below"], "above": a["seeds_above"],
+                         "n_seeds": a["n_seeds"], "dp": a["mean_abs_prob_change"]["mean"],
+                         "flipped": a["flipped"]["mean"]})
+    return {"stats": stats, "stat_seeds": max((s["n_seeds"] for s in stats.values()), default=0),
+            "learning": learning, "ablations": rows,
+            "drops": [r for r in rows if r["n_seeds"] and r["below"] == r["n_seeds"]],
+            "ablated_models": list(dict.fromkeys(r["model"] for r in rows))}
+
+
+def negation_facts(ana: dict) -> dict:
+    """The length-controlled negation comparison (analysis negation.by_length) and the probes'
+    double-negation category, for the negation paragraph, figure and table."""
+    by = ana["negation"]["by_length"]
+    ms = {m: v for m, v in by["models"].items() if v["diff"] is not None}
+    dn = {m: p["by_category"]["double_negation"] for m, p in ana["negation"]["probes"].items()
+          if "double_negation" in p.get("by_category", {})}
+    ranked = sorted(dn, key=lambda m: (-dn[m]["pair_consistency"], m))
+    return {"buckets": by["buckets"], "level": by["ci_level"], "models": by["models"],
+            "median_with": by["length_median"]["with"],
+            "median_without": by["length_median"]["without"],
+            "mean_diff": _mean_or_none(v["diff"] for v in ms.values()),
+            "mean_raw": _mean_or_none(v["raw_diff"] for v in by["models"].values()),
+            "below": [m for m, v in ms.items() if v["ci_high"] < 0],
+            "above": [m for m, v in ms.items() if v["ci_low"] > 0],
+            "double": None if not dn else {
+                "best": ranked[0], "worst": ranked[-1], "scores": dn,
+                "n_pairs": dn[ranked[0]]["n_pairs"],
+                "same": len({v["pair_consistency"] for v in dn.values()}) == 1,
+                "acc_min": min(v["accuracy"] for v in dn.values()),
+                "acc_max": max(v["accuracy"] for v in dn.values()),
+                "mean": _mean(v["pair_consistency"] for v in dn.values()),
+                "mean_all": _mean(ana["negation"]["probes"][m]["pair_consistency"] for m in dn)}}
 
 
 def context(b: dict) -> dict:
@@ -169,9 +270,6 @@ def context(b: dict) -> dict:
                    for sec, vals in res["config"].items() if isinstance(vals, dict)
                    for k, v in vals.items()]
     base_acc = (ana["baseline"].get("test") or {}).get("accuracy")
-    real = ana["negation"]["real"]
-    gaps = [real[m]["with"] - real[m]["without"] for m in real
-            if real[m]["with"] is not None and real[m]["without"] is not None]
     short = pick_short(att, 2)
     return {
         "res": res, "ana": ana, "att": att, "cfg": res["config"], "data": res["data"],
@@ -192,7 +290,10 @@ def context(b: dict) -> dict:
         "total_train": sum(r["train_seconds"] for r in res["runs"]),
         "buckets": buckets, "len_first": _mean(buckets[0]["accuracy"].values()),
         "len_last": _mean(buckets[-1]["accuracy"].values()),
-        "neg": ana["negation"], "mean_neg_gap": _mean(gaps or [0.0]),
+        "neg": ana["negation"], "octaves": RATIO_OCTAVES,
+        "neg_len": negation_facts(ana), "pair_rule": PAIR_CONSISTENCY,
+        "attn": attention_facts(res, ana, summ),
+        "attn_claim": next((r for r in ledger if r.get("id") == "attention-weights-matter"), None),
         "probe_rank": sorted(ana["negation"]["probes"],
                              key=lambda m: -ana["negation"]["probes"][m]["accuracy"]),
         "probe_pairs": {m: sum(c.get("n_pairs", 0) for c in p.get("by_category", {}).values())
@@ -200,6 +301,9 @@ def context(b: dict) -> dict:
         "n_test": len(b["predictions"]), "n_neg": int(b["predictions"]["negation"].sum()),
         "faith": faith, "faith_facts": faith_facts,
         "mhsa_sample": short[0] if short else None, "received_n": len(short),
+        "heat_range": heat_range(short),
+        "heat_span": (min((r for s in heat_samples for _, _, r, *_ in s["spans"]), default=None),
+                      max((r for s in heat_samples for _, _, r, *_ in s["spans"]), default=None)),
         "pred_samples": pred_samples, "heat_samples": heat_samples,
         "disagree_count": sum(s["disagree"] for s in pred_samples),
         "rule": {"disagree": N_DISAGREE, "agree": N_AGREE, "heat": N_HEAT, "excerpt": EXCERPT},

@@ -3,29 +3,25 @@
     @figure("metrics", needs=("analysis",), alt="...", caption="Jinja snippet ...")
     def fig_metrics(analysis) -> (matplotlib Figure, DataFrame of exactly the data drawn)
 
-`needs` names the results parts the function gets (results, analysis, attention: the loaded
-files, see attnstudy.report.results), `when` says whether the results allow the figure at all.
-The caption is a Jinja snippet rendered with the report context (templates/report.html.j2 places
-a figure with `{{ x.figure("metrics") }}`); attnstudy.report.draw saves them. Drawing only ever
-reads the results files.
+The registry (FIGURES, `figure`, `available`, `parts`) is attnstudy.report.figkit's; importing
+this module registers every figure, the attention figures of
+attnstudy.report.figures_attention included. Drawing only ever reads the results files.
 """
 
 from __future__ import annotations
-
-import dataclasses
-import functools
-from collections.abc import Callable
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
+from attnstudy.report import figures_attention  # noqa: F401  (registers the attention figures)
+from attnstudy.report.figkit import FIGURES, Spec, available, figure, parts
+from attnstudy.report.figkit import model_legend as _legend
+from attnstudy.report.figkit import subplots as _fig
 from attnstudy.report.style import (
     BASELINE,
     INK,
-    STYLE,
-    WIDTH,
     baseline_label,
     color,
     label,
@@ -33,60 +29,10 @@ from attnstudy.report.style import (
     order,
 )
 
-plt.switch_backend("agg")  # files only, never a window
-
-
-@dataclasses.dataclass(frozen=True)
-class Spec:
-    name: str
-    draw: Callable  # (*parts named by `needs`) -> (Figure, DataFrame)
-    needs: tuple[str, ...]
-    caption: str  # Jinja, rendered with the report context
-    alt: str
-    when: Callable[[dict], bool] | None  # (bundle) -> can these results draw it?
-
-
-FIGURES: dict[str, Spec] = {}  # name -> Spec, in definition order
-
-
-def figure(name: str, *, caption: str, alt: str, needs: tuple[str, ...] = ("results",),
-           when: Callable[[dict], bool] | None = None):
-    """Register the decorated function as the figure `name` (drawn under the report's style)."""
-    def register(fn):
-        if name in FIGURES:
-            raise ValueError(f"figure {name!r} registered twice")
-
-        @functools.wraps(fn)
-        def styled(*args, **kwargs):  # a figure keeps the fonts it was made with
-            with plt.rc_context(STYLE):
-                return fn(*args, **kwargs)
-
-        FIGURES[name] = Spec(name, styled, tuple(needs), caption, alt, when)
-        return styled
-    return register
-
-
-def available(bundle: dict) -> list[str]:
-    """The names of the figures these results allow."""
-    return [n for n, s in FIGURES.items() if s.when is None or s.when(bundle)]
-
-
-def parts(name: str, bundle: dict) -> tuple:
-    """The results parts figure `name` is drawn from (what a worker process needs)."""
-    return tuple(bundle[p] for p in FIGURES[name].needs)
-
-
-# ---------------------------------------------------------------- shared drawing helpers
-
-def _fig(h: float, ncols: int = 1, nrows: int = 1, **kw):
-    return plt.subplots(nrows, ncols, figsize=(WIDTH, h), layout="constrained", **kw)
-
-
-def _legend(fig, models, **kw):
-    handles = [plt.Line2D([], [], color=color(m), marker=marker(m), lw=2, ms=5)
-               for m in models]
-    fig.legend(handles, [label(m) for m in models], loc="outside upper center",
-               ncols=min(len(models), 5), handlelength=2.2, **kw)
+__all__ = ["FIGURES", "Spec", "available", "figure", "parts"]
+# the figure modules, for the drawing memo (attnstudy.report.draw)
+MODULES = ("attnstudy.report.figkit", "attnstudy.report.figures",
+           "attnstudy.report.figures_attention")
 
 
 @figure("loss-curves", needs=("results",),
@@ -251,36 +197,58 @@ def _paired_bars(ax, models, left, right, labels):
 
 
 @figure("negation", needs=("analysis",),
-        alt="Negation probe accuracy and real-review accuracy with and without negation",
+        alt="Negation probe accuracy and pair consistency; accuracy difference with and without "
+            "a negation cue on real reviews, controlled for length and raw",
         caption="""
-(a) Share of negation probes classified correctly (solid) and share of minimal pairs whose
-prediction flips with the negation (hatched). (b) Accuracy on real test reviews without (solid) and
-with (hatched) a negation cue. A model that “understands negation” should score high on both in
-(a) and show no drop in (b).""")
+(a) Share of negation probes classified correctly (solid) and pair consistency (hatched): the share
+of minimal pairs with {{ pair_rule }}. (b) Accuracy on real test reviews with a negation cue minus
+without one, compared within the {{ neg_len.buckets | length }} review-length buckets and
+bucket-weighted (filled, {{ neg_len.level | pct(0) }} bootstrap CI), and the raw difference that
+ignores length (hollow). Reviews with a cue are longer (median {{ neg_len.median_with | int }}
+against {{ neg_len.median_without | int }} tokens) and long reviews are harder for every model, so
+the raw difference mixes negation with length. A model that “understands negation” should score
+high on both in (a) and sit at 0 in (b).""")
 def fig_negation(analysis: dict):
-    """(a) Negation probes: accuracy and minimal-pair consistency; (b) real reviews with and
-    without a negation cue."""
+    """(a) Negation probes: accuracy and pair consistency; (b) real reviews: accuracy with -
+    without a negation cue, within length buckets (with CI) and raw."""
     neg = analysis["negation"]
+    by = neg["by_length"]["models"]
     models = order(neg["probes"])
     df = pd.DataFrame([{"model": m, "probe_accuracy": neg["probes"][m]["accuracy"],
                         "pair_consistency": neg["probes"][m]["pair_consistency"],
                         "real_with_negation": neg["real"][m]["with"],
                         "real_without_negation": neg["real"][m]["without"],
                         "n_with": neg["real"][m]["n_with"],
-                        "n_without": neg["real"][m]["n_without"]}
+                        "n_without": neg["real"][m]["n_without"],
+                        **{f"length_controlled_{k}": by[m][k]
+                           for k in ("diff", "ci_low", "ci_high")},
+                        "raw_diff": by[m]["raw_diff"]}
                        for m in models])
     fig, (a, b) = _fig(3.3, ncols=2)
     _paired_bars(a, models, df["probe_accuracy"], df["pair_consistency"],
                  ["accuracy", "pair consistency"])
     a.set_title("(a) Negation probes", pad=22)
     a.set_ylim(0, 1.05)
-    a.set_ylabel("share of probes")
-    _paired_bars(b, models, df["real_without_negation"], df["real_with_negation"],
-                 ["no negation cue", "with negation cue"])
-    lo = min(df["real_with_negation"].min(), df["real_without_negation"].min())
-    b.set_ylim(max(0.0, np.floor((lo - 0.05) * 10) / 10), 1.0)
+    a.set_ylabel("share of probes / of pairs")
+    y = np.arange(len(models))[::-1]
+    for yi, (_, r) in zip(y, df.iterrows(), strict=True):
+        c = color(r["model"])
+        if pd.notna(r["length_controlled_diff"]):
+            b.plot([100 * r["length_controlled_ci_low"], 100 * r["length_controlled_ci_high"]],
+                   [yi + 0.1] * 2, color=c, lw=1.6)
+            b.plot(100 * r["length_controlled_diff"], yi + 0.1, marker(r["model"]), color=c, ms=7)
+        if pd.notna(r["raw_diff"]):
+            b.plot(100 * r["raw_diff"], yi - 0.2, marker(r["model"]), mfc="white", mec=c, ms=6)
+    b.axvline(0, color=BASELINE, lw=1)
+    b.set_yticks(y, [label(m) for m in models])
+    b.set_ylim(-0.7, len(models) - 0.3)
+    b.grid(axis="y", visible=False)
+    b.set_xlabel("accuracy with − without a cue (points)")
     b.set_title("(b) Real test reviews", pad=22)
-    b.set_ylabel(f"test accuracy (axis starts at {b.get_ylim()[0]:.1f})")
+    b.legend([plt.Line2D([], [], color=INK, marker="o", lw=1.6),
+              plt.Line2D([], [], color=INK, marker="o", mfc="white", ls="")],
+             ["within length buckets", "raw"], loc="lower center", bbox_to_anchor=(0.5, 1.0),
+             ncols=2, borderaxespad=0.2)
     return fig, df
 
 
@@ -325,76 +293,3 @@ def fig_faithfulness(analysis: dict):
                ["top-k attended tokens removed", "k random tokens removed"],
                loc="outside upper center", ncols=2)
     return fig, df
-
-
-def pick_short(attention: dict, n: int = 1) -> list[dict]:
-    """The attention figures' rule: the n shortest samples that have MHSA maps, ties by id."""
-    have = [s for s in attention["samples"] if s.get("mhsa")]
-    return sorted(have, key=lambda s: (len(s["tokens"]), str(s["id"])))[:n]
-
-
-@figure("attention-mhsa", needs=("attention",), when=lambda b: bool(pick_short(b["attention"])),
-        alt="Per-head self-attention heatmaps for one short review", caption="""
-{% set s = mhsa_sample %}Self-attention weights of each MHSA head (seed {{ att.seed }}) for the
-shortest sampled review that has maps (review {{ s.id }}, truth
-{{ "positive" if s.label else "negative" }}): row = query token, column = key token. Heads that
-attend to one column for every row collect evidence from a single token; a diagonal means a head
-mostly keeps each token's own state.""")
-def fig_attention_mhsa(attention: dict):
-    """Per-head MHSA query x key weights for the shortest sample review."""
-    (s,) = pick_short(attention, 1)
-    maps, tokens = np.asarray(s["mhsa"], dtype=float), s["tokens"]
-    heads, t = maps.shape[0], len(tokens)
-    ncols = 2 if heads > 1 else 1
-    nrows = int(np.ceil(heads / ncols))
-    fs = float(np.clip(170 / t, 4.5, 8))  # labels never overlap: ~200 pt of axis per map
-    fig, axes = _fig(nrows * (WIDTH / ncols * 0.76 + 0.15) + 0.6, ncols=ncols, nrows=nrows,
-                     squeeze=False)
-    vmax = maps.max()
-    for h, ax in enumerate(axes.flat):
-        if h >= heads:
-            ax.axis("off")
-            continue
-        im = ax.imshow(maps[h], cmap="viridis", vmin=0, vmax=vmax, interpolation="nearest")
-        ax.set_xticks(range(t), tokens, rotation=90, fontsize=fs)
-        ax.set_yticks(range(t), tokens, fontsize=fs)
-        ax.grid(False)
-        ax.set_title(f"head {h + 1}")
-        ax.tick_params(length=0)
-    fig.colorbar(im, ax=axes, shrink=0.6, label="attention weight")
-    df = pd.DataFrame([{"id": s["id"], "head": h + 1, "query": q, "query_token": tokens[q],
-                        "key": k, "key_token": tokens[k], "weight": maps[h, q, k]}
-                       for h in range(heads) for q in range(t) for k in range(t)])
-    return fig, df
-
-
-@figure("attention-received", needs=("attention",),
-        when=lambda b: bool(pick_short(b["attention"])),
-        alt="Attention received per token for short reviews", caption="""
-Attention per token for the {{ "shortest sampled review" if received_n == 1 else received_n ~
-" shortest sampled reviews" }} with self-attention maps: the additive model's weight and the mean
-attention each token receives in MHSA (over heads and queries). The dotted line is uniform
-attention; bars far above it are the tokens the models concentrate on.""")
-def fig_attention_received(attention: dict):
-    """Attention per token for the two shortest samples: additive weight and MHSA received."""
-    samples = pick_short(attention, 2)
-    fig, axes = _fig(2.5 * len(samples) + 0.3, nrows=len(samples), squeeze=False)
-    rows = []
-    for ax, s in zip(axes[:, 0], samples, strict=True):
-        t = len(s["tokens"])
-        x = np.arange(t)
-        for off, key, m in ((-0.2, "additive", "additive"), (0.2, "mhsa_received", "mhsa")):
-            ax.bar(x + off, s[key], width=0.4, color=color(m))
-        ax.axhline(1 / t, color=BASELINE, ls=":", lw=1)
-        ax.set_xticks(x, s["tokens"], rotation=90, fontsize=float(np.clip(300 / t, 6, 8)))
-        ax.set_xlim(-0.6, t - 0.4)
-        ax.grid(axis="x", visible=False)
-        ax.set_ylabel("attention")
-        ax.set_title(f"review {s['id']} (label {'positive' if s['label'] else 'negative'})")
-        rows += [{"id": s["id"], "position": i, "token": tok, "additive": s["additive"][i],
-                  "mhsa_received": s["mhsa_received"][i]} for i, tok in enumerate(s["tokens"])]
-    handles = [Patch(color=color("additive")), Patch(color=color("mhsa")),
-               plt.Line2D([], [], color=BASELINE, ls=":")]
-    fig.legend(handles, ["additive attention weight", "MHSA attention received",
-                         "uniform (1 / length)"], loc="outside upper center", ncols=3)
-    return fig, pd.DataFrame(rows)

@@ -17,6 +17,15 @@ ORDER = ("bilstm", "bilstm_matched", "bilstm_mean", "additive", "mhsa", "transfo
 FALLBACK = ("#D55E00", "#F0E442", "#000000", "#999999")
 INK, GRID, BASELINE = "#222222", "#e6e6e6", "#555555"
 WIDTH = 7.2  # inches: the report's text column
+# Attention relative to uniform, w * n, on one diverging scale everywhere (figures and the HTML
+# token highlights): blue below uniform, white at uniform, red above, saturating at 2**±3.
+DIVERGING = ("#2166ac", "#f7f7f7", "#b2182b")
+RATIO_OCTAVES = 3
+# The PDF's box for a figure (templates/report.css, print): A4 minus margins, and the largest
+# image height (`figure img` max-height; `figure.tall img` for full-page figures). A figure
+# wider or taller is scaled down, and its fonts with it; token labels must stay >= MIN_LABEL_PT.
+PDF_WIDTH_IN, PDF_MAX_HEIGHT_IN, PDF_TALL_HEIGHT_IN = 174 / 25.4, 118 / 25.4, 215 / 25.4
+MIN_LABEL_PT = 8.0
 STYLE = {
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"], "font.size": 9,
@@ -52,3 +61,23 @@ def order(models) -> list[str]:
     """Canonical model order (no attention first), unknown names after, alphabetically."""
     models = list(dict.fromkeys(models))
     return [m for m in ORDER if m in models] + sorted(m for m in models if m not in ORDER)
+
+
+def pdf_scale(width_in: float, height_in: float, tall: bool = False) -> float:
+    """How much the PDF shrinks a figure of this size (1 = printed at its own size)."""
+    max_h = PDF_TALL_HEIGHT_IN if tall else PDF_MAX_HEIGHT_IN
+    return min(1.0, PDF_WIDTH_IN / width_in, max_h / height_in)
+
+
+def _hex(c: str) -> tuple[int, int, int]:
+    return tuple(int(c[i:i + 2], 16) for i in (1, 3, 5))
+
+
+def ratio_css(log2_ratio: float) -> tuple[str, str]:
+    """(background, text colour) of a token whose weight is 2**log2_ratio times uniform, on the
+    figures' diverging scale (DIVERGING, linear in log2, clipped at ±RATIO_OCTAVES)."""
+    x = max(-1.0, min(1.0, log2_ratio / RATIO_OCTAVES))
+    lo, mid, hi = (_hex(c) for c in DIVERGING)
+    end, f = (hi, x) if x >= 0 else (lo, -x)
+    rgb = tuple(round(a + (b - a) * f) for a, b in zip(mid, end, strict=True))
+    return "#" + "".join(f"{v:02x}" for v in rgb), "#ffffff" if f > 0.6 else INK

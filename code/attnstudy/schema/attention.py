@@ -102,6 +102,10 @@ class StatSummary(Loose):
     """One attention statistic over the seeds (null: not defined in any run)."""
     median: Stat | None = Field(description="over seeds, of the per-run median over reviews")
     mean: Stat | None = Field(description="over seeds, of the per-run mean over reviews")
+    q05: Stat | None = Field(description="over seeds, of the per-run 5% quantile over reviews")
+    q25: Stat | None = Field(description="... of the 25% quantile")
+    q75: Stat | None = Field(description="... of the 75% quantile")
+    q95: Stat | None = Field(description="... of the 95% quantile")
 
 
 class AttentionStatsSummary(Loose):

@@ -285,7 +285,8 @@ class NegationReal(Loose):
 
 class CategoryScore(Loose):
     accuracy: float = Field(description="over the category's sentences and seeds")
-    pair_consistency: float = Field(description="share of pairs with both sentences right")
+    pair_consistency: float = Field(description="share of pairs with both sentences right "
+                                    "(attnstudy.analysis.sections.pairs_right), over seeds")
     n_pairs: int = Field(description="sentence pairs in the category")
 
 
@@ -295,8 +296,46 @@ class ProbeScore(Loose):
     by_category: dict[str, CategoryScore] = keyed("per probe category", "<category>")
 
 
+class CueAccuracy(Loose):
+    with_: float | None = Field(alias="with", description="accuracy on the bucket's reviews with "
+                                "a cue (mean over seeds; null: none)")
+    without: float | None = Field(description="... without one")
+
+
+class NegationBucket(Loose):
+    lo: int = Field(description="tokens, inclusive (the `length` section's buckets)")
+    hi: int = Field(description="tokens, exclusive")
+    n_with: int = Field(description="test reviews in the bucket with a cue")
+    n_without: int = Field(description="... without one")
+    weight: float = Field(description="the bucket's share of the Mantel-Haenszel weights "
+                          "n_with * n_without / n (sum to 1; 0 when a group is empty)")
+    accuracy: dict[str, CueAccuracy] = keyed("per model", "<model>")
+
+
+class NegationDiff(Loose):
+    diff: float | None = Field(description="accuracy with - without a cue, bucket-weighted "
+                               "(fraction; null when no bucket has both groups)")
+    ci_low: float | None = Field(description="percentile bootstrap CI (reviews resampled within "
+                                 "each bucket x cue cell): low end")
+    ci_high: float | None = Field(description="... high end")
+    p: float | None = Field(description="two-sided bootstrap p of diff")
+    raw_diff: float | None = Field(description="the unadjusted with - without gap, for comparison")
+
+
+class NegationByLength(Loose):
+    """Negation controlled for length (attnstudy.analysis.sections.negation_by_length): reviews
+    with a cue are longer, and longer reviews are harder for every model."""
+    ci_level: float = Field(description="confidence level of the CIs (0.95)")
+    length_median: dict[str, float | None] = keyed(
+        "median tokens of the test reviews with (\"with\") and without (\"without\") a cue",
+        "<group>")
+    buckets: list[NegationBucket] = Field(description="the non-empty length buckets")
+    models: dict[str, NegationDiff] = keyed("per model", "<model>")
+
+
 class NegationSection(Loose):
     real: dict[str, NegationReal] = keyed("test reviews with/without a negation cue", "<model>")
+    by_length: NegationByLength
     probes: dict[str, ProbeScore] = keyed("the probe sentences (paper/probes.tsv)", "<model>")
 
 

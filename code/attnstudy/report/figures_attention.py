@@ -1,0 +1,283 @@
+"""The attention figures: where the weights go (heat maps relative to uniform), how peaked they
+are over the whole test set, how that developed during training. Registered like every figure
+(attnstudy.report.figkit); the ablations are a table (templates/report.html.j2).
+
+Heat maps colour w * n, the weight relative to uniform (1/n over n tokens), on one diverging
+scale (style.DIVERGING, log2, ±style.RATIO_OCTAVES), the same as the HTML token highlights.
+Token labels are MIN_LABEL_PT in the PDF: these figures are sized to print unscaled.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.patches import Patch
+
+from attnstudy.report.figkit import (
+    RATIO_CMAP,
+    figure,
+    log2_ratio,
+    ratio_colorbar,
+    subplots,
+)
+from attnstudy.report.style import (
+    BASELINE,
+    INK,
+    MIN_LABEL_PT,
+    PDF_MAX_HEIGHT_IN,
+    PDF_TALL_HEIGHT_IN,
+    PDF_WIDTH_IN,
+    RATIO_OCTAVES,
+    color,
+    label,
+    order,
+)
+
+WIDTH = round(PDF_WIDTH_IN - 0.05, 2)  # printed at its own size: labels keep their points
+LABEL_CHARS = 11  # longer tokens are shortened on the axes (the CSV has them whole)
+STATS = (("entropy", "normalised entropy", "linear"), ("max_weight", "max weight", "log"),
+         ("top5_mass", "top-5 mass", "linear"))
+# The statistics sentence the heat-map captions share (templates/_macros.html.j2, from
+# facts.attention_facts), so every caption states what the test-set statistics say.
+SAY_STATS = """ {% import "_macros.html.j2" as x with context %}{{
+x.attention_stats(short=true) }}"""
+
+
+def pick_short(attention: dict, n: int = 1) -> list[dict]:
+    """The attention figures' rule: the n shortest samples that have MHSA maps, ties by id."""
+    have = [s for s in attention["samples"] if s.get("mhsa")]
+    return sorted(have, key=lambda s: (len(s["tokens"]), str(s["id"])))[:n]
+
+
+def short(tok: str) -> str:
+    return tok if len(tok) <= LABEL_CHARS else tok[:LABEL_CHARS - 1] + "…"
+
+
+def text_in(chars: int) -> float:
+    """Inches a label of `chars` characters takes at MIN_LABEL_PT (DejaVu Sans, ~0.62 em)."""
+    return chars * 0.62 * MIN_LABEL_PT / 72 + 0.08
+
+
+@figure("attention-mhsa", needs=("attention",), when=lambda b: bool(pick_short(b["attention"])),
+        alt="Per-head self-attention heatmaps for one short review, relative to uniform",
+        caption="""
+{% set s = mhsa_sample %}Self-attention of each MHSA head (seed {{ att.seed }}) for the shortest
+sampled review that has maps (review {{ s.id }}, truth {{ "positive" if s.label else "negative" }}):
+row = query token, column = key token, colour = weight relative to uniform (w · n, red above,
+blue below, white = 1/n); here the weights lie between ×{{ heat_range.mhsa[0] | n(2) }} and
+×{{ heat_range.mhsa[1] | n(2) }} of uniform. A red column collects evidence from one token for
+every query; a red diagonal keeps each token's own state.""" + SAY_STATS)
+def fig_attention_mhsa(attention: dict):
+    """Per-head MHSA query x key weights x n for the shortest sample review."""
+    (s,) = pick_short(attention, 1)
+    maps, tokens = np.asarray(s["mhsa"], dtype=float), s["tokens"]
+    heads, t = maps.shape[0], len(tokens)
+    lab = text_in(max(len(short(x)) for x in tokens))
+    ncols = 2 if heads > 1 else 1
+    nrows = -(-heads // ncols)
+    # square maps as large as the PDF page allows (width, and a full page of height)
+    side = min((WIDTH - lab - 0.15) / ncols - 0.05,
+               (PDF_TALL_HEIGHT_IN - lab - 0.9) / nrows - 0.3)
+    fig, axes = subplots(nrows * (side + 0.3) + lab + 0.9, ncols=ncols, nrows=nrows,
+                         width=WIDTH, squeeze=False, sharex=True, sharey=True)
+    step = max(1, int(np.ceil(MIN_LABEL_PT / (72 * side / t))))  # one label per cell if it fits
+    ticks = list(range(0, t, step))
+    for h, ax in enumerate(axes.flat):
+        if h >= heads:
+            ax.axis("off")
+            continue
+        im = ax.imshow(log2_ratio(maps[h], t), cmap=RATIO_CMAP, vmin=-RATIO_OCTAVES,
+                       vmax=RATIO_OCTAVES, interpolation="nearest")
+        ax.set_xticks(ticks, [short(tokens[i]) for i in ticks], rotation=90,
+                      fontsize=MIN_LABEL_PT)
+        ax.set_yticks(ticks, [short(tokens[i]) for i in ticks], fontsize=MIN_LABEL_PT)
+        ax.tick_params(length=0, labelbottom=h >= heads - ncols, labelleft=h % ncols == 0)
+        ax.grid(False)
+        ax.set_title(f"head {h + 1}")
+    ratio_colorbar(fig, im, axes, orientation="horizontal", shrink=0.5, aspect=40)
+    df = pd.DataFrame([{"id": s["id"], "head": h + 1, "query": q, "query_token": tokens[q],
+                        "key": k, "key_token": tokens[k], "weight": maps[h, q, k],
+                        "weight_x_n": maps[h, q, k] * t}
+                       for h in range(heads) for q in range(t) for k in range(t)])
+    return fig, df
+
+
+@figure("attention-received", needs=("attention",),
+        when=lambda b: bool(pick_short(b["attention"])),
+        alt="Attention per token relative to uniform for short reviews: additive and MHSA heads",
+        caption="""
+Attention per token, relative to uniform (w · n; red above, blue below, white = 1/n), for the
+{{ "shortest sampled review" if received_n == 1 else received_n ~ " shortest sampled reviews" }}
+with self-attention maps (seed {{ att.seed }}): the additive model's weight, the attention each
+token receives in MHSA (mean over queries) averaged over heads and per head. Red cells are the
+tokens a model concentrates on.{% set r = heat_range %}{% if r.additive %} In these reviews the
+additive weights lie between ×{{ r.additive[0] | n(2) }} and ×{{ r.additive[1] | n(2) }} of
+uniform{% endif %}{% if r.received %}{{ "," if r.additive else " In these reviews" }} the
+attention MHSA's tokens receive between ×{{ r.received[0] | n(2) }} and
+×{{ r.received[1] | n(2) }}{% endif %}.""" + SAY_STATS)
+def fig_attention_received(attention: dict):
+    """Per token: additive weight, MHSA received (mean and per head), as log2(w * n) rows."""
+    samples = pick_short(attention, 2)
+    lab = text_in(max(len(short(x)) for s in samples for x in s["tokens"]))
+    blocks = []
+    for s in samples:
+        maps = np.asarray(s["mhsa"], dtype=float)  # [head, query, key]
+        rows = ([("Additive", s["additive"])] if s.get("additive") else []) + [
+            ("MHSA, all heads", s["mhsa_received"] or maps.mean(axis=(0, 1)))] + [
+            (f"MHSA head {h + 1}", maps[h].mean(axis=0)) for h in range(maps.shape[0])]
+        blocks.append((s, rows))
+    heights = [len(rows) * 0.19 + lab + 0.32 for _, rows in blocks]
+    fig, axes = subplots(min(sum(heights) + 0.1, PDF_MAX_HEIGHT_IN - 0.05), nrows=len(blocks),
+                         width=WIDTH, squeeze=False, gridspec_kw={"height_ratios": heights})
+    out = []
+    for ax, (s, rows) in zip(axes[:, 0], blocks, strict=True):
+        t = len(s["tokens"])
+        grid = np.array([log2_ratio(w, t) for _, w in rows])
+        im = ax.imshow(grid, cmap=RATIO_CMAP, vmin=-RATIO_OCTAVES, vmax=RATIO_OCTAVES,
+                       aspect="auto", interpolation="nearest")
+        ax.set_xticks(range(t), [short(x) for x in s["tokens"]], rotation=90,
+                      fontsize=MIN_LABEL_PT)
+        ax.set_yticks(range(len(rows)), [name for name, _ in rows], fontsize=MIN_LABEL_PT)
+        ax.tick_params(length=0)
+        ax.grid(False)
+        ax.set_title(f"review {s['id']} (truth {'positive' if s['label'] else 'negative'})")
+        out += [{"id": s["id"], "row": name, "position": i, "token": tok, "weight": float(w[i]),
+                 "weight_x_n": float(w[i]) * t}
+                for name, w in rows for i, tok in enumerate(s["tokens"])]
+    ratio_colorbar(fig, im, axes[:, 0], shrink=0.8, aspect=30)
+    return fig, pd.DataFrame(out)
+
+
+def _stat_rows(stats: dict) -> list[tuple[str, str, str, dict, dict]]:
+    """(model, row name, head, statistics block, uniform block) top to bottom."""
+    rows = []
+    for m in order(stats):
+        st = stats[m]
+        heads = st.get("heads") or []
+        rows.append((m, label(m) + (", all heads" if heads else ""), "", st["statistics"],
+                     st["uniform"]))
+        rows += [(m, f"head {h + 1}", str(h + 1), blk, st["uniform"])
+                 for h, blk in enumerate(heads)]
+    return rows
+
+
+@figure("attention-stats", needs=("analysis",),
+        when=lambda b: bool(b["analysis"]["attention"]["statistics"]),
+        alt="Distribution over test reviews of attention entropy, max weight and top-5 mass per "
+            "model and head, against uniform weights",
+        caption="""
+How peaked the learned attention is over all test reviews: per model (and per MHSA head, on the
+attention each token receives), the distribution over reviews of the normalised entropy
+(H / log n, 1 = uniform), the largest weight and the mass on the 5 highest-weighted tokens: box
+25–75%, whiskers 5–95%, tick the median, each averaged over {{ attn.stat_seeds }} seed(s).
+Grey: the same statistic for uniform weights on the same reviews (entropy exactly 1).{%
+for m, s in attn.stats.items() %} {{ label(m) }}: median entropy {{ s.entropy | n(2) }},
+{{ (1 - s.entropy) | n(2) }} below uniform; median largest weight {{ s.max_weight | n(3) }}, ×{{
+(s.max_weight / s.max_weight_uniform) | n(1) }} the uniform {{ s.max_weight_uniform | n(3) }}.{%
+endfor %}""")
+def fig_attention_stats(analysis: dict):
+    """Entropy, max weight, top-5 mass: q05/q25/median/q75/q95 per model and head vs uniform."""
+    rows = _stat_rows(analysis["attention"]["statistics"])
+    recs = []
+    for m, name, head, blk, uni in rows:
+        for k, _, _ in STATS:
+            b, u = blk.get(k) or {}, uni.get(k) or {}
+
+            def val(d, q):
+                return (d.get(q) or {}).get("mean")
+            recs.append({"model": m, "row": name, "head": head, "statistic": k,
+                         **{q: val(b, q) for q in ("q05", "q25", "median", "q75", "q95", "mean")},
+                         "uniform_q25": val(u, "q25"), "uniform_median": val(u, "median"),
+                         "uniform_q75": val(u, "q75"),
+                         "seeds": (b.get("median") or {}).get("n")})
+    df = pd.DataFrame(recs)
+    fig, axes = subplots(0.34 * len(rows) + 1.2, ncols=len(STATS), sharey=True)
+    y = np.arange(len(rows))[::-1]
+    for ax, (k, title, scale) in zip(axes, STATS, strict=True):
+        d = df[df["statistic"] == k]
+        for yi, (_, r), (m, _, head, _, _) in zip(y, d.iterrows(), rows, strict=True):
+            c = color(m)
+            if r["uniform_median"] is not None and k != "entropy":
+                ax.plot([r["uniform_q25"], r["uniform_q75"]], [yi - 0.27] * 2, color=BASELINE,
+                        lw=2.5, alpha=0.45, solid_capstyle="butt")
+                ax.plot([r["uniform_median"]], [yi - 0.27], "|", color=BASELINE, ms=7)
+            if r["median"] is None:
+                continue
+            ax.plot([r["q05"], r["q95"]], [yi, yi], color=c, lw=1)
+            ax.add_patch(plt.Rectangle((r["q25"], yi - 0.16), r["q75"] - r["q25"], 0.32,
+                                       facecolor=c, alpha=0.35 if head else 0.8,
+                                       edgecolor=c, lw=0.8))
+            ax.plot([r["median"]] * 2, [yi - 0.2, yi + 0.2], color=INK, lw=1.4)
+        if k == "entropy":
+            ax.axvline(1, color=BASELINE, ls="--", lw=1.1)
+        ax.set_xscale(scale)
+        ax.set_title(title)
+        ax.grid(axis="y", visible=False)
+    axes[0].set_yticks(y, [name for _, name, *_ in rows])
+    axes[0].set_ylim(-0.7, len(rows) - 0.4)
+    fig.legend([Patch(color="#9a9a9a", alpha=0.8), plt.Line2D([], [], color=BASELINE, lw=2.5,
+                                                               alpha=0.45)],
+               ["learned attention (box 25–75%, whiskers 5–95%)",
+                "uniform weights, same reviews (entropy: dashed line at 1)"],
+               loc="outside upper center", ncols=2)
+    return fig, df
+
+
+def _curves(results: dict) -> pd.DataFrame:
+    rows = []
+    for r in results["runs"]:
+        for c in r["curve"]:
+            a = c.get("attention")
+            if not a:
+                continue
+            rows.append({"model": r["model"], "seed": r["seed"], "head": "", "step": c["step"],
+                         "entropy_median": a["entropy_median"],
+                         "best_step": c["step"] == r["best_step"]})
+            rows += [{"model": r["model"], "seed": r["seed"], "head": str(h + 1),
+                      "step": c["step"], "entropy_median": v,
+                      "best_step": c["step"] == r["best_step"]}
+                     for h, v in enumerate(a.get("heads_entropy_median") or [])]
+    return pd.DataFrame(rows)
+
+
+@figure("attention-learning", needs=("results",),
+        when=lambda b: any(c.get("attention") for r in b["results"]["runs"] for c in r["curve"]),
+        alt="Median normalised attention entropy on the validation set against training step",
+        caption="""
+Median normalised entropy of the attention on the validation reviews (1 = uniform, dashed)
+against training step, per model: thin lines are seeds, the thick line their mean, dotted lines
+the MHSA heads (mean over seeds); a star marks each seed's selected checkpoint (lowest
+validation loss), the one evaluated on the test set.{% for m, l in attn.learning.items() %}
+{{ label(m) }} goes from {{ l.first | n(2) }} at step {{ l.first_step }} to {{ l.last | n(2) }}
+at step {{ l.last_step }} ({{ l.at_best | n(2) }} at the selected checkpoints).{% endfor %}""")
+def fig_attention_learning(results: dict):
+    """Validation entropy median vs step per model: seeds, their mean, MHSA heads, best_step."""
+    df = _curves(results)
+    models = order(df["model"])
+    fig, axes = subplots(2.9, ncols=len(models), sharey=True, squeeze=False)
+    for ax, m in zip(axes[0], models, strict=True):
+        d = df[df["model"] == m]
+        top = d[d["head"] == ""]
+        for _, sd in top.groupby("seed"):
+            ax.plot(sd["step"], sd["entropy_median"], color=color(m), lw=0.8, alpha=0.6)
+            best = sd[sd["best_step"]]
+            ax.plot(best["step"], best["entropy_median"], "*", color=INK, ms=8, zorder=3)
+        mean = top.groupby("step")["entropy_median"].mean()
+        ax.plot(mean.index, mean.values, color=color(m), lw=2.2)
+        for h, hd in d[d["head"] != ""].groupby("head"):
+            hm = hd.groupby("step")["entropy_median"].mean()
+            ax.plot(hm.index, hm.values, ":", color=color(m), lw=1.2)
+            ax.annotate(f"head {h}", (hm.index[-1], hm.values[-1]), xytext=(3, 0),
+                        textcoords="offset points", va="center", fontsize=7, color=INK)
+        ax.axhline(1, color=BASELINE, ls="--", lw=1)
+        ax.set_title(label(m))
+        ax.set_xlabel("training step")
+    axes[0, 0].set_ylabel("median normalised entropy")
+    fig.legend([plt.Line2D([], [], color=INK, lw=2.2), plt.Line2D([], [], color=INK, lw=0.8),
+                plt.Line2D([], [], color=INK, ls=":"),
+                plt.Line2D([], [], color=INK, marker="*", ls="", ms=8),
+                plt.Line2D([], [], color=BASELINE, ls="--")],
+               ["mean over seeds", "one seed", "MHSA head", "selected checkpoint", "uniform"],
+               loc="outside upper center", ncols=5)
+    return fig, df
