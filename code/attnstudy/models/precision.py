@@ -1,0 +1,86 @@
+"""Matmuls at the config's precision (`model.precision`): float32, or bfloat16 inputs with
+float32 accumulation and a float32 result.
+
+bfloat16 runs the dots ~1.8x faster on CPUs with AVX512_BF16. Only the matmul *inputs* are
+rounded: results come back in float32, and so do the gradients of both operands (their backward
+matmuls also take bfloat16 inputs and accumulate in float32). Plain autodiff would not do that:
+it runs the backward dots on a float32 x bfloat16 pair and rounds every operand gradient to
+bfloat16 on its way back through the cast. In float32 mode everything here is the plain
+`jnp.einsum` / `lax.dot_general`, so results are bit-identical to code that never heard of
+precision.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from attnstudy.config import PRECISIONS
+
+F32, BF16 = jnp.float32, jnp.bfloat16
+
+__all__ = ["einsum", "dense_dot", "matmul_dtype"]
+
+
+def matmul_dtype(precision: str) -> jnp.dtype:
+    """The dtype matmul inputs are cast to for `precision` ("float32" or "bfloat16")."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r} is not one of {PRECISIONS}")
+    return jnp.dtype(precision)
+
+
+def einsum(spec: str, a: jax.Array, b: jax.Array, precision: str = "float32") -> jax.Array:
+    """Two-operand `jnp.einsum` at `precision`; float32 result either way.
+
+    Every index of an operand must appear in the other operand or the output (a contraction,
+    batch or free index), which holds for matmuls; that is what the bfloat16 VJP relies on.
+    """
+    if matmul_dtype(precision) == F32:
+        return jnp.einsum(spec, a, b)
+    return _einsum_bf16(spec, a, b)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _einsum_bf16(spec, a, b):
+    return jnp.einsum(spec, a.astype(BF16), b.astype(BF16), preferred_element_type=F32)
+
+
+def _einsum_bf16_fwd(spec, a, b):
+    a16, b16 = a.astype(BF16), b.astype(BF16)
+    # The residuals are the bfloat16 copies (half the memory); the zero-size arrays carry the
+    # operands' dtypes for the gradients.
+    out = jnp.einsum(spec, a16, b16, preferred_element_type=F32)
+    return out, (a16, b16, jnp.zeros((0,), a.dtype), jnp.zeros((0,), b.dtype))
+
+
+def _einsum_bf16_bwd(spec, res, g):
+    a16, b16, a_kind, b_kind = res
+    ins, out = spec.split("->")
+    sa, sb = ins.split(",")
+    g16 = g.astype(BF16)
+    da = jnp.einsum(f"{out},{sb}->{sa}", g16, b16, preferred_element_type=F32)
+    db = jnp.einsum(f"{sa},{out}->{sb}", a16, g16, preferred_element_type=F32)
+    return da.astype(a_kind.dtype), db.astype(b_kind.dtype)
+
+
+_einsum_bf16.defvjp(_einsum_bf16_fwd, _einsum_bf16_bwd)
+
+
+def dense_dot(precision: str):
+    """`dot_general` for `flax.linen.Dense(dot_general=...)`: None (Flax's own `lax.dot_general`)
+    in float32 mode, else a bfloat16 matmul of inputs <f32>[..., k] and kernel [k, n] with a
+    float32 result, to which Dense adds its float32 bias.
+
+    (Flax's `Dense(dtype=bfloat16)` would instead round the bias and the output to bfloat16.)
+    """
+    return None if matmul_dtype(precision) == F32 else _dense_dot_bf16
+
+
+def _dense_dot_bf16(x, kernel, dimension_numbers, precision=None, preferred_element_type=None):
+    if dimension_numbers != (((x.ndim - 1,), (0,)), ((), ())) or precision is not None:
+        raise NotImplementedError("dense_dot does Dense's contraction only")
+    y = _einsum_bf16("nk,kg->ng", x.reshape(-1, x.shape[-1]), kernel)
+    return y.reshape(*x.shape[:-1], kernel.shape[-1])
+
