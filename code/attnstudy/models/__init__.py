@@ -1,1 +1,2 @@
-"""Models: the BiLSTM kernel (lstm), the classifiers (classifiers), inference (jitted forward, attention read-out), PyTorch twins (twins)."""
+"""Models: the BiLSTM kernel (lstm), the classifiers (classifiers), matmul precision (precision),
+inference (jitted forward, attention read-out), PyTorch twins (twins)."""

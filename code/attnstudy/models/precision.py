@@ -42,16 +42,43 @@ def einsum(spec: str, a: jax.Array, b: jax.Array, precision: str = "float32") ->
     return _einsum_bf16(spec, a, b)
 
 
+def _dot_bf16(spec: str, a: jax.Array, b: jax.Array) -> jax.Array:
+    """`jnp.einsum(spec, a, b)` of bfloat16 operands into float32, with the batch indices (in both
+    operands and the output) moved to the front and merged into one, unless there is at most one
+    and it leads everywhere already: XLA's multi-threaded CPU runtime (jaxlib 0.10.2) rejects
+    some bf16 x bf16 -> f32 dots with other batch layouts, e.g. attention's "bqhd,bhqk->bkhd" or
+    "dkg,tdbg->tdbk" ("Unsupported element type for DotThunk::Execute").
+    """
+    ins, out = spec.split("->")
+    sa, sb = ins.split(",")
+    batch = [c for c in sa if c in sb and c in out]
+    if not batch or (len(batch) == 1 and sa[0] == sb[0] == out[0] == batch[0]):
+        return jnp.einsum(spec, a, b, preferred_element_type=F32)
+    sizes = dict(zip(sa, a.shape, strict=True)) | dict(zip(sb, b.shape, strict=True))
+
+    def merged(x, s):  # batch indices first, then flattened into one
+        rest = [c for c in s if c not in batch]
+        x = jnp.transpose(x, [s.index(c) for c in batch + rest])
+        return x.reshape(-1, *x.shape[len(batch):]), "".join(rest)
+
+    (a2, ra), (b2, rb) = merged(a, sa), merged(b, sb)
+    free = "".join(c for c in out if c not in batch)
+    z = next(c for c in "zyxwvutsrqponmlkjihgfedcba" if c not in spec)  # the merged index
+    y = jnp.einsum(f"{z}{ra},{z}{rb}->{z}{free}", a2, b2, preferred_element_type=F32)
+    y = y.reshape(*(sizes[c] for c in batch), *y.shape[1:])
+    return jnp.transpose(y, [(batch + list(free)).index(c) for c in out])
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _einsum_bf16(spec, a, b):
-    return jnp.einsum(spec, a.astype(BF16), b.astype(BF16), preferred_element_type=F32)
+    return _dot_bf16(spec, a.astype(BF16), b.astype(BF16))
 
 
 def _einsum_bf16_fwd(spec, a, b):
     a16, b16 = a.astype(BF16), b.astype(BF16)
     # The residuals are the bfloat16 copies (half the memory); the zero-size arrays carry the
     # operands' dtypes for the gradients.
-    out = jnp.einsum(spec, a16, b16, preferred_element_type=F32)
+    out = _dot_bf16(spec, a16, b16)
     return out, (a16, b16, jnp.zeros((0,), a.dtype), jnp.zeros((0,), b.dtype))
 
 
@@ -60,8 +87,8 @@ def _einsum_bf16_bwd(spec, res, g):
     ins, out = spec.split("->")
     sa, sb = ins.split(",")
     g16 = g.astype(BF16)
-    da = jnp.einsum(f"{out},{sb}->{sa}", g16, b16, preferred_element_type=F32)
-    db = jnp.einsum(f"{sa},{out}->{sb}", a16, g16, preferred_element_type=F32)
+    da = _dot_bf16(f"{out},{sb}->{sa}", g16, b16)
+    db = _dot_bf16(f"{sa},{out}->{sb}", a16, g16)
     return da.astype(a_kind.dtype), db.astype(b_kind.dtype)
 
 
