@@ -8,6 +8,12 @@ it runs the backward dots on a float32 x bfloat16 pair and rounds every operand 
 bfloat16 on its way back through the cast. In float32 mode everything here is the plain
 `jnp.einsum` / `lax.dot_general`, so results are bit-identical to code that never heard of
 precision.
+
+Measured with jaxlib 0.10.2 (optimized HLO of each training step): XLA's CPU backend runs the
+LSTM's three matmuls, the dense forward and input-gradient dots and attention's forward dots
+natively in bfloat16, but converts the operands of the dense *weight*-gradient dots (which
+contract over all batch x time rows) and of two attention backward dots to float32 first: the
+same numbers (bfloat16 products are exact in float32), without the speed-up there.
 """
 
 from __future__ import annotations
