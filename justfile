@@ -36,7 +36,7 @@ setup-dev: setup
 test *args: setup-dev
     {{py}} -m pytest -q {{args}}
 
-# JAX vs PyTorch training-step benchmark -> build/results/bench.json (pass --quick for < 1 min).
+# JAX vs PyTorch training-step benchmark -> build/results/bench.json (pass --quick for a shorter run).
 # Huge-page malloc for both frameworks: fresh large buffers page-fault slowly on these VMs.
 bench *args: setup-dev
     GLIBC_TUNABLES=glibc.malloc.hugetlb=1 {{py}} -m attnstudy bench {{args}}

@@ -38,6 +38,8 @@ def test_profiles_hash_differently():
     ("[train]\nsteps = 'many'\n", "train.steps: expected int"),
     ("[data]\nmax_len = 0\nbucket_edges = [0]\n", "data.max_len=0 must be positive"),
     ("[model]\nheads = 3\n", "model.heads=3 must divide"),
+    ("[model]\nprecision = 'float16'\n", "model.precision='float16' must be one of"),
+    ("[model]\nprecision = 16\n", "model.precision: expected str"),
     ("[data]\nvocab_size = 2\n", "must exceed the 2 special tokens"),
     ("[train]\nmodels = ['bilstm', 'lstm9']\n", "unknown model 'lstm9'"),
     ("[optim]\nlr = 1\n", "unknown config section [optim]"),

@@ -6,6 +6,8 @@ parameter counts and one parity check use the default dims.
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import functools
 import subprocess
 import sys
@@ -30,6 +32,9 @@ SETUPS = {  # key -> (ModelConfig, vocab_size, max_len); equal setups share comp
     "default": (ModelConfig(), DEFAULT_DATA.vocab_size, DEFAULT_DATA.max_len),
     "smoke_profile": (SMOKE.model, SMOKE.data.vocab_size, SMOKE.data.max_len),
 }
+BF16 = {k: f"{k}_bf16" for k in ("small", "default")}  # the same setups with bfloat16 matmuls
+SETUPS |= {BF16[k]: (dataclasses.replace(SETUPS[k][0], precision="bfloat16"), *SETUPS[k][1:])
+           for k in BF16}
 ATTENTION_MODELS = ("additive", "mhsa", "transformer")
 
 
@@ -296,6 +301,129 @@ def test_torch_twin_trains_with_dropout(tm):
         assert p.grad is not None and torch.isfinite(p.grad).all(), pname
     model.eval()
     assert torch.equal(model(ids, mask), model(ids, mask))
+
+
+# ---------------------------------------------------------------- bfloat16 matmuls
+
+# Measured on these params and batches (max |difference| / max(1, max |reference|), worst over
+# the five models at small and default dims): JAX bf16 vs PyTorch bf16 7e-3 on logits and
+# 1.4e-2 on attention weights; JAX bf16 vs JAX f32 7e-3 and 7e-3 (PyTorch bf16 vs f32: 1.1e-2).
+# That is bfloat16's rounding (8-bit significand, relative spacing 2^-7 = 7.8e-3) after a few
+# layers; PyTorch also rounds each matmul's result and bias to bfloat16 (see `twins`).
+BF16_TOL = 3e-2
+
+
+def scaled_error(got, ref) -> float:
+    return float(np.abs(got - ref).max() / max(1.0, np.abs(ref).max()))
+
+
+@pytest.mark.parametrize("setup", ["small", "default"])
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_bf16_matches_torch_bf16_and_stays_near_f32(tm, setup, name):
+    for a, b in zip(jax.tree.leaves(bundle(setup, name)[1]),
+                    jax.tree.leaves(bundle(BF16[setup], name)[1]), strict=True):
+        np.testing.assert_array_equal(a, b)  # the same weights in both modes
+    for ids, mask in (MIXED, RANDOM, SHORT) if setup == "small" else (MIXED,):
+        f32, bf16 = run(setup, name, ids, mask), run(BF16[setup], name, ids, mask)
+        t_bf16 = run_twin(BF16[setup], name, ids, mask)
+        assert bf16[0].dtype == t_bf16[0].dtype == np.float32
+        for got, ref in ((bf16, f32), (t_bf16, bf16)):
+            assert scaled_error(got[0], ref[0]) < BF16_TOL
+            if ref[1] is not None:
+                assert got[1].dtype == np.float32 and scaled_error(got[1], ref[1]) < BF16_TOL
+        # bfloat16 is really on, in both frameworks
+        assert np.abs(bf16[0] - f32[0]).max() > 1e-5
+        assert np.abs(t_bf16[0] - f32[0]).max() > 1e-5
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_bf16_gradients_stay_near_f32(name):
+    """Runs every model's bfloat16 backward (XLA's CPU runtime rejects some bfloat16 dot layouts,
+    see `models.precision`) and checks it against float32. Measured max |difference| /
+    max(1, max |gradient|) over all leaves: 4e-4 (additive) to 1e-2 (transformer). At default
+    dims with these random weights max-pool can pick another token under bfloat16, so gradients
+    are compared at small dims only."""
+    ids, mask = MIXED
+    grads = []
+    for setup in ("small", BF16["small"]):
+        model, params, _ = bundle(setup, name)
+        loss = lambda p, model=model: jnp.sum(model.apply({"params": p}, ids, mask))  # noqa: E731
+        grads.append([np.asarray(g) for g in jax.tree.leaves(jax.jit(jax.grad(loss))(params))])
+    g32, g16 = grads
+    scale = max(1.0, max(np.abs(g).max() for g in g32))
+    err = max(np.abs(b - a).max() for a, b in zip(g32, g16, strict=True)) / scale
+    assert 1e-6 < err < 5e-2
+    assert all(g.dtype == np.float32 and np.isfinite(g).all() for g in g16)
+
+
+@pytest.mark.parametrize("spec,sa,sb", [
+    ("nk,kg->ng", (5, 6), (6, 7)),
+    ("bt,btd->bd", (3, 5), (3, 5, 4)),
+    ("dbk,dkg->dbg", (2, 3, 5), (2, 5, 4)),
+    ("tdbk,tdbg->dkg", (4, 2, 3, 5), (4, 2, 3, 6)),
+    ("bqhd,bkhd->bhqk", (2, 5, 3, 4), (2, 6, 3, 4)),
+    ("bhqk,bkhd->bqhd", (2, 3, 5, 6), (2, 6, 3, 4)),
+    ("bqhd,bhqk->bkhd", (2, 5, 3, 4), (2, 3, 5, 6)),  # XLA rejects it with unmerged batch dims
+])
+def test_bf16_einsum_is_an_einsum_of_rounded_operands(spec, sa, sb):
+    """precision.einsum in bfloat16 mode = float32 einsum of the operands rounded to bfloat16,
+    and so are its gradients (for a cotangent that bfloat16 represents exactly)."""
+    from attnstudy.models import precision
+
+    rng = np.random.default_rng(0)
+    a, b = (jnp.asarray(rng.standard_normal(s), jnp.float32) for s in (sa, sb))
+    rounded = [x.astype(jnp.bfloat16).astype(jnp.float32) for x in (a, b)]
+    out = jax.jit(precision.einsum, static_argnums=(0, 3))(spec, a, b, "bfloat16")
+    assert out.dtype == jnp.float32
+    ref = jnp.einsum(spec, *rounded)
+    np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)
+    w = jnp.asarray(rng.integers(-4, 5, ref.shape), jnp.float32) / 4  # exact in bfloat16
+    grads = jax.grad(lambda a, b: jnp.sum(precision.einsum(spec, a, b, "bfloat16") * w),
+                     argnums=(0, 1))(a, b)
+    want = jax.grad(lambda a, b: jnp.sum(jnp.einsum(spec, a, b) * w), argnums=(0, 1))(*rounded)
+    for g, r in zip(grads, want, strict=True):
+        assert g.dtype == jnp.float32
+        np.testing.assert_allclose(g, r, rtol=1e-6, atol=1e-6)
+
+
+def dot_dtypes(jaxpr, found: collections.Counter) -> collections.Counter:
+    """Count (operand dtypes, result dtype) of every dot_general in a jaxpr and its sub-jaxprs
+    (scan bodies, custom VJPs, jitted calls)."""
+    from jax.extend.core import ClosedJaxpr, Jaxpr
+
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            found[tuple(str(v.aval.dtype) for v in eqn.invars), str(eqn.outvars[0].aval.dtype)] += 1
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, list | tuple) else [value]:
+                if isinstance(sub, ClosedJaxpr | Jaxpr):
+                    dot_dtypes(sub.jaxpr if isinstance(sub, ClosedJaxpr) else sub, found)
+    return found
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_matmul_runs_at_the_configured_precision(name):
+    """Forward and backward of a training step: in bfloat16 mode every matmul takes bfloat16
+    operands and returns float32; in float32 mode every one is float32; gradients (for the
+    float32 master weights) are float32 either way."""
+    ids, mask = MIXED
+    found = {}
+    for setup in ("small", BF16["small"]):
+        model, params, _ = bundle(setup, name)
+
+        def loss(p, model=model):
+            logits = model.apply({"params": p}, ids, mask, train=True,
+                                 rngs={"dropout": jax.random.key(0)})
+            return jnp.sum(logits)
+
+        grads = jax.eval_shape(jax.grad(loss), params)
+        assert {g.dtype for g in jax.tree.leaves(grads)} == {jnp.dtype(jnp.float32)}
+        found[setup] = dot_dtypes(jax.make_jaxpr(jax.grad(loss))(params).jaxpr,
+                                  collections.Counter())
+    n = sum(found["small"].values())
+    assert n >= 6  # LSTM forward, backward step and dW, classifier forward and two backward
+    assert found["small"] == {(("float32", "float32"), "float32"): n}
+    assert found[BF16["small"]] == {(("bfloat16", "bfloat16"), "float32"): n}
 
 
 # ---------------------------------------------------------------- jit

@@ -1,14 +1,23 @@
-"""`python -m attnstudy bench`: the JAX training step against its PyTorch twin, model by model.
+"""`python -m attnstudy bench`: the JAX training step against its PyTorch twin, model by model,
+at float32 and at bfloat16 matmul precision (`model.precision`), in two machine settings.
 
-Same shapes (batch 64, T = the config's max length, the config's dimensions), same machine,
-interleaved timings after warm-up. Reports median ms/step, tokens/s, the JAX/PyTorch speed
-ratio (PyTorch time / JAX time: > 1 means JAX is faster), achieved GFLOP/s (the step's matmul
-FLOPs, counted by `step_flops`) against a numpy SGEMM peak measured in the same run,
-evaluation reviews/s and the jit compile time. Writes `build/results/bench.json`.
+Settings, each measured in a fresh process (XLA reads its thread flags once, at start):
+  one core     pinned to one core, single-threaded XLA (`keys.SINGLE_THREAD_XLA`), one torch and
+               BLAS thread: how the build trains (one such process per core), reported first;
+  two threads  every usable core, XLA's and torch's default threading.
+Same shapes (batch 64, T = the config's max length, the config's dimensions); per model the four
+contenders (JAX and PyTorch at each precision) are timed interleaved after warm-up. Reports
+median ms/step, tokens/s, the JAX/PyTorch speed ratio (PyTorch time / JAX time: > 1 means JAX
+is faster), achieved GFLOP/s (the step's matmul FLOPs, counted by `step_flops`) against a numpy
+SGEMM peak measured in the same process, evaluation reviews/s, the jit compile time, a
+per-stage split and the dominant matmuls alone. Writes `build/results/bench.json` (top-level
+`models`/`kernels`: one core at float32, the build's default; all of it under `settings`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import os
 import platform
@@ -17,7 +26,8 @@ import time
 
 import numpy as np
 
-from attnstudy.config import BUILD, Config
+from attnstudy.config import BUILD, PRECISIONS, Config
+from attnstudy.keys import SINGLE_THREAD_XLA
 
 BATCH = 64
 
@@ -61,7 +71,11 @@ def _timed(fn) -> float:
     return time.perf_counter() - t
 
 
-def _jax_side(cfg: Config, name: str, ids: np.ndarray, labels: np.ndarray):
+def _at(cfg: Config, precision: str) -> Config:
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, precision=precision))
+
+
+def _jax_side(cfg: Config, name: str, ids: np.ndarray, labels: np.ndarray) -> dict:
     import jax
     import jax.numpy as jnp
     import optax
@@ -80,7 +94,6 @@ def _jax_side(cfg: Config, name: str, ids: np.ndarray, labels: np.ndarray):
     t = time.perf_counter()
     compiled = step.lower(params, state["opt"], ids, mask, labels, key).compile()
     compile_s = time.perf_counter() - t
-    flops = step_flops(cfg, name, *ids.shape)
 
     def run():
         state["params"], state["opt"], loss = compiled(state["params"], state["opt"], ids, mask,
@@ -108,10 +121,11 @@ def _jax_side(cfg: Config, name: str, ids: np.ndarray, labels: np.ndarray):
               "forward_backward": lambda: jax.block_until_ready(grad(state["params"])),
               "update": lambda: jax.block_until_ready(update(state["params"], state["opt"],
                                                               grads))}
-    return run, evaluate, len(eval_ids), compile_s, flops, stages
+    return {"run": run, "eval": evaluate, "n_eval": len(eval_ids), "stages": stages,
+            "compile_s": compile_s}
 
 
-def _torch_side(cfg: Config, name: str, ids: np.ndarray, labels: np.ndarray):
+def _torch_side(cfg: Config, name: str, ids: np.ndarray, labels: np.ndarray) -> dict:
     import torch
 
     from attnstudy.models import classifiers as models
@@ -154,14 +168,16 @@ def _torch_side(cfg: Config, name: str, ids: np.ndarray, labels: np.ndarray):
         opt.step()
 
     stages = {"forward": forward, "forward_backward": forward_backward, "update": update}
-    return run, evaluate, len(eval_x), stages
+    return {"run": run, "eval": evaluate, "n_eval": len(eval_x), "stages": stages}
 
 
 def kernel_profile(cfg: Config, seq: int, repeats: int) -> list[dict]:
-    """The matmuls that dominate the steps, timed alone in XLA, PyTorch and numpy (BLAS).
+    """The matmuls that dominate the steps, timed alone in XLA and PyTorch (float32 and bfloat16
+    inputs) and numpy (BLAS, float32).
 
     Shows what bounds the JAX step: whether XLA's CPU dot is slower than BLAS on the shapes the
-    models use (small per-time-step matmuls, batched attention matmuls) or only on large ones.
+    models use (small per-time-step matmuls, batched attention matmuls) or only on large ones,
+    and what bfloat16 inputs buy on each.
     """
     m = cfg.model
     e, h, d, heads = m.embed_dim, m.hidden, 2 * m.hidden, m.heads
@@ -195,9 +211,13 @@ def _kernel_calls(spec: str, a: np.ndarray, b: np.ndarray) -> dict:
     import torch
 
     ja, jb, ta, tb = jnp.asarray(a), jnp.asarray(b), torch.from_numpy(a), torch.from_numpy(b)
-    fj = jax.jit(lambda x, y: jnp.einsum(spec, x, y))
+    ja16, jb16, ta16, tb16 = ja.astype(jnp.bfloat16), jb.astype(jnp.bfloat16), ta.bfloat16(), \
+        tb.bfloat16()
+    fj = jax.jit(lambda x, y: jnp.einsum(spec, x, y, preferred_element_type=jnp.float32))
     return {"jax": lambda: fj(ja, jb).block_until_ready(),
+            "jax_bf16": lambda: fj(ja16, jb16).block_until_ready(),
             "torch": lambda: torch.einsum(spec, ta, tb),
+            "torch_bf16": lambda: torch.einsum(spec, ta16, tb16),
             "numpy": lambda: np.einsum(spec, a, b, optimize=True)}
 
 
@@ -220,41 +240,100 @@ def stage_profile(stages: dict, repeats: int) -> dict:
             "update_ms": ms["update"]}
 
 
-def bench_model(cfg: Config, name: str, repeats: int) -> dict:
+def bench_model(cfg: Config, name: str, repeats: int) -> list[dict]:
+    """One row per precision: JAX and PyTorch at float32 and bfloat16, timed interleaved (so
+    drift hits all four alike)."""
     t = cfg.data.max_len
     rng = np.random.default_rng(0)
     ids = rng.integers(2, cfg.data.vocab_size, (BATCH, t)).astype(np.int32)
     labels = rng.integers(0, 2, BATCH).astype(np.float32)
-    j_run, j_eval, n_eval, compile_s, flops, j_stages = _jax_side(cfg, name, ids, labels)
-    t_run, t_eval, _, t_stages = _torch_side(cfg, name, ids, labels)
-    for fn in (j_run, t_run, j_run, t_run, j_eval, t_eval):  # warm-up
-        fn()
-    jax_s, torch_s, jax_e, torch_e = [], [], [], []
-    for _ in range(repeats):  # interleaved so drift hits both sides alike
-        jax_s.append(_timed(j_run))
-        torch_s.append(_timed(t_run))
+    sides = {(p, fw): side(_at(cfg, p), name, ids, labels) for p in PRECISIONS
+             for fw, side in (("jax", _jax_side), ("torch", _torch_side))}
+    for s in sides.values():  # warm-up
+        for fn in (s["run"], s["run"], s["eval"]):
+            fn()
+    steps = {k: [] for k in sides}
+    evals = {k: [] for k in sides}
+    for _ in range(repeats):
+        for k, s in sides.items():
+            steps[k].append(_timed(s["run"]))
     for _ in range(max(2, repeats // 3)):
-        jax_e.append(_timed(j_eval))
-        torch_e.append(_timed(t_eval))
-    jm, tm = statistics.median(jax_s), statistics.median(torch_s)
-    return {"stages": {"jax": stage_profile(j_stages, repeats), "torch":
-                       stage_profile(t_stages, repeats)},
-            "model": name, "jax_ms": 1e3 * jm, "torch_ms": 1e3 * tm, "speed_ratio": tm / jm,
-            "jax_tokens_per_s": BATCH * t / jm, "torch_tokens_per_s": BATCH * t / tm,
-            "step_gflop": flops / 1e9, "jax_gflops": flops / jm / 1e9,
-            "torch_gflops": flops / tm / 1e9,
-            "jax_eval_reviews_per_s": n_eval / statistics.median(jax_e),
-            "torch_eval_reviews_per_s": n_eval / statistics.median(torch_e),
-            "jit_compile_s": compile_s, "repeats": repeats}
+        for k, s in sides.items():
+            evals[k].append(_timed(s["eval"]))
+    flops = step_flops(cfg, name, *ids.shape)
+    rows = []
+    for p in PRECISIONS:
+        jm, tm = (statistics.median(steps[p, fw]) for fw in ("jax", "torch"))
+        rows.append({
+            "model": name, "precision": p, "jax_ms": 1e3 * jm, "torch_ms": 1e3 * tm,
+            "speed_ratio": tm / jm, "jax_tokens_per_s": BATCH * t / jm,
+            "torch_tokens_per_s": BATCH * t / tm, "step_gflop": flops / 1e9,
+            "jax_gflops": flops / jm / 1e9, "torch_gflops": flops / tm / 1e9,
+            "jax_eval_reviews_per_s": sides[p, "jax"]["n_eval"] / statistics.median(
+                evals[p, "jax"]),
+            "torch_eval_reviews_per_s": sides[p, "torch"]["n_eval"] / statistics.median(
+                evals[p, "torch"]),
+            "jit_compile_s": sides[p, "jax"]["compile_s"], "repeats": repeats,
+            "stages": {fw: stage_profile(sides[p, fw]["stages"], repeats)
+                       for fw in ("jax", "torch")}})
+    return rows
+
+
+# Environment of each setting's process (read at its start) and its cores: None = all usable.
+SETTINGS = {
+    "one core": ({"XLA_FLAGS": SINGLE_THREAD_XLA, "OMP_NUM_THREADS": "1",
+                  "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}, 1),
+    "two threads": ({"XLA_FLAGS": None, "OMP_NUM_THREADS": None, "OPENBLAS_NUM_THREADS": None,
+                     "MKL_NUM_THREADS": None}, None),
+}
+
+
+@contextlib.contextmanager
+def _environment(values: dict):
+    """Set (or, for None, unset) environment variables for processes started inside."""
+    def put(items):
+        for k, v in items:
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+    old = [(k, os.environ.get(k)) for k in values]
+    try:
+        put(values.items())
+        yield
+    finally:
+        put(old)
+
+
+def measure(cfg: Config, models: list[str], repeats: int, setting: str) -> dict:
+    """Every model at both precisions, plus SGEMM peak and kernels, in this process pinned to
+    the setting's cores (run in a fresh process started under `SETTINGS[setting]`' environment).
+    """
+    import torch
+
+    from attnstudy.training.workers import usable_cores
+
+    cores = usable_cores()[: SETTINGS[setting][1]]
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, cores)
+    torch.set_num_threads(len(cores))
+    peak = sgemm_peak_gflops()
+    rows = [row for name in models for row in bench_model(cfg, name, repeats)]
+    return {"setting": setting, "cores": cores, "torch_threads": torch.get_num_threads(),
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "sgemm_peak_gflops": peak,
+            "models": rows, "kernels": kernel_profile(cfg, cfg.data.max_len, repeats)}
 
 
 def main(cfg: Config, quick: bool = False, models: list[str] | None = None) -> dict:
-    import dataclasses
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
 
+    from attnstudy.bench.tables import print_tables
     from attnstudy.files import write_json
 
     try:
-        import torch
+        import torch  # noqa: F401
     except ImportError:
         from attnstudy.errors import UserError
 
@@ -264,37 +343,22 @@ def main(cfg: Config, quick: bool = False, models: list[str] | None = None) -> d
         d = dataclasses.replace(cfg.data, max_len=64, bucket_edges=(64,))
         cfg = dataclasses.replace(cfg, data=d)
     repeats = 3 if quick else 15
-    peak = sgemm_peak_gflops()
-    rows = []
-    print(f"{'model':<16}{'JAX ms':>9}{'torch ms':>10}{'ratio':>7}{'JAX tok/s':>11}"
-          f"{'GFLOP/s':>9}{'% peak':>8}{'eval rev/s':>11}{'compile s':>10}")
-    for name in models or cfg.train.models:
-        r = bench_model(cfg, name, repeats)
-        rows.append(r)
-        print(f"{name:<16}{r['jax_ms']:>9.1f}{r['torch_ms']:>10.1f}{r['speed_ratio']:>7.2f}"
-              f"{r['jax_tokens_per_s']:>11,.0f}{r['jax_gflops']:>9.1f}"
-              f"{100 * r['jax_gflops'] / peak:>7.1f}%{r['jax_eval_reviews_per_s']:>11,.0f}"
-              f"{r['jit_compile_s']:>10.1f}")
-    print(f"SGEMM peak (numpy, 1024^3): {peak:.1f} GFLOP/s; ratio = PyTorch ms / JAX ms")
-    print(f"\nwhere the step's time goes (ms, median): {'JAX':>25}{'PyTorch':>27}")
-    print(f"{'model':<16}" + "{:>9}{:>9}{:>9}  ".format("forward", "backward", "update") * 2)
-    for r in rows:
-        j, t = r["stages"]["jax"], r["stages"]["torch"]
-        print(f"{r['model']:<16}" + "".join(
-            f"{x['forward_ms']:>9.1f}{x['backward_ms']:>9.1f}{x['update_ms']:>9.1f}  "
-            for x in (j, t)))
-    kernels = kernel_profile(cfg, cfg.data.max_len, repeats)
-    print(f"\n{'kernel (ms, median)':<38}{'JAX':>9}{'PyTorch':>9}{'numpy':>9}   GFLOP/s J/P/N")
-    for k in kernels:
-        print(f"{k['kernel']:<38}{k['jax_ms']:>9.2f}{k['torch_ms']:>9.2f}{k['numpy_ms']:>9.2f}"
-              f"   {k['jax_gflops']:.0f}/{k['torch_gflops']:.0f}/{k['numpy_gflops']:.0f}")
+    models = list(models or cfg.train.models)
+    settings = []
+    for setting, (env, _) in SETTINGS.items():  # one fresh process each, one after the other
+        with _environment(env), ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
+            settings.append(ex.submit(measure, cfg, models, repeats, setting).result())
+    print_tables(settings, cfg.data.max_len)
+    first = settings[0]  # one core, float32: what the build runs by default
     out = {"schema_version": 1, "quick": quick, "batch": BATCH, "seq_len": cfg.data.max_len,
-           "model_config": dataclasses.asdict(cfg.model), "sgemm_peak_gflops": peak,
-           "torch_threads": torch.get_num_threads(), "cores": os.cpu_count(),
+           "model_config": dataclasses.asdict(cfg.model), "setting": first["setting"],
+           "precision": "float32", "sgemm_peak_gflops": first["sgemm_peak_gflops"],
+           "torch_threads": first["torch_threads"], "cores": os.cpu_count(),
            "machine": platform.processor() or platform.machine(),
            "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
-           "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "models": rows,
-           "kernels": kernels}
+           "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+           "models": [r for r in first["models"] if r["precision"] == "float32"],
+           "kernels": first["kernels"], "settings": settings}
     # the quick run is a sanity check, not a measurement: it stays out of the published results
     write_json(BUILD / ("cache/bench-quick.json" if quick else "results/bench.json"), out)
     return out

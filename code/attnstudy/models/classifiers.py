@@ -19,6 +19,10 @@ embeddings pass through `perturb("embedded")` so gradients w.r.t. them are one `
 The attention of additive and mhsa can be ablated at inference with the same parameters:
 `model.clone(attention_mode=m)` for a mode of `attention.MODES` ("permuted" draws from the
 "ablation" rng collection: `apply(..., rngs={"ablation": key})`).
+
+`ModelConfig.precision` = "bfloat16" gives every matmul (LSTM, dense layers, attention scores and
+weighted sums, classifier) bfloat16 inputs with float32 accumulation (`models.precision`);
+parameters, activations between matmuls, softmax, layer norm, embeddings and logits stay float32.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import jax.numpy as jnp
 from attnstudy.config import MODEL_NAMES, ModelConfig
 from attnstudy.errors import UserError
 from attnstudy.models import attention, lstm
+from attnstudy.models.precision import dense_dot, einsum
 
 NEG = -1e9  # masked score: exp(NEG - max) is exactly 0 in float32, without inf arithmetic
 LN_EPS = 1e-5  # PyTorch's LayerNorm default, so the twins agree
@@ -41,12 +46,13 @@ class BiLSTM(nn.Module):
     """<float32>[batch, seq, features] -> <float32>[batch, seq, 2 * hidden], zeros on padding."""
 
     hidden: int
+    precision: str = "float32"
 
     @nn.compact
     def __call__(self, x, mask):
         params = self.param("cells", lambda key: lstm.init_lstm_params(key, x.shape[-1],
                                                                          self.hidden))
-        return lstm.bilstm(params, x, mask)
+        return lstm.bilstm(params, x, mask, self.precision)
 
 
 class Encoder(nn.Module):
@@ -60,18 +66,19 @@ class Encoder(nn.Module):
         x = nn.Embed(self.vocab_size, self.cfg.embed_dim, name="embed")(ids)
         x = self.perturb("embedded", x)  # d logit / d embedding, for gradient importance
         x = nn.Dropout(self.cfg.embed_dropout, deterministic=not train)(x)
-        return BiLSTM(self.cfg.hidden, name="bilstm")(x, mask)
+        return BiLSTM(self.cfg.hidden, self.cfg.precision, name="bilstm")(x, mask)
 
 
 class Classifier(nn.Module):
     """Dropout -> linear to one logit: <float32>[b, d] -> <float32>[b]."""
 
     rate: float
+    precision: str = "float32"
 
     @nn.compact
     def __call__(self, pooled, train: bool):
         pooled = nn.Dropout(self.rate, deterministic=not train)(pooled)
-        return nn.Dense(1, name="out")(pooled)[:, 0]
+        return nn.Dense(1, name="out", dot_general=dense_dot(self.precision))(pooled)[:, 0]
 
 
 def masked_max(h, mask):
@@ -98,16 +105,19 @@ class AdditiveAttention(nn.Module):
 
     dim: int
     mode: str = "learned"
+    precision: str = "float32"
 
     @nn.compact
     def __call__(self, h, mask):
         if self.mode not in ("learned", "uniform", "permuted"):
             raise ValueError(f"additive attention has no mode {self.mode!r}")
-        scores = nn.Dense(1, use_bias=False, name="v")(jnp.tanh(nn.Dense(self.dim, name="w")(h)))
+        dot = dense_dot(self.precision)
+        hidden = jnp.tanh(nn.Dense(self.dim, name="w", dot_general=dot)(h))
+        scores = nn.Dense(1, use_bias=False, name="v", dot_general=dot)(hidden)
         weights = jax.nn.softmax(jnp.where(mask, scores[..., 0], NEG), axis=-1)
         weights = attention.ablate(weights, mask, self.mode, _rng(self, self.mode))
         self.sow("intermediates", "attention", weights)
-        return jnp.einsum("bt,btd->bd", weights, h)
+        return einsum("bt,btd->bd", weights, h, self.precision)
 
 
 class SelfAttention(nn.Module):
@@ -127,6 +137,7 @@ class SelfAttention(nn.Module):
 
     heads: int
     mode: str = "learned"
+    precision: str = "float32"
 
     @nn.compact
     def __call__(self, h, mask):
@@ -137,18 +148,19 @@ class SelfAttention(nn.Module):
             return norm(h)
         b, t, d = h.shape
         dh = d // self.heads
+        dense = functools.partial(nn.Dense, d, dot_general=dense_dot(self.precision))
         split = lambda x: x.reshape(b, t, self.heads, dh)  # noqa: E731
-        q = split(nn.Dense(d, name="query")(h))
-        k = split(nn.Dense(d, name="key")(h))
-        v = split(nn.Dense(d, name="value")(h))
-        scores = jnp.einsum("bqhd,bkhd->bhqk", q, k) / jnp.sqrt(dh).astype(h.dtype)
+        q = split(dense(name="query")(h))
+        k = split(dense(name="key")(h))
+        v = split(dense(name="value")(h))
+        scores = einsum("bqhd,bkhd->bhqk", q, k, self.precision) / jnp.sqrt(dh).astype(h.dtype)
         weights = jax.nn.softmax(jnp.where(mask[:, None, None, :], scores, NEG), axis=-1)
         weights = weights * mask[:, None, :, None]
         valid = mask[:, None, :, None] & mask[:, None, None, :]
         weights = attention.ablate(weights, valid, self.mode, _rng(self, self.mode))
         self.sow("intermediates", "attention", weights)
-        context = jnp.einsum("bhqk,bkhd->bqhd", weights, v).reshape(b, t, d)
-        return norm(h + nn.Dense(d, name="out")(context))
+        context = einsum("bhqk,bkhd->bqhd", weights, v, self.precision).reshape(b, t, d)
+        return norm(h + dense(name="out")(context))
 
 
 class BiLSTMMaxPool(nn.Module):
@@ -163,8 +175,9 @@ class BiLSTMMaxPool(nn.Module):
         h = Encoder(self.vocab_size, self.cfg, name="encoder")(ids, mask, train)
         pooled = masked_max(h, mask)
         if self.extra:
-            pooled = nn.relu(nn.Dense(self.extra, name="extra")(pooled))
-        return Classifier(self.cfg.dropout, name="classifier")(pooled, train)
+            dot = dense_dot(self.cfg.precision)
+            pooled = nn.relu(nn.Dense(self.extra, name="extra", dot_general=dot)(pooled))
+        return Classifier(self.cfg.dropout, self.cfg.precision, name="classifier")(pooled, train)
 
 
 class BiLSTMMeanPool(nn.Module):
@@ -176,7 +189,8 @@ class BiLSTMMeanPool(nn.Module):
     @nn.compact
     def __call__(self, ids, mask, train: bool = False):
         h = Encoder(self.vocab_size, self.cfg, name="encoder")(ids, mask, train)
-        return Classifier(self.cfg.dropout, name="classifier")(masked_mean(h, mask), train)
+        c = self.cfg
+        return Classifier(c.dropout, c.precision, name="classifier")(masked_mean(h, mask), train)
 
 
 class BiLSTMAdditive(nn.Module):
@@ -189,9 +203,10 @@ class BiLSTMAdditive(nn.Module):
     @nn.compact
     def __call__(self, ids, mask, train: bool = False):
         h = Encoder(self.vocab_size, self.cfg, name="encoder")(ids, mask, train)
-        pooled = AdditiveAttention(self.cfg.attention_dim, self.attention_mode,
-                                   name="attention")(h, mask)
-        return Classifier(self.cfg.dropout, name="classifier")(pooled, train)
+        c = self.cfg
+        pooled = AdditiveAttention(c.attention_dim, mode=self.attention_mode,
+                                   precision=c.precision, name="attention")(h, mask)
+        return Classifier(c.dropout, c.precision, name="classifier")(pooled, train)
 
 
 class BiLSTMSelfAttention(nn.Module):
@@ -204,8 +219,10 @@ class BiLSTMSelfAttention(nn.Module):
     @nn.compact
     def __call__(self, ids, mask, train: bool = False):
         h = Encoder(self.vocab_size, self.cfg, name="encoder")(ids, mask, train)
-        h = SelfAttention(self.cfg.heads, self.attention_mode, name="attention")(h, mask)
-        return Classifier(self.cfg.dropout, name="classifier")(masked_mean(h, mask), train)
+        c = self.cfg
+        h = SelfAttention(c.heads, mode=self.attention_mode, precision=c.precision,
+                          name="attention")(h, mask)
+        return Classifier(c.dropout, c.precision, name="classifier")(masked_mean(h, mask), train)
 
 
 class Transformer(nn.Module):
@@ -222,12 +239,13 @@ class Transformer(nn.Module):
         x = nn.Embed(self.vocab_size, c.embed_dim, name="embed")(ids)
         x = self.perturb("embedded", x) + pos[None, : ids.shape[1]]
         x = nn.Dropout(c.embed_dropout, deterministic=not train)(x)
+        dot = dense_dot(c.precision)
         for i in range(c.transformer_layers):
-            x = SelfAttention(c.heads, name=f"block{i}_attention")(x, mask)
-            ff = nn.Dense(c.embed_dim, name=f"block{i}_ff2")(
-                nn.relu(nn.Dense(c.transformer_ff, name=f"block{i}_ff1")(x)))
+            x = SelfAttention(c.heads, precision=c.precision, name=f"block{i}_attention")(x, mask)
+            ff = nn.Dense(c.embed_dim, name=f"block{i}_ff2", dot_general=dot)(
+                nn.relu(nn.Dense(c.transformer_ff, name=f"block{i}_ff1", dot_general=dot)(x)))
             x = nn.LayerNorm(epsilon=LN_EPS, name=f"block{i}_norm")(x + ff)
-        return Classifier(c.dropout, name="classifier")(masked_mean(x, mask), train)
+        return Classifier(c.dropout, c.precision, name="classifier")(masked_mean(x, mask), train)
 
 
 def param_count(params) -> int:

@@ -12,6 +12,15 @@ tokens, right-padded, every row at least one real token) to logits <float32>[bat
 additive [b, t]; mhsa [b, heads, t, t]; transformer [layers, b, heads, t, t]; None otherwise.
 The last weights are also kept in `model.last_attention`.
 
+`cfg.precision` = "bfloat16" runs the forward under CPU autocast to bfloat16 and turns every
+matmul's result back to float32 (`.float()`, a no-op in float32 mode), so softmax, layer norm,
+pooling and the logits stay float32 as in Flax. What torch then does: `nn.Linear`, `@` and
+`einsum` take bfloat16 inputs *and bias* and return bfloat16 (rounded once more than Flax's
+float32 result); the packed `nn.LSTM` runs each step's gate linears in bfloat16 with bfloat16
+gate pre-activations and sigmoid/tanh, while the cell state and `h` stay float32 (torch starts
+them as float32 zeros and type promotion keeps them there). The backward matmuls run in
+bfloat16 too; parameter gradients arrive in float32.
+
 This is the only module of the package that imports torch.
 """
 
@@ -24,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from attnstudy.config import MODEL_NAMES, ModelConfig
+from attnstudy.config import MODEL_NAMES, PRECISIONS, ModelConfig
 
 NEG = -1e9  # same masked score as models.NEG
 LN_EPS = 1e-5
@@ -47,7 +56,7 @@ class Encoder(nn.Module):
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out, _ = self.bilstm(packed)
         h, _ = pad_packed_sequence(out, batch_first=True, total_length=ids.shape[1])
-        return h
+        return h.float()
 
 
 class Classifier(nn.Module):
@@ -59,7 +68,7 @@ class Classifier(nn.Module):
         self.out = nn.Linear(dim, 1)
 
     def forward(self, pooled):
-        return self.out(self.dropout(pooled))[:, 0]
+        return self.out(self.dropout(pooled)).float()[:, 0]
 
 
 def masked_max(h, mask):
@@ -80,9 +89,9 @@ class AdditiveAttention(nn.Module):
         self.v = nn.Linear(dim, 1, bias=False)
 
     def forward(self, h, mask):
-        scores = self.v(torch.tanh(self.w(h)))[..., 0].masked_fill(~mask, NEG)
+        scores = self.v(torch.tanh(self.w(h).float())).float()[..., 0].masked_fill(~mask, NEG)
         weights = torch.softmax(scores, dim=-1)
-        return torch.einsum("bt,btd->bd", weights, h), weights
+        return torch.einsum("bt,btd->bd", weights, h).float(), weights
 
 
 class SelfAttention(nn.Module):
@@ -107,22 +116,24 @@ class SelfAttention(nn.Module):
         def split(x):  # [b, t, d] -> [b, heads, t, dh]
             return x.view(b, t, self.heads, dh).transpose(1, 2)
 
-        q, k, v = split(self.query(h)), split(self.key(h)), split(self.value(h))
-        scores = (q @ k.transpose(-1, -2)) / math.sqrt(dh)
+        q, k, v = (split(f(h).float()) for f in (self.query, self.key, self.value))
+        scores = (q @ k.transpose(-1, -2)).float() / math.sqrt(dh)
         scores = scores.masked_fill(~mask[:, None, None, :], NEG)
         weights = torch.softmax(scores, dim=-1) * mask[:, None, :, None].to(h.dtype)
-        context = (weights @ v).transpose(1, 2).reshape(b, t, d)
-        return self.norm(h + self.out(context)), weights
+        context = (weights @ v).float().transpose(1, 2).reshape(b, t, d)
+        return self.norm(h + self.out(context).float()), weights
 
 
 class _Twin(nn.Module):
     """Shared forward wrapper: `_logits` returns (logits, weights or None)."""
 
     last_attention = None
+    precision = "float32"  # set by build_torch_model from cfg.precision
 
     def forward(self, ids, mask, return_attention: bool = False):
         mask = mask.to(torch.bool)
-        logits, weights = self._logits(ids, mask)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bfloat16"):
+            logits, weights = self._logits(ids, mask)
         self.last_attention = None if weights is None else weights.detach()
         return (logits, weights) if return_attention else logits
 
@@ -139,7 +150,7 @@ class BiLSTMMaxPool(_Twin):
     def _logits(self, ids, mask):
         pooled = masked_max(self.encoder(ids, mask), mask)
         if self.extra is not None:
-            pooled = torch.relu(self.extra(pooled))
+            pooled = torch.relu(self.extra(pooled).float())
         return self.classifier(pooled), None
 
 
@@ -201,7 +212,8 @@ class Transformer(_Twin):
         for i in range(self.layers):
             x, w = getattr(self, f"block{i}_attention")(x, mask)
             weights.append(w)
-            ff = getattr(self, f"block{i}_ff2")(torch.relu(getattr(self, f"block{i}_ff1")(x)))
+            ff1, ff2 = getattr(self, f"block{i}_ff1"), getattr(self, f"block{i}_ff2")
+            ff = ff2(torch.relu(ff1(x).float())).float()
             x = getattr(self, f"block{i}_norm")(x + ff)
         return self.classifier(masked_mean(x, mask)), torch.stack(weights)
 
@@ -213,8 +225,13 @@ def build_torch_model(name: str, cfg: ModelConfig, vocab_size: int, max_len: int
     `extra` is bilstm_matched's width; by default the same `models.matched_width` Flax uses.
     The model comes back in eval mode (dropout off, like Flax's default `train=False`); call
     `.train()` before training. Weights are PyTorch's default init until `load_flax_params`.
+    Matmuls run at `cfg.precision` (see the module docstring).
     """
-    return _build(name, cfg, vocab_size, max_len, extra).eval()
+    if cfg.precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {cfg.precision!r} (known: {', '.join(PRECISIONS)})")
+    model = _build(name, cfg, vocab_size, max_len, extra).eval()
+    model.precision = cfg.precision
+    return model
 
 
 def _build(name: str, cfg: ModelConfig, vocab_size: int, max_len: int, extra: int | None):

@@ -39,7 +39,7 @@ LOGS = BUILD / "logs"
 TRAIN_CODE = ("attnstudy.data.encode", "attnstudy.data.imdb", "attnstudy.data.text",
               "attnstudy.data.batches", "attnstudy.models.lstm", "attnstudy.models.classifiers",
               "attnstudy.models.inference", "attnstudy.models.attention",
-              "attnstudy.training.loop", "attnstudy.metrics")
+              "attnstudy.models.precision", "attnstudy.training.loop", "attnstudy.metrics")
 EVAL_CODE = ("attnstudy.evaluation.evaluate", "attnstudy.evaluation.faithfulness",
              "attnstudy.evaluation.ablations", "attnstudy.evaluation.attention_stats",
              "attnstudy.data.probes", "attnstudy.analysis.stats", "attnstudy.metrics",
