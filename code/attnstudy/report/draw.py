@@ -27,12 +27,11 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import matplotlib
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from attnstudy.files import Stamp, atomic_write, digest
-from attnstudy.keys import code_digest
+from attnstudy.files import Stamp, atomic_write
+from attnstudy.keys import cache_key, file_digest
 from attnstudy.report import figures
 from attnstudy.report.style import STYLE
 from attnstudy.schema import RESULT_FILES, SCHEMA_VERSION
@@ -96,11 +95,14 @@ def drawing_code(source: str) -> str:
 
 
 def stamp(cache_dir: Path, results_dir: Path) -> Stamp:
+    """The figures' memo, keyed by the one recipe (keys.cache_key): the results files, the
+    drawing code (captions excluded) and matplotlib's version."""
     code = [drawing_code(Path(importlib.util.find_spec(m).origin).read_text(encoding="utf-8"))
             for m in figures.MODULES]
-    key = digest(matplotlib.__version__, str(SCHEMA_VERSION), *code,
-                 code_digest("attnstudy.report.draw"), code_digest("attnstudy.report.style"),
-                 *(Path(results_dir) / f for f in RESULT_FILES))
+    key = cache_key("figures", None, ("attnstudy.report.draw", "attnstudy.report.style"),
+                    packages=("matplotlib",),
+                    extra=[SCHEMA_VERSION, code,
+                           [file_digest(Path(results_dir) / f) for f in RESULT_FILES]])
     return Stamp(cache_dir, "figures", key)
 
 

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import base64
 import os
-from importlib import metadata
+from hashlib import sha256
 from pathlib import Path
 
 import jinja2
 from markupsafe import Markup
 
 from attnstudy.config import ROOT
-from attnstudy.files import Stamp, atomic_write, digest
+from attnstudy.files import Stamp, atomic_write
+from attnstudy.keys import cache_key
 from attnstudy.report import draw, facts, figures, fmt, results
 from attnstudy.report.registry import Registry, references
 
@@ -92,13 +93,6 @@ def write_pdf(html: str, path: Path) -> None:
         f.write(data)
 
 
-def _weasyprint_version() -> str:
-    try:
-        return metadata.version("weasyprint")
-    except metadata.PackageNotFoundError:
-        return "absent"
-
-
 def render(results_dir: Path, out_dir: Path, pdf: bool = True) -> dict[str, Path]:
     """Validate `results_dir`, write out_dir/report.html, report.pdf (if `pdf`) and figures/*.
 
@@ -117,7 +111,9 @@ def render(results_dir: Path, out_dir: Path, pdf: bool = True) -> dict[str, Path
         f.write(html)
     if pdf:
         paths["pdf"] = out_dir / "report.pdf"
-        memo = Stamp(cache, "pdf", digest(_weasyprint_version(), html))
+        key = cache_key("pdf", None, ("attnstudy.report.render",), packages=("weasyprint",),
+                        extra=sha256(html.encode()).hexdigest())
+        memo = Stamp(cache, "pdf", key)
         if not memo.current([paths["pdf"]]):
             write_pdf(html, paths["pdf"])
             memo.record([paths["pdf"]])
