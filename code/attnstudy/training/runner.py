@@ -220,8 +220,11 @@ def build_key(cfg: Config, fingerprint: str) -> str:
 
 
 def analysis_key(cfg: Config, out: Path) -> str:
-    """analysis.json is derived from the other results files alone; redone when this changes."""
-    return cache_key("analysis", cfg.section_hash(), ANALYSIS_CODE, packages=("numpy", "scipy",
+    """analysis.json is derived from the other results files alone; redone when this changes.
+
+    The config enters through results.json (which records it, and which frozen results share
+    with `cfg` by `same_experiment`), so a setting added to the code later changes nothing."""
+    return cache_key("analysis", None, ANALYSIS_CODE, packages=("numpy", "scipy",
                      "scikit-learn", "pandas"),
                      extra=[file_digest(out / "results.json"),
                             file_digest(out / "test_predictions.parquet"),
@@ -243,7 +246,7 @@ def refresh_analysis(cfg: Config, out: Path) -> bool:
         pass
     results = read_json(out / "results.json")
     preds = pd.read_parquet(out / "test_predictions.parquet")
-    analysed = analyse(results, preds, load_probes(), cfg)
+    analysed = analyse(results, preds, load_probes(), results["config"])  # as recorded
     write_json(out / "analysis.json", {"schema_version": SCHEMA_VERSION,
                                        "config_hash": results["config_hash"],
                                        "analysis_key": key, **analysed})
