@@ -7,8 +7,11 @@ the checks read the HTML, the PDF and the figures back.
 from __future__ import annotations
 
 import base64
+import collections
 import copy
 import dataclasses
+import datetime as dt
+import html as htmllib
 import importlib.util
 import json
 import re
@@ -22,9 +25,10 @@ import pandas as pd
 import pytest
 
 from attnstudy.errors import UserError
-from attnstudy.report import draw, facts, figures, readme, render, results, style
+from attnstudy.report import citation, draw, facts, figures, fmt, readme, render, results, style
 from attnstudy.report.style import label
 from attnstudy.schema import SCHEMA_VERSION
+from tests.test_citation import parse_bibtex
 
 _spec = importlib.util.spec_from_file_location(
     "make_results", Path(__file__).parent / "fixtures" / "make_results.py")
@@ -36,8 +40,7 @@ SECTIONS = ("abstract", "contents", "introduction", "method", "method-data", "me
             "method-training", "method-evaluation", "results", "results-test",
             "results-pairwise", "results-training", "results-length", "results-negation",
             "results-attention", "results-ablations", "results-samples", "claims", "discussion",
-            "limitations",
-            "references", "reproducibility", "benchmark")
+            "limitations", "cite", "references", "reproducibility", "benchmark")
 TABLES = ("tab-data", "tab-models", "tab-metrics", "tab-pairwise", "tab-timing", "tab-probes",
           "tab-negation-length", "tab-ablations", "tab-samples", "tab-ledger", "tab-env",
           "tab-config", "tab-bench", "tab-bench-stages", "tab-bench-kernels")
@@ -678,3 +681,117 @@ def test_negation_headline_is_controlled_for_length(built):
     from attnstudy.analysis.sections import PAIR_CONSISTENCY
     assert PAIR_CONSISTENCY in _text(_block(built["html"], "fig-negation", "figure"))
     assert "double negation" in _text(built["html"].split('id="results-negation"')[1])
+
+
+# ---------------------------------------------------------------- citation, wording of ties
+
+def _last_run(results_dir: Path) -> dict:
+    res = json.loads((results_dir / "results.json").read_text())
+    return max((r["provenance"] for r in res["runs"]),
+               key=lambda p: dt.datetime.fromisoformat(p["finished"]))
+
+
+def test_title_citation_tags_and_pdf_metadata_agree(built):
+    from pypdf import PdfReader
+
+    meta, html = citation.load(), built["html"]
+    names = [a.display for a in meta.authors]
+    title = htmllib.unescape(re.search(r"<title>(.*?)</title>", html, re.S).group(1).strip())
+    h1 = htmllib.unescape(_text(html.split("<h1>")[1].split("</h1>")[0]))
+    info = PdfReader(built["paths"]["pdf"]).metadata
+    assert title == h1 == info["/Title"] == meta.title
+    assert info["/Author"] == ", ".join(names)
+    assert info["/Subject"] == meta.description
+    assert info["/Keywords"] == ", ".join(meta.keywords)
+    tags = collections.defaultdict(list)
+    for tag, a in built["doc"].tags:
+        if tag == "meta" and "name" in a:
+            tags[a["name"]].append(a["content"])
+    assert tags["citation_title"] == [meta.title] and tags["citation_author"] == names
+    assert tags["author"] == names
+    last = _last_run(built["results"])  # the runs' own record, not results.json's
+    assert tags["citation_publication_date"] == [last["finished"][:10].replace("-", "/")]
+    assert tags["citation_pdf_url"] == [meta.pdf_url]
+
+
+def test_cite_section_gives_version_date_and_commit(built, tmp_path):
+    meta, last = citation.load(), _last_run(built["results"])
+    section = _block(built["html"], "s-cite", "section")
+    plain = htmllib.unescape(_text(section.split('class="citation">')[1].split("</p>")[0]))
+    for part in (meta.title, meta.version, last["finished"][:10], last["git_commit"][:12],
+                 *(a.display for a in meta.authors)):
+        assert part in plain, part
+    bib = htmllib.unescape(section.split('id="bibtex"><code>')[1].split("</code>")[0])
+    kind, _key, fields = parse_bibtex(bib)
+    assert kind == "misc" and fields["title"] == meta.title and fields["version"] == meta.version
+    assert fields["year"] == last["finished"][:4] and last["git_commit"] in fields["note"]
+    changelog = _text(section.split('class="changelog"')[1])
+    for r in meta.changelog:
+        assert r.version in changelog and (r.date is None or r.date.isoformat() in changelog)
+    # results whose runs recorded nothing: the aggregation step's date and commit
+    res = json.loads((built["results"] / "results.json").read_text())
+    d = _copy_results(built["results"], tmp_path / "r")
+    for r in res["runs"]:
+        r["provenance"] = None
+    (d / "results.json").write_text(json.dumps(res))
+    section = _block(_html(results.load(d)), "s-cite", "section")
+    assert res["provenance"]["git_commit"][:12] in section
+    assert res["provenance"]["finished"][:10] in section
+
+
+def _top_model_significant(bundle: dict, tie: bool) -> tuple[str, str]:
+    """Make the top model (highest mean accuracy) significantly more accurate than every other
+    model except, if `tie`, the runner-up, which then ties with it (p > alpha, CI spans 0).
+    Returns (top, runner-up)."""
+    top, second = facts.context(bundle)["ranking"][:2]
+    for p in bundle["analysis"]["pairwise"]:
+        if top not in (p["a"], p["b"]):
+            continue
+        s = 1 if p["a"] == top else -1
+        tied = tie and second in (p["a"], p["b"])
+        d, lo, hi = (0.01, -0.02, 0.04) if tied else (0.08, 0.04, 0.12)
+        p.update(acc_diff=s * d, ci_low=min(s * lo, s * hi), ci_high=max(s * lo, s * hi),
+                 mcnemar_p=0.4 if tied else 1e-4, significant=not tied)
+        if p.get("mcnemar_p_holm") is not None:
+            p["mcnemar_p_holm"] = 0.8 if tied else 1e-3
+    return top, second
+
+
+def test_a_tie_at_the_top_is_not_called_most_accurate(built):
+    """With the runner-up not significantly different from the top model, no single model is
+    called the most accurate; with every difference significant, the top one is."""
+    def parts(b):
+        html = _html(b)
+        return (_text(_block(html, "abstract", "section")),
+                _text(html.split('id="results-test"')[1].split("</p>")[0]))
+
+    tie = results.load(built["results"])
+    top, second = _top_model_significant(tie, True)
+    for text in parts(tie):
+        assert "most accurate" not in text and "tie for the highest accuracy" in text
+        assert label(second) in text.split("tie for the highest accuracy")[0]
+    wins = results.load(built["results"])
+    _top_model_significant(wins, tie=False)
+    for text in parts(wins):
+        assert f"{label(top)} is the most accurate model" in text
+        assert "tie for" not in text
+    # the bold cell ranks means; its caption does not call it the best
+    assert "best mean" not in _text(_block(_html(tie), "tab-metrics", "table"))
+
+
+def test_plurals_agree_with_their_counts(built):
+    assert [fmt.plural(1, "seed"), fmt.plural(3, "seed"), fmt.plural(0.7, "pass", d=1),
+            fmt.plural(1.0, "pass", d=1), fmt.plural(12000, "review"),
+            fmt.plural(2, "head"), fmt.plural(2, "analysis", "analyses")] == [
+        "1 seed", "3 seeds", "0.7 passes", "1.0 passes", "12\u2009000 reviews", "2 heads",
+        "2 analyses"]
+    text = _text(built["html"])
+    assert not re.findall(r"\w\((?:s|es)\)", text)  # no "seed(s)" left anywhere
+    res = json.loads((built["results"] / "results.json").read_text())
+    n_seeds = len({r["seed"] for r in res["runs"]})
+    layers = res["config"]["model"]["transformer_layers"]
+    assert f"trained with {fmt.plural(n_seeds, 'seed')};" in text
+    assert f"replaces the LSTM by {fmt.plural(layers, 'encoder block')} with" in text
+    bundle = results.load(built["results"])
+    bundle["results"]["config"]["model"]["transformer_layers"] = layers + 2
+    assert f"replaces the LSTM by {layers + 2} encoder blocks with" in _text(_html(bundle))

@@ -7,6 +7,8 @@
               (attention statistics, training entropy, heat maps relative to uniform)
     draw      save the figures (svg, png, csv) in worker processes, memoised
     facts     the context the templates read, computed from the results
+    citation  paper/citation.toml + the results' date and commit: the citation, BibTeX,
+              the <head>'s citation tags and CITATION.cff
     fmt       number formats and the Jinja filters
     registry  numbering of sections, figures, tables and citations
     render    HTML (templates/, paper/prose/) and PDF

@@ -14,6 +14,7 @@ import math
 
 from attnstudy.analysis.sections import PAIR_CONSISTENCY
 from attnstudy.metrics import LOWER_IS_BETTER, METRIC_LABELS
+from attnstudy.report import citation
 from attnstudy.report.figures_attention import pick_short
 from attnstudy.report.style import RATIO_OCTAVES, baseline_label, order, ratio_css
 
@@ -57,6 +58,14 @@ def comparator(pairwise: list[dict]):
                         "worse": sig and s * p["acc_diff"] < 0}
         return None
     return cmp
+
+
+def leaders(ranking: list[str], cmp) -> list[str]:
+    """The model with the highest mean accuracy and every model that is not significantly less
+    accurate than it (the analysis' pairwise flag; a pair not compared counts as a tie): the
+    prose calls one model the most accurate only when this list has one entry."""
+    top = ranking[0]
+    return [top] + [m for m in ranking[1:] if not ((c := cmp(top, m)) and c["better"])]
 
 
 def training(runs: list[dict]) -> dict:
@@ -271,17 +280,18 @@ def context(b: dict) -> dict:
                    for k, v in vals.items()]
     base_acc = (ana["baseline"].get("test") or {}).get("accuracy")
     short = pick_short(att, 2)
+    cmp = comparator(ana["pairwise"])
     return {
         "res": res, "ana": ana, "att": att, "cfg": res["config"], "data": res["data"],
         "prov": res["provenance"], "train": training(res["runs"]),
         "grouping": res["data"].get("grouping") or "film",  # results before v2: always film
         "models": models, "summ": summ, "ranking": ranking, "best": ranking[0],
-        "worst": ranking[-1], "metrics": METRICS,
+        "worst": ranking[-1], "leaders": leaders(ranking, cmp), "metrics": METRICS,
         "best_by_metric": {k: (min if k in LOWER_IS_BETTER else max)(
             models, key=lambda m, k=k: summ[m][k]["mean"]) for k, _ in METRICS},
         "above_baseline": [m for m in models if base_acc is not None
                            and summ[m]["accuracy"]["mean"] > base_acc],
-        "cmp": comparator(ana["pairwise"]),
+        "cmp": cmp, "citation": citation.facts(citation.load(), res),
         "sig_pairs": [p for p in ana["pairwise"] if p["significant"]],
         "holm": any("mcnemar_p_holm" in p for p in ana["pairwise"]),
         "baseline": ana["baseline"], "baseline_label": baseline_label(ana["baseline"].get("name")),

@@ -38,7 +38,8 @@ MODULES = ("attnstudy.report.figkit", "attnstudy.report.figures",
 @figure("loss-curves", needs=("results",),
         alt="Validation and training loss curves per model", caption="""
 (a) Validation loss and (b) training loss against training step: lines are the mean over
-{{ seeds | length }} seeds, shaded bands the range between seeds. A validation curve that turns up
+{{ seeds | length | plural("seed") }}, shaded bands the range between seeds. A validation curve
+that turns up
 while the training curve keeps falling marks overfitting; the best-validation checkpoint guards
 against it.""")
 def fig_loss_curves(results: dict):
@@ -113,7 +114,8 @@ def fig_metrics(analysis: dict):
 
 
 @figure("confusion", needs=("results",), alt="Confusion matrices per model", caption="""
-Test confusion matrices summed over {{ seeds | length }} seeds; each cell shows the count and its
+Test confusion matrices summed over {{ seeds | length | plural("seed") }}; each cell shows the
+count and its
 share of the true class (rows). Compare the off-diagonal cells: a model that trades false positives
 for false negatives has the same accuracy but a different error profile.""")
 def fig_confusion(results: dict):

@@ -170,7 +170,7 @@ def _stat_rows(stats: dict) -> list[tuple[str, str, str, dict, dict]]:
 How peaked the learned attention is over all test reviews: per model (and per MHSA head, on the
 attention each token receives), the distribution over reviews of the normalised entropy
 (H / log n, 1 = uniform), the largest weight and the mass on the 5 highest-weighted tokens: box
-25–75%, whiskers 5–95%, tick the median, each averaged over {{ attn.stat_seeds }} seed(s).
+25–75%, whiskers 5–95%, tick the median, each averaged over {{ attn.stat_seeds | plural("seed") }}.
 Grey: the same statistic for uniform weights on the same reviews (entropy exactly 1).{%
 for m, s in attn.stats.items() %} {{ label(m) }}: median entropy {{ s.entropy | n(2) }},
 {{ (1 - s.entropy) | n(2) }} below uniform; median largest weight {{ s.max_weight | n(3) }}, ×{{

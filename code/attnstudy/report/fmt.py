@@ -39,12 +39,24 @@ def pct(x, d: int = 1) -> str:
     return n(100 * x, d) + "%"
 
 
+def plural(count, word: str, many: str | None = None, d: int | None = None) -> str:
+    """"3 seeds", "1 seed", "0.7 passes": the count (an integer with thin-space thousands, or
+    `d` decimals) and the word, singular only when the count reads exactly 1. The plural is
+    `many`, else word + "es" after s, x, z, ch, sh, else word + "s"."""
+    text = n(count, d) if d is not None else (
+        integer(count) if float(count).is_integer() else str(count))
+    if text == "1":
+        return f"{text} {word}"
+    return f"{text} {many or word + ('es' if word.endswith(('s', 'x', 'z', 'ch', 'sh')) else 's')}"
+
+
 def chip(model: str) -> Markup:
     """A model's name in its figure colour."""
     return Markup(f'<span class="model" style="--c:{style.color(model)}">'
                   f'{escape(style.label(model))}</span>')
 
 
-FILTERS = {"n": n, "pts": pts, "pval": pval, "int": integer, "secs": secs, "pct": pct}
+FILTERS = {"n": n, "pts": pts, "pval": pval, "int": integer, "secs": secs, "pct": pct,
+           "plural": plural}
 GLOBALS = {"chip": chip, "label": style.label, "color": style.color}
 TESTS = {"search": lambda value, pattern: re.search(pattern, str(value)) is not None}

@@ -1,0 +1,177 @@
+"""How to cite the report: paper/citation.toml (title, authors, version, URL, changelog) plus the
+date and commit of the results it is rendered from.
+
+    meta = load()              -> Meta, checked (a bad file is a one-line UserError)
+    facts(meta, results_json)  -> {"title", "authors", "date", "commit", "plain", "bibtex", ...}
+                                  for the report's "Cite this report" section and its <head>
+    cff(meta)                  -> the text of CITATION.cff at the repository root
+
+Regenerate CITATION.cff after editing the toml: python -m attnstudy.report.citation > CITATION.cff
+(tests/test_report.py checks the committed file against cff(load())).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from attnstudy.config import ROOT
+from attnstudy.errors import UserError
+
+CITATION = ROOT / "paper" / "citation.toml"
+BIBTEX_SPECIAL = str.maketrans({c: "\\" + c for c in "&%$#_"})
+
+
+class Author(BaseModel):
+    """A group (`name`) or a person (`given-names`, `family-names`), as CITATION.cff has them."""
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    name: str | None = None
+    given_names: str | None = Field(None, alias="given-names")
+    family_names: str | None = Field(None, alias="family-names")
+
+    @model_validator(mode="after")
+    def one_kind(self) -> Author:
+        if bool(self.name) == bool(self.given_names and self.family_names):
+            raise ValueError("give either name, or given-names and family-names")
+        return self
+
+    @property
+    def display(self) -> str:
+        return self.name or f"{self.given_names} {self.family_names}"
+
+    @property
+    def bibtex(self) -> str:
+        # a group in braces, so BibTeX does not split it into first and last names
+        return f"{{{self.name}}}" if self.name else f"{self.family_names}, {self.given_names}"
+
+
+class Release(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: str
+    date: dt.date | None = None  # None: not released yet
+    commit: str | None = None
+    changes: str
+
+
+class Meta(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str
+    version: str
+    description: str
+    keywords: list[str]
+    url: str = ""  # empty: no public URL yet
+    pdf_url: str = "report.pdf"
+    authors: list[Author] = Field(min_length=1)
+    changelog: list[Release] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def current_version_last(self) -> Meta:
+        if self.changelog[-1].version != self.version:
+            raise ValueError(f"the last changelog entry must be version {self.version!r}")
+        return self
+
+
+def load(path: Path = CITATION) -> Meta:
+    try:
+        return Meta.model_validate(tomllib.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise UserError(f"cannot read {path}: {e}") from None
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(map(str, err["loc"])) or "file"
+        raise UserError(f"{path}: {where}: {err['msg']}") from None
+
+
+def made(res: dict) -> dict:
+    """Date, commit and dirty flag of the results: the last-finished training run's own record,
+    else (results written before runs recorded one) the step that wrote results.json."""
+    runs = [r["provenance"] for r in res["runs"] if r.get("provenance")]
+    if runs:
+        p = max(runs, key=lambda p: dt.datetime.fromisoformat(p["finished"]))
+        source = "the last training run's own record"
+    else:
+        p, source = res["provenance"], "results.json's provenance (the runs recorded none)"
+    return {"date": p["finished"][:10], "commit": p.get("git_commit") or "unknown",
+            "dirty": bool(p.get("git_dirty")), "source": source}
+
+
+def _names(meta: Meta) -> str:
+    names = [a.display for a in meta.authors]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def bibtex(meta: Meta, when: dict) -> str:
+    """A @misc entry (BibLaTeX reads `date` and `version`; BibTeX reads year, url and note)."""
+    year = when["date"][:4]
+    key = f"attnstudy{year}v{meta.version.split('.')[0]}"  # e.g. attnstudy2026v2
+    note = (f"Version {meta.version}, results at commit {when['commit']}"
+            + (" with uncommitted changes" if when["dirty"] else ""))
+    fields = [("author", " and ".join(a.bibtex for a in meta.authors)),
+              ("title", meta.title.translate(BIBTEX_SPECIAL)), ("year", year),
+              ("date", when["date"]), ("version", meta.version)]
+    fields += [("url", meta.url)] if meta.url else []
+    fields += [("note", note.translate(BIBTEX_SPECIAL))]
+    return "@misc{" + key + ",\n" + ",\n".join(f"  {k} = {{{v}}}" for k, v in fields) + "\n}"
+
+
+def plain(meta: Meta, when: dict) -> str:
+    """Authors (date). Title. Version, commit[, URL]."""
+    dirty = " with uncommitted changes" if when["dirty"] else ""
+    url = f" {meta.url}" if meta.url else ""
+    stop = "" if meta.title.endswith((".", "?", "!")) else "."
+    return (f"{_names(meta)} ({when['date']}). {meta.title}{stop} Version {meta.version}, "
+            f"results at commit {when['commit'][:12]}{dirty}.{url}")
+
+
+def facts(meta: Meta, res: dict) -> dict:
+    """What the report says about citing it, from the toml and the results' provenance."""
+    when = made(res)
+    return {"title": meta.title, "authors": [a.display for a in meta.authors],
+            "names": _names(meta), "version": meta.version, "description": meta.description,
+            "keywords": meta.keywords, "url": meta.url, "pdf_url": meta.pdf_url,
+            **when, "highwire_date": when["date"].replace("-", "/"),
+            "plain": plain(meta, when), "bibtex": bibtex(meta, when),
+            "changelog": [r.model_dump() for r in meta.changelog]}
+
+
+def cff(meta: Meta) -> str:
+    """CITATION.cff (format 1.2.0) from the toml; strings JSON-quoted, which YAML reads as is."""
+    q = json.dumps
+
+    def authors(indent: str) -> list[str]:
+        out = []
+        for a in meta.authors:
+            first = (f"name: {q(a.name)}" if a.name else f"family-names: {q(a.family_names)}")
+            out.append(f"{indent}- {first}")
+            if not a.name:
+                out.append(f"{indent}  given-names: {q(a.given_names)}")
+        return out
+
+    current = meta.changelog[-1]
+    lines = ["# Generated from paper/citation.toml by attnstudy.report.citation; do not edit.",
+             "# Regenerate: python -m attnstudy.report.citation > CITATION.cff",
+             "cff-version: 1.2.0",
+             'message: "If you use this study, please cite it as below."',
+             "type: software", f"title: {q(meta.title)}", f"version: {q(meta.version)}"]
+    if current.date:
+        lines.append(f"date-released: {current.date.isoformat()}")
+    if current.commit:
+        lines.append(f"commit: {q(current.commit)}")
+    if meta.url:
+        lines += [f"url: {q(meta.url)}", f"repository-code: {q(meta.url)}"]
+    lines += [f"abstract: {q(meta.description)}", "authors:", *authors("  "), "keywords:",
+              *(f"  - {q(k)}" for k in meta.keywords),
+              "preferred-citation:", "  type: report", f"  title: {q(meta.title)}",
+              "  authors:", *authors("    ")]
+    if meta.url:
+        lines.append(f"  url: {q(meta.url)}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(cff(load()))
