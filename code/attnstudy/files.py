@@ -4,13 +4,13 @@ and content stamps for make-style memoisation of derived files."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
 from attnstudy.errors import UserError
+from attnstudy.keys import file_digest
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -54,18 +54,6 @@ def read_json(path: Path | str):
         return json.load(f)
 
 
-def digest(*parts: bytes | str | Path) -> str:
-    """sha256 over bytes, strings and the contents of files (a missing file hashes as absent)."""
-    h = hashlib.sha256()
-    for p in parts:
-        if isinstance(p, Path):
-            h.update(p.read_bytes() if p.is_file() else b"<absent>")
-        else:
-            h.update(p.encode() if isinstance(p, str) else p)
-        h.update(b"\0")
-    return h.hexdigest()
-
-
 class Stamp:
     """Make-style memo of a derived step: its outputs are current when the inputs' key is the
     one recorded *and* every output still has the bytes it had then (so a deleted or edited
@@ -85,4 +73,4 @@ class Stamp:
         write_json(self.path, {"key": self.key, "outputs": self._sums(outputs)})
 
     def _sums(self, outputs: list[Path]) -> dict:  # relative names: a copied folder stays current
-        return {os.path.relpath(p, self.path.parent): digest(p) for p in outputs}
+        return {os.path.relpath(p, self.path.parent): file_digest(p) for p in outputs}

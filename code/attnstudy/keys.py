@@ -67,9 +67,12 @@ def cache_key(kind: str, config, code: tuple[str, ...], *, packages: tuple[str, 
 
 
 def file_digest(path) -> str:
-    """sha256 of a file's bytes ("absent" when it does not exist)."""
+    """sha256 of a file's bytes, read in chunks ("absent" when it does not exist)."""
+    h = hashlib.sha256()
     try:
         with open(path, "rb") as f:
-            return hashlib.sha256(f.read()).hexdigest()
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
     except FileNotFoundError:
         return "absent"
+    return h.hexdigest()

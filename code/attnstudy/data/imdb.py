@@ -14,6 +14,7 @@ import numpy as np
 
 from attnstudy.config import BUILD
 from attnstudy.errors import UserError
+from attnstudy.keys import file_digest
 
 HUB_NAME = "stanfordnlp/imdb"
 HF_CACHE = BUILD / "cache" / "hf"
@@ -22,14 +23,6 @@ HF_CACHE = BUILD / "cache" / "hf"
 def data_dir_from_env() -> Path | None:
     value = os.environ.get("IMDB_DIR")
     return Path(value) if value else None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def local_files(data_dir: Path) -> dict[str, Path]:
@@ -76,7 +69,7 @@ def load_raw(data_dir: Path | None = None) -> tuple[dict[str, dict[str, list]], 
             raise UserError(f"cannot read Parquet files in {data_dir}: expected train.parquet and "
                             f"test.parquet with columns text, label ({type(e).__name__}: {msg})"
                             ) from None
-        checksums = {s: _sha256(f) for s, f in files.items()}
+        checksums = {s: file_digest(f) for s, f in files.items()}
         source = str(data_dir)
     out = {}
     for split in ("train", "test"):
@@ -103,7 +96,7 @@ def _check_parquet(path: Path, split: str) -> None:
 
 def local_checksums(data_dir: Path) -> dict[str, str]:
     """split -> sha256 of its Parquet file in a local IMDb folder."""
-    return {s: _sha256(f) for s, f in local_files(data_dir).items()}
+    return {s: file_digest(f) for s, f in local_files(data_dir).items()}
 
 
 def fingerprint_of(checksums: dict[str, str]) -> str:
