@@ -41,6 +41,9 @@ PROFILES = ("smoke", "quick", "full")
 # still accumulate in float32, and everything else (weights, optimizer, cell state, softmax,
 # layer norm, loss) stays float32 either way.
 PRECISIONS = ("float32", "bfloat16")
+# Which validation point's parameters are evaluated on test: the lowest validation loss, or the
+# highest validation accuracy (ties: the lower loss). See training/loop.py.
+SELECTIONS = ("val_loss", "val_accuracy")
 SPECIAL_TOKENS = 2  # PAD=0, UNK=1
 
 
@@ -81,6 +84,7 @@ class TrainConfig:
     clip_norm: float = 1.0
     eval_every: int = 50
     eval_batch_size: int = 256
+    select: str = "val_loss"
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,8 @@ def validate(cfg: Config) -> Config:
     need(len(set(t.seeds)) == len(t.seeds), "train.seeds must be distinct")
     for k in ("batch_size", "steps", "eval_every", "eval_batch_size"):
         need(getattr(t, k) > 0, f"train.{k}={getattr(t, k)} must be positive")
+    need(t.select in SELECTIONS, f"train.select={t.select!r} must be one of "
+         f"{', '.join(map(repr, SELECTIONS))}")
     need(t.learning_rate > 0, f"train.learning_rate={t.learning_rate} must be positive")
     need(t.warmup_steps >= 0 and t.weight_decay >= 0 and t.clip_norm > 0,
          "train.warmup_steps/weight_decay must be >= 0 and clip_norm > 0")

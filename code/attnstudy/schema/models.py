@@ -130,6 +130,10 @@ class CurvePoint(Record):
     train_loss: float = Field(description="mean training loss since the previous point")
     val_loss: float = Field(description="validation log loss")
     val_accuracy: float = Field(description="validation accuracy")
+    train_seconds: float | None = Field(None, description="training wall time up to this step, "
+                                        "validation excluded; absent in older runs")
+    train_tokens: int | None = Field(None, description="real (unpadded) training tokens seen up "
+                                     "to this step; absent in older runs")
     attention: CurveAttention | None = Field(
         None, description="additive and mhsa; absent for other models and in runs trained "
         "before it was recorded")
@@ -159,8 +163,15 @@ class Run(Record):
     run_key: str = Field(description="its cache folder, `<model>-seed<k>-<key>`")
     params: int = Field(description="trainable parameters")
     steps: int = Field(description="training steps run")
-    best_step: int = Field(description="step of the best validation loss; its parameters are "
-                           "the ones evaluated")
+    best_step: int = Field(description="the selected validation point's step (see `select`); "
+                           "its parameters are the ones evaluated")
+    select: str = Field("val_loss", description="checkpoint criterion: `val_loss` (lowest "
+                        "validation loss) or `val_accuracy` (highest, ties to the lower loss); "
+                        "absent (val_loss) in runs trained before it was recorded")
+    epochs: float | None = Field(None, description="training examples seen / training rows; "
+                                 "absent in runs trained before it was recorded")
+    stopped: str | None = Field(None, description="why training stopped: `budget` (the step "
+                                "budget ran out); absent in runs trained before it was recorded")
     curve: list[CurvePoint] = Field(description="one point per validation evaluation")
     train_seconds: float = Field(description="training wall time, validation excluded")
     tokens_per_second: float = Field(description="training throughput in real (unpadded) tokens")

@@ -1,8 +1,9 @@
 """Training one (model, seed) run under the shared budget, checkpointed and resumable.
 
 Every model gets the same optimizer (AdamW, warmup + cosine decay, global-norm clipping), batch
-size, step budget, dropout and per-seed data order. Validation loss is measured every
-`eval_every` steps; the parameters with the best validation loss are the ones evaluated on test.
+size, step budget, dropout and per-seed data order. Validation loss and accuracy are measured
+every `eval_every` steps; the parameters of the point `train.select` prefers (lowest loss, or
+highest accuracy with ties to the lower loss) are the ones evaluated on test.
 A checkpoint is written (atomically) at every validation point, so a killed run resumes from
 there and reaches the same final parameters as an uninterrupted one.
 """
@@ -68,6 +69,13 @@ def compiled_steps(name: str, mcfg: ModelConfig, tcfg: TrainConfig, vocab_size: 
     return model, tx, train_step
 
 
+def selection_key(select: str, point: dict) -> tuple[float, ...]:
+    """Sort key of a validation point under `train.select`: the smallest is the best."""
+    if select == "val_accuracy":
+        return (-point["val_accuracy"], point["val_loss"])
+    return (point["val_loss"],)
+
+
 def curve_attention(att: dict) -> dict:
     """A curve point's attention record from per-review validation entropies [n, c] (column 0
     the model's token distribution, then one per head for mhsa; attention.review_stats)."""
@@ -130,11 +138,14 @@ def train_run(cfg: Config, name: str, seed: int, ds: Dataset, run_dir: Path,
             val_loss = log_loss(ds.val.labels, probs)
             point = {"step": state.step, "train_loss": float(step_losses.mean()),
                      "val_loss": val_loss,
-                     "val_accuracy": float((decide(probs) == ds.val.labels).mean())}
+                     "val_accuracy": float((decide(probs) == ds.val.labels).mean()),
+                     # for time-to-accuracy: cumulative, so a resumed run continues the count
+                     "train_seconds": state.train_seconds, "train_tokens": state.train_tokens}
             if att:
                 point["attention"] = curve_attention(att)
             state.curve.append(point)
-            if val_loss < state.best_val_loss:
+            best = next((p for p in state.curve if p["step"] == state.best_step), None)
+            if best is None or selection_key(t.select, point) < selection_key(t.select, best):
                 state.best_val_loss, state.best_step = val_loss, state.step
                 state.best_params = params
             state.params, state.opt_state = params, opt_state

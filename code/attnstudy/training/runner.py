@@ -137,6 +137,9 @@ def _train(cfg: Config, name: str, seed: int, ds: Dataset, rdir: Path, position:
     bar.close()
     trained = {"params": param_count(state.params), "steps": state.step,
                "best_step": state.best_step, "curve": state.curve,
+               "select": cfg.train.select,
+               "epochs": state.step * cfg.train.batch_size / len(ds.train),
+               "stopped": "budget",  # a fixed step budget; no early stopping
                "train_seconds": state.train_seconds,
                "tokens_per_second": state.train_tokens / max(state.train_seconds, 1e-9),
                "provenance": provenance(started)}
