@@ -28,18 +28,7 @@ TIMELESS = ("train_seconds", "tokens_per_second", "eval_seconds", "eval_reviews_
 
 
 def env(build: Path, imdb_dir: Path) -> dict:
-    """The environment of a build in `build`, its Ray workers' scratch in `build/scratch`.
-
-    Every build here shares the test session's compile cache (as in-process tests do): cold
-    compiles take minutes on a loaded machine, and a cached executable is the same program."""
-    import jax
-
-    shared = Path(jax.config.jax_compilation_cache_dir)
-    shared.mkdir(parents=True, exist_ok=True)
-    for cache in (build / "cache", build / "scratch" / "cache"):
-        cache.mkdir(parents=True, exist_ok=True)
-        if not (cache / "jax").exists():
-            (cache / "jax").symlink_to(shared, target_is_directory=True)
+    """The environment of a build in `build`, its Ray workers' scratch in `build/scratch`."""
     return {**os.environ, "ATTNSTUDY_BUILD": str(build), "IMDB_DIR": str(imdb_dir),
             "ATTNSTUDY_CLUSTER_SCRATCH": str(build / "scratch"), "ATTNSTUDY_CLUSTER": ""}
 
@@ -210,6 +199,7 @@ def test_a_node_with_other_code_or_libraries_is_refused(tmp_path, monkeypatch):
 
 
 def test_cluster_setting(monkeypatch):
+    from attnstudy.errors import UserError
     from attnstudy.training import executors
 
     monkeypatch.delenv("ATTNSTUDY_CLUSTER", raising=False)
@@ -219,3 +209,5 @@ def test_cluster_setting(monkeypatch):
     assert executors.from_setting(None).address == "head:6379"
     assert executors.from_setting("ray://head:10001").address == "ray://head:10001"
     assert executors.from_setting("auto").address == executors.LOCAL
+    with pytest.raises(UserError, match="no Ray cluster answers at ray://127.0.0.1:1"):
+        executors._reachable("ray://127.0.0.1:1")  # one line, not Ray's minutes of retries

@@ -108,6 +108,17 @@ def claim_core() -> None:
     _CLAIMED.append(None)
 
 
+def _reachable(address: str) -> None:
+    """Fail in one line when nothing listens at HOST:PORT (Ray itself retries for minutes)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not port.isdigit():
+        return  # e.g. "auto" as Ray spells it: let Ray resolve it
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as e:
+        raise UserError(f"no Ray cluster answers at {address}: {e.strerror or e}") from None
+
+
 def _import_ray():
     try:
         import ray
@@ -155,10 +166,14 @@ class RayExecutor:
         if self.address != LOCAL:
             import attnstudy
 
+            _reachable(self.address)
             code = str(Path(attnstudy.__file__).parent)  # other machines get this code (not
             try:  # the libraries: see README)
                 ray.init(address=self.address, logging_level=logging.WARNING,
                          runtime_env={"py_modules": [code]})
+            except ImportError:  # Ray Client (ray://) needs grpcio
+                raise UserError(f"{self.address} needs Ray Client: pip install "
+                                "'ray[client]' of the pinned version") from None
             except (ConnectionError, ValueError, RuntimeError) as e:
                 raise UserError(f"cannot connect to the Ray cluster at {self.address}: "
                                 f"{str(e).splitlines()[0]}") from None
