@@ -192,12 +192,21 @@ class RayExecutor:
         pinned = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
         if pinned is not None:  # the cluster's processes inherit it: give them every core
             os.sched_setaffinity(0, cores)
-        os.environ[reaper.TOKEN_VAR] = token.split("=", 1)[1]  # Ray's processes inherit it
+        # Ray's processes inherit these. Ray lowers its workers' priority (nice 15) unless told:
+        # here they are the build's only workers, like the local pool's
+        extra = {reaper.TOKEN_VAR: token.split("=", 1)[1],
+                 "RAY_worker_niceness": os.environ.get("RAY_worker_niceness", "0")}
+        saved = {k: os.environ.get(k) for k in extra}
+        os.environ.update(extra)
         try:
             ray.init(address="local", num_cpus=len(cores), include_dashboard=False,
                      logging_level=logging.WARNING)
         finally:
-            del os.environ[reaper.TOKEN_VAR]
+            for k, v in saved.items():
+                if v is None:
+                    del os.environ[k]
+                else:
+                    os.environ[k] = v
             if pinned is not None:
                 os.sched_setaffinity(0, pinned)
         if self.reaper is not None:
@@ -257,9 +266,9 @@ class RayExecutor:
             raise (e.cause if isinstance(e.cause, Exception) else e) from None
         except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
                 ray.exceptions.OutOfMemoryError) as e:
-            raise UserError(f"{name} seed {seed} was lost {self.retries + 1} times on the "
-                            f"cluster ({type(e).__name__}); finished runs are kept: rerun to "
-                            "resume") from None
+            raise UserError(f"{name} seed {seed} was lost with its worker or node in all "
+                            f"{self.retries + 1} attempts ({type(e).__name__}); finished runs "
+                            "are kept: rerun to resume") from None
 
 
 class Bars:
