@@ -425,15 +425,21 @@ def test_provenance_is_the_training_runs_own(built, tmp_path):
     doc = _text(built["html"])
     env = _text(built["html"].split('id="tab-env"')[1].split("</table>")[0])
     first, last = min(p["started"] for p in provs), max(p["finished"] for p in provs)
-    assert f"first started {first}, last finished {last}" in env
+    assert f"first started {fmt.when(first)}, last finished {fmt.when(last)}" in env
     for c in {p["git_commit"] for p in provs}:
         n = sum(p["git_commit"] == c for p in provs)
         assert f"{c} ({n} runs)" in env
-    total = sum(r["train_seconds"] for r in res["runs"])
-    assert f"{len(provs)} runs, {total / 60:.1f} min of training in total" in env
+    secs = [r["train_seconds"] for r in res["runs"]]
+    each = fmt.secs_range(min(secs), max(secs))
+    assert f"{len(provs)} runs of {each} training each" in env
+    assert f"{sum(secs) / 60:.1f} min summed over runs" in env
+    walls = [(dt.datetime.fromisoformat(p["finished"]) - dt.datetime.fromisoformat(p["started"]))
+             .total_seconds() for p in provs]
+    assert f"start to finish {fmt.secs_range(min(walls), max(walls))} per run" in env
     masthead = _text(built["html"].split('<p class="meta">')[1].split("</p>")[0])
     assert f"trained {first[:10]}" in masthead and res["provenance"]["git_commit"][:12] not in \
         masthead and res["provenance"]["finished"][:10] not in masthead
+    assert f"{len(provs)} training runs of {each} each" in masthead
     assert "not recorded per run" not in doc
 
     d = _copy_results(built["results"], tmp_path / "r")  # older results: no per-run records
@@ -443,7 +449,9 @@ def test_provenance_is_the_training_runs_own(built, tmp_path):
     html = _html(results.load(d))
     env = _text(html.split('id="tab-env"')[1].split("</table>")[0])
     assert "Training commit not recorded per run" in env and "dates not recorded per run" in env
-    assert "training dates and commits not recorded per run" in _text(html.split("</header>")[0])
+    head = _text(html.split("</header>")[0])
+    assert "training dates and commits not recorded per run" in head
+    assert f"{len(provs)} training runs of {each} each" in head  # every run records its time
     assert res["provenance"]["started"] not in env  # the aggregation's dates are not the runs'
 
 

@@ -3,6 +3,7 @@ filters and globals built on them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 
@@ -32,7 +33,26 @@ def integer(x) -> str:
 
 
 def secs(s) -> str:
+    """"4.2 s", "42 s", "3.5 min", "2.1 h": two or three significant digits."""
+    if s < 9.95:
+        return f"{s:.1f} s"
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h"
+
+
+def secs_range(lo, hi) -> str:
+    """"2.4–6.5 min" (one unit when both ends share it), "50 s–2.1 min", or one value."""
+    a, b = secs(lo), secs(hi)
+    if a == b:
+        return a
+    (na, ua), ub = a.split(" "), b.split(" ")[1]
+    return f"{na}–{b}" if ua == ub else f"{a}–{b}"
+
+
+def when(iso: str) -> str:
+    """An ISO 8601 time as "2024-05-01 10:00 UTC" (naive times are taken as UTC)."""
+    t = dt.datetime.fromisoformat(iso)
+    t = t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+    return t.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def pct(x, d: int = 1) -> str:
@@ -57,6 +77,6 @@ def chip(model: str) -> Markup:
 
 
 FILTERS = {"n": n, "pts": pts, "pval": pval, "int": integer, "secs": secs, "pct": pct,
-           "plural": plural}
+           "plural": plural, "when": when, "secs_range": secs_range}
 GLOBALS = {"chip": chip, "label": style.label, "color": style.color}
 TESTS = {"search": lambda value, pattern: re.search(pattern, str(value)) is not None}
