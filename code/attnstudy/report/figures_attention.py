@@ -21,6 +21,7 @@ from attnstudy.report.figkit import (
     ratio_colorbar,
     subplots,
 )
+from attnstudy.report.figures_training import selection
 from attnstudy.report.style import (
     BASELINE,
     INK,
@@ -32,6 +33,7 @@ from attnstudy.report.style import (
     color,
     label,
     order,
+    ratio_css,
 )
 
 WIDTH = round(PDF_WIDTH_IN - 0.05, 2)  # printed at its own size: labels keep their points
@@ -60,7 +62,9 @@ def text_in(chars: int) -> float:
 
 
 @figure("attention-mhsa", needs=("attention",), when=lambda b: bool(pick_short(b["attention"])),
-        alt="Per-head self-attention heatmaps for one short review, relative to uniform",
+        title="MHSA self-attention per head on one short review",
+        alt="""On review {{ mhsa_sample.id }}, the MHSA heads' weights lie between
+×{{ heat_range.mhsa[0] | n(2) }} and ×{{ heat_range.mhsa[1] | n(2) }} of uniform.""",
         caption="""
 {% set s = mhsa_sample %}Self-attention of each MHSA head (seed {{ att.seed }}) for the shortest
 sampled review that has maps (review {{ s.id }}, truth {{ "positive" if s.label else "negative" }}):
@@ -105,7 +109,11 @@ def fig_attention_mhsa(attention: dict):
 
 @figure("attention-received", needs=("attention",),
         when=lambda b: bool(pick_short(b["attention"])),
-        alt="Attention per token relative to uniform for short reviews: additive and MHSA heads",
+        title="Attention each token gets, relative to uniform",
+        alt="""{% set r = heat_range %}{% if r.additive %}On these reviews the additive weights lie
+between ×{{ r.additive[0] | n(2) }} and ×{{ r.additive[1] | n(2) }} of uniform{% endif %}{% if
+r.received %}{{ "; " if r.additive else "On these reviews " }}the attention MHSA's tokens receive
+lies between ×{{ r.received[0] | n(2) }} and ×{{ r.received[1] | n(2) }}{% endif %}.""",
         caption="""
 Attention per token, relative to uniform (w · n; red above, blue below, white = 1/n), for the
 {{ "shortest sampled review" if received_n == 1 else received_n ~ " shortest sampled reviews" }}
@@ -149,6 +157,76 @@ def fig_attention_received(attention: dict):
     return fig, pd.DataFrame(out)
 
 
+HEAT_N = 3  # reviews in the additive token highlights (facts.N_HEAT: the same rule, tested)
+
+
+def pick_heat(attention: dict, n: int = HEAT_N) -> list[dict]:
+    """The token highlights' rule: the n shortest sampled reviews, ties by id."""
+    return sorted(attention["samples"], key=lambda s: (len(s["tokens"]), str(s["id"])))[:n]
+
+
+def _token_lines(tokens: list[str], size: float, width_in: float) -> list[list[tuple]]:
+    """Tokens wrapped into lines of at most width_in inches: [[(x inches, token), ...], ...],
+    widths measured on the font's outlines (the drawn text, not a character count)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    prop, gap = FontProperties(), 0.06  # the style's font (drawn under its rc_context)
+    lines, x = [[]], 0.0
+    for tok in tokens:
+        w = TextPath((0, 0), tok, size=size, prop=prop).get_extents().width / 72 + 0.04
+        if lines[-1] and x + w > width_in:
+            lines.append([])
+            x = 0.0
+        lines[-1].append((x, tok))
+        x += w + gap
+    return lines
+
+
+@figure("additive", needs=("attention",), when=lambda b: bool(pick_heat(b["attention"])),
+        title="Additive attention on short test reviews",
+        alt="""Additive attention on the {{ heat_samples | length }} shortest sampled test
+reviews{% if heat_span[0] is not none %}: the weights lie between ×{{ heat_span[0] | n(2) }} and
+×{{ heat_span[1] | n(2) }} of uniform{% endif %}.""",
+        caption="""
+The additive model's attention weights on the {{ heat_samples | length }} shortest sampled test
+reviews (seed {{ att.seed }}), each token's background coloured by its weight relative to
+uniform (w · n, n = tokens in the review) on the scale of the other heat maps: red above
+uniform, blue below, white at 1/n, saturating at ×{{ 2 ** octaves }} and
+×1/{{ 2 ** octaves }}{% if heat_span[0] is not none %}; here the weights lie between
+×{{ heat_span[0] | n(2) }} and ×{{ heat_span[1] | n(2) }} of uniform{% endif %}.
+Look at whether the red tokens are sentiment words or negations.""" + SAY_STATS)
+def fig_additive(attention: dict):
+    """The shortest sampled reviews as running text, each token on its w * n colour (the HTML
+    token highlights' scale, style.ratio_css)."""
+    size, line_h, pad = 9.0, 0.22, 0.1
+    blocks = [(s, _token_lines(s["tokens"], size, WIDTH - 2 * pad)) for s in pick_heat(attention)]
+    height = sum((len(lines) + 1) * line_h + 0.12 for _, lines in blocks) + 0.1
+    fig = plt.figure(figsize=(WIDTH, height))
+    y, rows = height - 0.1, []
+    for s, lines in blocks:
+        n, w = len(s["tokens"]), s.get("additive") or []
+        p = (s.get("probs") or {}).get("additive")
+        y -= line_h
+        fig.text(pad / WIDTH, y / height, f"review {s['id']} · truth "
+                 f"{'positive' if s['label'] else 'negative'} · P(positive) = "
+                 + (f"{p:.2f}" if p is not None else "–")
+                 + ("" if w else " · no additive weights recorded"), fontsize=7.5, color=BASELINE)
+        i = 0
+        for line in lines:
+            y -= line_h
+            for x, tok in line:
+                bg, fg = ratio_css(float(log2_ratio(w[i], n))) if i < len(w) else ("#ffffff", INK)
+                fig.text((pad + x) / WIDTH, y / height, tok, fontsize=size, color=fg,
+                         bbox={"boxstyle": "square,pad=0.15", "fc": bg, "ec": "none"})
+                rows.append({"id": s["id"], "position": i, "token": tok,
+                             "weight": w[i] if i < len(w) else None,
+                             "weight_x_n": w[i] * n if i < len(w) else None})
+                i += 1
+        y -= 0.12
+    return fig, pd.DataFrame(rows)
+
+
 def _stat_rows(stats: dict) -> list[tuple[str, str, str, dict, dict]]:
     """(model, row name, head, statistics block, uniform block) top to bottom."""
     rows = []
@@ -164,8 +242,10 @@ def _stat_rows(stats: dict) -> list[tuple[str, str, str, dict, dict]]:
 
 @figure("attention-stats", needs=("analysis",),
         when=lambda b: bool(b["analysis"]["attention"]["statistics"]),
-        alt="Distribution over test reviews of attention entropy, max weight and top-5 mass per "
-            "model and head, against uniform weights",
+        title="How peaked the attention is over all test reviews",
+        alt="""Median normalised attention entropy over the test reviews (1 = uniform):
+{% for m, s in attn.stats.items() %}{{ label(m) }} {{ s.entropy | n(2) }}{{ ", " if not loop.last
+else "." }}{% endfor %}""",
         caption="""
 How peaked the learned attention is over all test reviews: per model (and per MHSA head, on the
 attention each token receives), the distribution over reviews of the normalised entropy
@@ -243,12 +323,16 @@ def _curves(results: dict) -> pd.DataFrame:
 
 @figure("attention-learning", needs=("results",),
         when=lambda b: any(c.get("attention") for r in b["results"]["runs"] for c in r["curve"]),
-        alt="Median normalised attention entropy on the validation set against training step",
+        title="Attention entropy during training",
+        facts=lambda results: {"select": selection(results)},
+        alt="""{% for m, l in attn.learning.items() %}{{ label(m) }}'s median validation
+attention entropy goes from {{ l.first | n(2) }} at step {{ l.first_step }} to {{ l.last | n(2) }}
+at step {{ l.last_step }}{{ "; " if not loop.last else "." }}{% endfor %}""",
         caption="""
 Median normalised entropy of the attention on the validation reviews (1 = uniform, dashed)
 against training step, per model: thin lines are seeds, the thick line their mean, dotted lines
-the MHSA heads (mean over seeds); a star marks each seed's selected checkpoint (lowest
-validation loss), the one evaluated on the test set.{% for m, l in attn.learning.items() %}
+the MHSA heads (mean over seeds); a star marks each seed's selected checkpoint
+({{ f.select }}), the one evaluated on the test set.{% for m, l in attn.learning.items() %}
 {{ label(m) }} goes from {{ l.first | n(2) }} at step {{ l.first_step }} to {{ l.last | n(2) }}
 at step {{ l.last_step }} ({{ l.at_best | n(2) }} at the selected checkpoints).{% endfor %}""")
 def fig_attention_learning(results: dict):
