@@ -10,15 +10,14 @@ import pandas as pd
 
 from attnstudy.report.figkit import by_seed, figure, in_order, mean_band, model_legend, subplots
 from attnstudy.report.style import INK, color, order
+from attnstudy.report.wording import SELECT_SHORT
 
-# runs[].select (schema.models.Run; absent in older runs: val_loss) in words
-SELECT_WORDS = {"val_loss": "lowest validation loss", "val_accuracy": "highest validation accuracy"}
 
 
 def selection(results: dict) -> str:
     """How the evaluated checkpoints were chosen, in words ("highest validation accuracy")."""
     sel = sorted({r.get("select") or "val_loss" for r in results["runs"]})
-    words = [SELECT_WORDS.get(s, s.replace("_", " ")) for s in sel]
+    words = [SELECT_SHORT.get(s, s.replace("_", " ")) for s in sel]
     return words[0] if len(words) == 1 else " or ".join(words) + ", depending on the run"
 
 
