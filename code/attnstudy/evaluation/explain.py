@@ -91,4 +91,4 @@ def show(text: str, prob: float, decision: str, d: dict, name: str, top: int = 5
         console.print(line)
         best = sorted(range(len(values)), key=lambda j: -values[j])[:top]
         console.print(Text(f"  {'':>9}  {what}; top: " + ", ".join(
-            f"{d['tokens'][j]} {values[j]:.3g}" for j in best), style="dim"))
+            f"{d['tokens'][j]} {values[j]:.4f}" for j in best), style="dim"))
