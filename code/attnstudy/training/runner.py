@@ -322,6 +322,7 @@ def write_results(cfg: Config, out: Path | None = None, n_workers: int | None = 
     import pandas as pd  # heavy imports only when there is something to compute
 
     from attnstudy.models.classifiers import build_model, init_params, param_count
+    from attnstudy.training.publish import WEIGHTS, export_weights
 
     runs = run_all(cfg, n_workers=n_workers)
     config_hash = cfg.section_hash()
@@ -347,6 +348,7 @@ def write_results(cfg: Config, out: Path | None = None, n_workers: int | None = 
     results["baseline"] = {k: v for k, v in base.items() if k != "probs"}
     results["provenance"] = provenance(started)
     out.mkdir(parents=True, exist_ok=True)
+    results["weights"] = export_weights(cfg, out / WEIGHTS, ds.fingerprint, ds.vocab)
     with atomic_write(out / "test_predictions.parquet", "wb") as f:
         preds.to_parquet(f, index=False)
     write_json(out / "attention.json", attention)
