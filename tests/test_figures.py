@@ -17,7 +17,7 @@ import pytest
 
 from attnstudy.report import citation, draw, facts, figures, fmt, render, results
 from attnstudy.report.figures_attention import pick_heat
-from attnstudy.report.style import label
+from attnstudy.report.style import prose_label
 from tests.test_report import Doc, _text, built  # noqa: F401  (the rendered fixture report)
 
 
@@ -103,14 +103,14 @@ def test_alt_texts_state_numbers_from_the_results(built):  # noqa: F811
     summ = analysis["summary"]
     best = max(summ, key=lambda m: summ[m]["accuracy"]["mean"])
     assert fmt.pct(summ[best]["accuracy"]["mean"]) in alts["metrics"]
-    assert label(best) in alts["metrics"]
+    assert prose_label(best) in alts["metrics"]
     base = analysis["baseline"]["test"]["accuracy"]
     assert fmt.pct(base) in alts["metrics"]
     level = pd.read_csv(built["paths"]["figures"] / "fig-time-to-accuracy.csv")["common_level"]
     assert fmt.pct(level.iloc[0]) in alts["time-to-accuracy"]
     neg = analysis["negation"]["probes"]
     lo = min(neg, key=lambda m: neg[m]["accuracy"])
-    assert f'{fmt.pct(neg[lo]["accuracy"], 0)} ({label(lo)})' in alts["negation"]
+    assert f'{fmt.pct(neg[lo]["accuracy"], 0)} ({prose_label(lo)})' in alts["negation"]
 
 
 def test_metrics_are_dots_with_cis_and_the_baseline(built):  # noqa: F811

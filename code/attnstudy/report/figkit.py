@@ -121,17 +121,17 @@ def in_order(df, models):
 RATIO_CMAP = LinearSegmentedColormap.from_list("ratio_to_uniform", DIVERGING)
 
 
-def log2_ratio(weights, n) -> np.ndarray:
-    """log2(w * n), the weight relative to uniform (1/n), clipped to +-RATIO_OCTAVES: 0 is
+def log2_ratio(weights, n, octaves: int = RATIO_OCTAVES) -> np.ndarray:
+    """log2(w * n), the weight relative to uniform (1/n), clipped to +-octaves: 0 is
     uniform, +1 twice uniform, -1 half (the heat maps' diverging colour scale)."""
     r = np.asarray(weights, dtype=float) * n
     with np.errstate(divide="ignore"):
-        return np.clip(np.log2(np.maximum(r, 0)), -RATIO_OCTAVES, RATIO_OCTAVES)
+        return np.clip(np.log2(np.maximum(r, 0)), -octaves, octaves)
 
 
-def ratio_colorbar(fig, mappable, ax, **kw):
-    """A colour bar for `log2_ratio` labelled ×1/8 ... ×1 ... ×8 of uniform."""
-    ticks = list(range(-RATIO_OCTAVES, RATIO_OCTAVES + 1))
+def ratio_colorbar(fig, mappable, ax, octaves: int = RATIO_OCTAVES, **kw):
+    """A colour bar for `log2_ratio` labelled ×1/2**octaves ... ×1 ... ×2**octaves of uniform."""
+    ticks = list(range(-octaves, octaves + 1))
     bar = fig.colorbar(mappable, ax=ax, ticks=ticks, **kw)
     names = [f"×1/{2 ** -t}" if t < 0 else f"×{2 ** t}" for t in ticks]
     if kw.get("orientation") == "horizontal":
@@ -140,3 +140,15 @@ def ratio_colorbar(fig, mappable, ax, **kw):
         bar.ax.set_yticklabels(names)
     bar.set_label("weight relative to uniform (w · n)")
     return bar
+
+
+def close_runs(ends: list[tuple], gap: float) -> list[list[tuple]]:
+    """Sorted (value, ...) tuples split into runs whose neighbours lie within `gap` of each
+    other (labels for line ends that would overprint share one label)."""
+    groups: list[list[tuple]] = []
+    for e in ends:
+        if groups and e[0] - groups[-1][-1][0] <= gap:
+            groups[-1].append(e)
+        else:
+            groups.append([e])
+    return groups

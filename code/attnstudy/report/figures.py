@@ -48,8 +48,10 @@ has the highest test accuracy, {{ summ[best].accuracy.mean | pct(1) }}{% endif %
 (baseline.get("test") or {}).get("accuracy") is not none %}, against
 {{ baseline.test.accuracy | pct(1) }} for the {{ baseline_label }} baseline{% endif %}.""",
         caption="""
-Accuracy, F1 and ROC-AUC per model: dots are the mean over {{ seeds | length | plural("seed") }},
-lines the 95% CI over seeds{% if (baseline.get("test") or {}).get("accuracy") is not none %};
+Accuracy, F1 and ROC-AUC per model: {% if seeds | length > 1 %}dots are the mean over
+{{ seeds | length | plural("seed") }}, lines the 95% CI over seeds{% else %}dots are the single
+seed trained, so there is no interval over seeds{% endif %}{% if
+(baseline.get("test") or {}).get("accuracy") is not none %};
 the dashed line is the {{ baseline_label }} baseline (one fit, no interval){% endif %}. Dots, not
 bars: the axis covers only the range of the data, so compare positions and whether the intervals
 overlap.""")
@@ -313,9 +315,10 @@ random tokens: {{ f.rand | n(3) }}){{ ", " if loop.revindex > 2 else (" and " if
 2 else ".") }}{% endfor %}""",
         caption="""
 Removing the k most-attended tokens (solid) versus k random tokens (dashed): top row, mean absolute
-change in P(positive); bottom row, share of predictions that flip. Lines are the mean over
-{% set ns = faith.values() | map(attribute="n_seeds") | unique | list %}{{ ns | join("–") }}
-seeds, shaded bands the range between seeds. If attention marks the tokens the prediction depends
+change in P(positive); bottom row, share of predictions that flip. {% set ns = faith.values() |
+map(attribute="n_seeds") | unique | list %}{% if ns == [1] %}Lines are the single seed trained (no
+band between seeds).{% else %}Lines are the mean over {{ ns | join("–") }} seeds, shaded bands the
+range between seeds.{% endif %} If attention marks the tokens the prediction depends
 on, the solid line lies clearly above the dashed one, band clear of band. ρ is the Spearman
 correlation between attention and gradient importance.""")
 def fig_faithfulness(analysis: dict, results: dict):
@@ -350,7 +353,7 @@ def fig_faithfulness(analysis: dict, results: dict):
                 ax.set_ylabel(ylab)
             if i == 0:
                 rho = d["grad_spearman"].iloc[0]
-                rho = "n/a" if rho is None or pd.isna(rho) else f"{rho:.2f}"
+                rho = "n/a" if rho is None or pd.isna(rho) else f"{rho:.2f}".replace("-", "−")
                 ax.set_title(f"{label(m)}   ρ = {rho}", color=INK)
             else:
                 ax.set_xlabel("k tokens removed")

@@ -13,7 +13,6 @@ from attnstudy.report.style import INK, color, order
 from attnstudy.report.wording import SELECT_SHORT
 
 
-
 def selection(results: dict) -> str:
     """How the evaluated checkpoints were chosen, in words ("highest validation accuracy")."""
     sel = sorted({r.get("select") or "val_loss" for r in results["runs"]})
@@ -56,7 +55,8 @@ def loss_facts(results: dict) -> dict:
 {{ f.models[f.top].val_accuracy | pct(1) }} ({{ label(f.top) }}).""",
         caption="""
 (a) Validation loss, (b) training loss and (c) validation accuracy against training step: lines
-are the mean over {{ seeds | length | plural("seed") }}, shaded bands the range between seeds.
+{% if seeds | length > 1 %}are the mean over {{ seeds | length | plural("seed") }}, shaded bands the
+range between seeds{% else %}are the single seed trained (no band between seeds){% endif %}.
 Stars mark each run's selected checkpoint, the one with the {{ f.select }} and the one evaluated
 on the test set. A validation loss that turns up while the training loss keeps falling marks
 overfitting; the selected checkpoint guards against it.""")
@@ -139,7 +139,8 @@ gets there first, after {{ f.models[f.fast].minutes | n(f.digits) }} CPU minutes
         caption="""
 What each model's accuracy costs: validation accuracy against (a) cumulative training time in
 minutes on the CPU (validation excluded) and (b) real (non-padding) training tokens seen; lines
-are the mean over {{ seeds | length | plural("seed") }}, shaded bands the range between seeds.
+{% if seeds | length > 1 %}are the mean over {{ seeds | length | plural("seed") }}, shaded bands the
+range between seeds{% else %}are the single seed trained (no band between seeds){% endif %}.
 The dotted line is {{ f.level | pct(1) }}, the highest validation accuracy every model's mean
 curve reaches; {% for m, p in f.models.items() %}{{ label(m) }} first reaches it after
 {{ p.minutes | n(f.digits) }} minutes ({{ p.tokens_m | n(2) }} M tokens){{ "; " if not loop.last
