@@ -122,25 +122,6 @@ def _flat(tree, prefix=()):
     return keys, leaves
 
 
-def test_add_to_results_exports_the_same_files_for_older_results(built, imdb_dir, tmp_path,
-                                                                  monkeypatch):
-    """Results written before weights were published get the same files and record."""
-    from attnstudy.data import encode
-    from attnstudy.training import publish, runner
-
-    monkeypatch.setattr(runner, "CACHE", built / "cache")
-    monkeypatch.setattr(encode, "CACHE", built / "cache" / "data")
-    out = tmp_path / "results"
-    shutil.copytree(built / "smoke" / "results", out, ignore=shutil.ignore_patterns("weights"))
-    res = read_json(out / "results.json")
-    expected = res.pop("weights")
-    write_json(out / "results.json", res)
-    record = publish.add_to_results(CFG, out, runner.local_fingerprint(imdb_dir))
-    assert record == expected and read_json(out / "results.json")["weights"] == expected
-    for name in expected:
-        assert (out / "weights" / name).read_bytes() == (weights(built) / name).read_bytes()
-
-
 # ----------------------------------------------------------------------------- use, without data
 
 def test_weights_reproduce_the_stored_test_predictions_bit_for_bit(built, fresh, imdb_dir,

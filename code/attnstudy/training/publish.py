@@ -14,6 +14,7 @@ using a file, so damaged or swapped weights are refused in one line.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,26 +40,19 @@ def _write(path: Path, data: bytes) -> dict:
     return {"sha256": file_digest(path), "bytes": len(data)}
 
 
-def export_weights(cfg: Config, out_dir: Path, fingerprint: str,
-                   vocab: list[str] | None = None) -> dict:
+def export_weights(cfg: Config, out_dir: Path, best_params: Callable[[str, int], dict | None],
+                   vocab: list[str]) -> dict:
     """Write every model's published parameters, the vocabulary and the config to `out_dir`.
 
-    The parameters are the very ones evaluated (the run's best_params.msgpack for the data
-    `fingerprint`). `vocab` defaults to the encoded dataset's, read from the data cache.
-    Returns {file name: {"sha256": hex, "bytes": int}} for results.json's `weights`.
+    `best_params(model, seed)` gives the very parameters evaluated (the runner passes its
+    run cache's best_params.msgpack). Returns {file name: {"sha256": hex, "bytes": int}} for
+    results.json's `weights`.
     """
     from flax import serialization
 
-    from attnstudy.training import runner
-
-    if vocab is None:
-        from attnstudy.data.encode import CACHE, dataset_key
-
-        vocab = [str(w) for w in np.load(CACHE / f"{dataset_key(cfg.data, fingerprint)}.npz")
-                 ["vocab"]]
     seed, record = published_seed(cfg), {}
     for name in cfg.train.models:
-        params = runner.load_best_params(cfg, name, seed, fingerprint)
+        params = best_params(name, seed)
         if params is None:
             raise UserError(f"no trained {name} (seed {seed}) to publish; run `just build "
                             f"{cfg.profile}` first")
@@ -145,14 +139,3 @@ def load_published(folder: Path) -> Published | None:
         raise UserError(f"{folder}: unreadable config or vocabulary ({type(e).__name__})"
                         ) from None
     return Published(folder, record, cfg, vocab)
-
-
-def add_to_results(cfg: Config, out: Path, fingerprint: str) -> dict:
-    """Export the weights of finished runs beside results made before weights were published,
-    and record them in its results.json (for a build whose runner predates this module)."""
-    from attnstudy.files import write_json
-
-    res = read_json(out / "results.json")
-    res["weights"] = export_weights(cfg, out / WEIGHTS, fingerprint)
-    write_json(out / "results.json", res)
-    return res["weights"]

@@ -348,7 +348,8 @@ def write_results(cfg: Config, out: Path | None = None, n_workers: int | None = 
     results["baseline"] = {k: v for k, v in base.items() if k != "probs"}
     results["provenance"] = provenance(started)
     out.mkdir(parents=True, exist_ok=True)
-    results["weights"] = export_weights(cfg, out / WEIGHTS, ds.fingerprint, ds.vocab)
+    results["weights"] = export_weights(
+        cfg, out / WEIGHTS, lambda m, s: load_best_params(cfg, m, s, ds.fingerprint), ds.vocab)
     with atomic_write(out / "test_predictions.parquet", "wb") as f:
         preds.to_parquet(f, index=False)
     write_json(out / "attention.json", attention)
