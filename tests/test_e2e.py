@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli(build: Path, *args, imdb_dir: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ATTNSTUDY_BUILD": str(build), "IMDB_DIR": str(imdb_dir)}
-    p = subprocess.run([sys.executable, "-m", "attnstudy", *args], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=1200)
-    if check and p.returncode != 0:
-        raise AssertionError(f"attnstudy {' '.join(args)} failed ({p.returncode}):\n"
-                             f"{p.stderr[-3000:]}")
-    return p
+from tests.cli import cli
 
 
 @pytest.fixture(scope="module")

@@ -20,25 +20,10 @@ import pytest
 from attnstudy.config import BUILD, load_config
 from attnstudy.files import read_json, write_json
 from attnstudy.keys import file_digest
+from tests.cli import ROOT, cli
 
-ROOT = Path(__file__).resolve().parents[1]
 CFG = load_config("smoke")
 MODELS = list(CFG.train.models)
-
-
-def cli(build: Path, *args, imdb_dir: Path | None = None, check: bool = True):
-    """`python -m attnstudy ...` with outputs in `build`; without `imdb_dir`, no data and no
-    network (IMDB_DIR unset, the Hugging Face hub offline)."""
-    env = {k: v for k, v in os.environ.items() if k != "IMDB_DIR"}
-    env.update(ATTNSTUDY_BUILD=str(build), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    if imdb_dir is not None:
-        env["IMDB_DIR"] = str(imdb_dir)
-    p = subprocess.run([sys.executable, "-m", "attnstudy", *map(str, args)], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=1200)
-    if check and p.returncode != 0:
-        raise AssertionError(f"attnstudy {' '.join(map(str, args))} failed ({p.returncode}):\n"
-                             f"{p.stderr[-3000:]}")
-    return p
 
 
 @pytest.fixture(scope="module")
