@@ -125,6 +125,7 @@ def _train(cfg: Config, name: str, seed: int, ds: Dataset, rdir: Path, position:
                dynamic_ncols=True, leave=True, file=sys.stderr, position=workers.BAR_ROW)
     with log_path.open("a", encoding="utf-8") as log:
         log.write(f"# {started} {rdir.name}\n")
+        log.flush()  # before the first checkpoint: a run killed early still shows its session
 
         def progress(step, point):
             bar.update(step - bar.n)
