@@ -14,14 +14,15 @@ import math
 
 from attnstudy.analysis.sections import PAIR_CONSISTENCY
 from attnstudy.metrics import LOWER_IS_BETTER, METRIC_LABELS
-from attnstudy.report import citation
-from attnstudy.report.figures_attention import pick_short
-from attnstudy.report.style import RATIO_OCTAVES, baseline_label, order, ratio_css
+from attnstudy.report import citation, wording
+from attnstudy.report.figures_attention import heat_scale, pick_short
+from attnstudy.report.style import baseline_label, order, ratio_css
 
 METRICS = tuple(METRIC_LABELS.items())
 N_DISAGREE, N_AGREE, N_HEAT, EXCERPT = 5, 2, 3, 40  # sample-selection rules stated in captions
 BENCH_COLS = {"jax_ms": "JAX ms / step", "torch_ms": "PyTorch ms / step",
-              "speed_ratio": "PyTorch ÷ JAX time", "jax_tokens_per_s": "JAX tokens/s",
+              "speed_ratio": "PyTorch ÷ JAX time",
+              "jax_tokens_per_s": "JAX positions/s",
               "jax_gflops": "JAX GFLOP/s", "peak_share": "share of SGEMM peak",
               "jax_eval_reviews_per_s": "eval reviews/s", "jit_compile_s": "JIT compile (s)"}
 ABLATIONS = {"uniform": "uniform weights", "permuted": "its own weights permuted",
@@ -43,8 +44,9 @@ def verdict_class(verdict: str) -> str:
     return "yes" if "support" in v or "confirm" in v else "unclear"
 
 
-def comparator(pairwise: list[dict]):
-    """cmp(a, b): the pairwise row for a vs b oriented so that diff = acc(a) - acc(b), or None."""
+def comparator(pairwise: list[dict], noise: float | None = None):
+    """cmp(a, b): the pairwise row for a vs b oriented so that diff = acc(a) - acc(b), or None.
+    `noise` is true when |diff| is no larger than the rerun spread (wording.rerun_spread)."""
     def cmp(a: str, b: str) -> dict | None:
         for p in pairwise:
             if (p["a"], p["b"]) in ((a, b), (b, a)):
@@ -55,6 +57,7 @@ def comparator(pairwise: list[dict]):
                         "p": p.get("mcnemar_p_holm", p["mcnemar_p"]),
                         "holm": "mcnemar_p_holm" in p, "sig": sig,
                         "better": sig and s * p["acc_diff"] > 0,
+                        "noise": noise is not None and abs(p["acc_diff"]) <= noise,
                         "worse": sig and s * p["acc_diff"] < 0}
         return None
     return cmp
@@ -71,10 +74,14 @@ def leaders(ranking: list[str], cmp) -> list[str]:
 def training(runs: list[dict]) -> dict:
     """When, where and at which commit the runs were trained, from each run's own provenance
     (None in results written before runs recorded it): dates, span and commits of the recorded
-    runs; `recorded` counts them."""
+    runs; `recorded` counts them. `run_min`/`run_max`: training seconds of the shortest and
+    longest run (every run records them); `run_wall_min/max`: start to finish of the recorded
+    runs, validation and evaluation included."""
     have = [r["provenance"] for r in runs if r.get("provenance")]
-    out = {"n_runs": len(runs), "recorded": len(have),
-           "total_train": sum(r["train_seconds"] for r in runs), "started": None,
+    secs = [r["train_seconds"] for r in runs]
+    out = {"n_runs": len(runs), "recorded": len(have), "total_train": sum(secs),
+           "run_min": min(secs), "run_max": max(secs), "run_wall_min": None,
+           "run_wall_max": None, "started": None,
            "finished": None, "span": None, "commits": [], "machines": [], "cores": [],
            "python": [], "packages": {}, "single_thread": 0}
     if not have:
@@ -88,7 +95,9 @@ def training(runs: list[dict]) -> dict:
         for k, v in (p.get("packages") or {}).items():
             packages[k].add(v)
     threads = [p.get("threads") or {} for p in have]
+    walls = [(e - s).total_seconds() for s, e in zip(starts, ends, strict=True)]
     out.update(
+        run_wall_min=min(walls), run_wall_max=max(walls),
         started=min(starts).isoformat(), finished=max(ends).isoformat(),
         span=(max(ends) - min(starts)).total_seconds(),
         commits=[{"commit": c, "dirty": d, "runs": k} for (c, d), k in commits.most_common()],
@@ -115,7 +124,10 @@ def bench_table(bench: dict | None) -> dict | None:
         if isinstance(peak, int | float) and peak > 0 and "jax_gflops" in r:
             r["peak_share"] = r["jax_gflops"] / peak
     keys = {k for r in rows for k in r}
-    cols = [(k, v) for k, v in BENCH_COLS.items() if k in keys] or [
+    shape = (f" ({bench['batch']} × {bench['seq_len']} per step)"
+             if {"batch", "seq_len"} <= set(bench) else "")
+    cols = [(k, v + shape if k == "jax_tokens_per_s" else v)
+            for k, v in BENCH_COLS.items() if k in keys] or [
         (k, k.replace("_", " ")) for k in dict.fromkeys(k for r in rows for k in r) if k != "model"]
     rank = {m: i for i, m in enumerate(order(r["model"] for r in rows))}
     skip = ("models", "schema_version", "config_hash", "quick")
@@ -150,9 +162,10 @@ def samples(att: dict, models: list[str]) -> tuple[list[dict], list[dict]]:
     by_spread = sorted(rows, key=lambda s: (-s["spread"], str(s["id"])))
     chosen = by_spread[:N_DISAGREE] + list(reversed(by_spread[N_DISAGREE:]))[:N_AGREE]
     heat = sorted(rows, key=lambda s: (len(s["tokens"]), str(s["id"])))[:N_HEAT]
+    octaves = heat_scale(att)  # the figures' colour range
     for s in heat:  # (token, weight, w * n, background, text colour): relative to uniform
         n = len(s["tokens"])
-        s["spans"] = [(tok, w, w * n, *ratio_css(math.log2(max(w * n, 1e-9))))
+        s["spans"] = [(tok, w, w * n, *ratio_css(math.log2(max(w * n, 1e-9)), octaves))
                       for tok, w in zip(s["tokens"], s["additive"] or [], strict=False)]
     return chosen, heat
 
@@ -270,17 +283,14 @@ def context(b: dict) -> dict:
     pred_samples, heat_samples = samples(att, models)
     ledger = [{**row, "cls": verdict_class(row["verdict"])} for row in ana["ledger"]]
     faith = ana.get("faithfulness") or {}
-    faith_facts = {m: {"above_random": all(t > r for t, r in zip(f["top_drop"], f["random_drop"],
-                                                                  strict=True)),
-                       "k_max": f["k"][-1], "top": f["top_drop"][-1], "rand": f["random_drop"][-1],
-                       "rho": f.get("grad_spearman")} for m, f in faith.items()}
     buckets = ana["length"]["buckets"]
     config_rows = [(sec, k, ", ".join(map(str, v)) if isinstance(v, list) else v)
                    for sec, vals in res["config"].items() if isinstance(vals, dict)
                    for k, v in vals.items()]
     base_acc = (ana["baseline"].get("test") or {}).get("accuracy")
     short = pick_short(att, 2)
-    cmp = comparator(ana["pairwise"])
+    spread = wording.rerun_spread()
+    cmp = comparator(ana["pairwise"], spread["max"] if spread else None)
     return {
         "res": res, "ana": ana, "att": att, "cfg": res["config"], "data": res["data"],
         "prov": res["provenance"], "train": training(res["runs"]),
@@ -300,7 +310,7 @@ def context(b: dict) -> dict:
         "total_train": sum(r["train_seconds"] for r in res["runs"]),
         "buckets": buckets, "len_first": _mean(buckets[0]["accuracy"].values()),
         "len_last": _mean(buckets[-1]["accuracy"].values()),
-        "neg": ana["negation"], "octaves": RATIO_OCTAVES,
+        "neg": ana["negation"], "octaves": heat_scale(att),
         "neg_len": negation_facts(ana), "pair_rule": PAIR_CONSISTENCY,
         "attn": attention_facts(res, ana, summ),
         "attn_claim": next((r for r in ledger if r.get("id") == "attention-weights-matter"), None),
@@ -309,7 +319,10 @@ def context(b: dict) -> dict:
         "probe_pairs": {m: sum(c.get("n_pairs", 0) for c in p.get("by_category", {}).values())
                         for m, p in ana["negation"]["probes"].items()},
         "n_test": len(b["predictions"]), "n_neg": int(b["predictions"]["negation"].sum()),
-        "faith": faith, "faith_facts": faith_facts,
+        "faith": faith, "faith_facts": wording.faithfulness(res, ana, ledger),
+        "proto": wording.protocol(res), "recurrence": wording.recurrence(ledger),
+        "spread": spread, "noise_pairs": [p for p in ana["pairwise"] if p["significant"]
+                                          and spread and abs(p["acc_diff"]) <= spread["max"]],
         "mhsa_sample": short[0] if short else None, "received_n": len(short),
         "heat_range": heat_range(short),
         "heat_span": (min((r for s in heat_samples for _, _, r, *_ in s["spans"]), default=None),

@@ -3,6 +3,7 @@ filters and globals built on them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 
@@ -19,8 +20,13 @@ def n(x, d: int = 3) -> str:
 
 
 def pts(x, d: int = 1, sign: bool = True) -> str:
-    """A difference of proportions in percentage points."""
-    return (f"{100 * x:+.{d}f}" if sign else f"{100 * x:.{d}f}").replace("-", "−")
+    """A difference of proportions in percentage points. A non-zero value that would round to
+    0 gets up to two more decimals, so a CI bound shows on which side of 0 it lies ("−0.004",
+    not "−0.0")."""
+    v = 100 * x
+    while v and d < 3 and round(abs(v), d) == 0:
+        d += 1
+    return (f"{v:+.{d}f}" if sign else f"{v:.{d}f}").replace("-", "−")
 
 
 def pval(p) -> str:
@@ -32,7 +38,26 @@ def integer(x) -> str:
 
 
 def secs(s) -> str:
+    """"4.2 s", "42 s", "3.5 min", "2.1 h": two or three significant digits."""
+    if s < 9.95:
+        return f"{s:.1f} s"
     return f"{s:.0f} s" if s < 120 else f"{s / 60:.1f} min" if s < 7200 else f"{s / 3600:.1f} h"
+
+
+def secs_range(lo, hi) -> str:
+    """"2.4–6.5 min" (one unit when both ends share it), "50 s–2.1 min", or one value."""
+    a, b = secs(lo), secs(hi)
+    if a == b:
+        return a
+    (na, ua), ub = a.split(" "), b.split(" ")[1]
+    return f"{na}–{b}" if ua == ub else f"{a}–{b}"
+
+
+def when(iso: str) -> str:
+    """An ISO 8601 time as "2024-05-01 10:00 UTC" (naive times are taken as UTC)."""
+    t = dt.datetime.fromisoformat(iso)
+    t = t.replace(tzinfo=dt.UTC) if t.tzinfo is None else t.astimezone(dt.UTC)
+    return t.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def pct(x, d: int = 1) -> str:
@@ -53,10 +78,10 @@ def plural(count, word: str, many: str | None = None, d: int | None = None) -> s
 def chip(model: str) -> Markup:
     """A model's name in its figure colour."""
     return Markup(f'<span class="model" style="--c:{style.color(model)}">'
-                  f'{escape(style.label(model))}</span>')
+                  f'{escape(style.prose_label(model))}</span>')
 
 
 FILTERS = {"n": n, "pts": pts, "pval": pval, "int": integer, "secs": secs, "pct": pct,
-           "plural": plural}
-GLOBALS = {"chip": chip, "label": style.label, "color": style.color}
+           "plural": plural, "when": when, "secs_range": secs_range}
+GLOBALS = {"chip": chip, "label": style.prose_label, "color": style.color}
 TESTS = {"search": lambda value, pattern: re.search(pattern, str(value)) is not None}

@@ -1,0 +1,338 @@
+"""Wording decided by the records, and layout on small screens.
+
+The prose sentences checked here (checkpoint criterion, budget, faithfulness, recurrence,
+reproducibility scope, throughput labels) each take a results set from the synthetic fixture
+(tests/fixtures/make_results.py), edit the records they rest on, and check that the words follow.
+The browser test renders the report at 1280 and 400 px in headless Chromium.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from attnstudy.errors import UserError
+from attnstudy.report import figures, fmt, render, results, wording
+from attnstudy.report.facts import context
+from attnstudy.report.style import prose_label
+
+_spec = importlib.util.spec_from_file_location(
+    "make_results", Path(__file__).parent / "fixtures" / "make_results.py")
+make_results = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_results)
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return results.load(make_results.make(tmp_path_factory.mktemp("results")))
+
+
+def _html(b: dict) -> str:
+    """The report HTML for a bundle, with placeholder figures (no drawing)."""
+    stub = [{"name": n, "svg_bytes": b"<svg/>", "aspect": 0.5} for n in figures.available(b)]
+    return render.render_html(context(b), stub)
+
+
+def _text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def _section(html: str, id: str) -> str:
+    """The text from the element with `id` to the next h2/h3."""
+    return _text(re.split(r"<h[23] ", html.split(f'id="{id}"', 1)[1], maxsplit=1)[0])
+
+
+def _limitations(html: str) -> str:
+    return _text(html.split('id="limitations"')[1].split("</ul>")[0])
+
+
+# ----------------------------------------------------------------------------- protocol
+
+def test_checkpoint_sentence_follows_the_runs_select(bundle):
+    b = copy.deepcopy(bundle)
+    for r in b["results"]["runs"]:
+        r["select"] = "val_accuracy"
+    html = _html(b)
+    acc = "the highest validation accuracy (ties go to the lower validation loss)"
+    for id in ("method-training", "results-training"):
+        text = _section(html, id)
+        assert acc in text and "lowest validation loss" not in text, id
+    old = copy.deepcopy(bundle)  # runs trained before `select` was recorded: val_loss
+    for r in old["results"]["runs"]:
+        r.pop("select", None)
+    assert "the checkpoint with the lowest validation loss is the one evaluated" in _section(
+        _html(old), "method-training")
+    bad = copy.deepcopy(bundle)
+    bad["results"]["runs"][0]["select"] = "val_f1"
+    with pytest.raises(UserError, match="val_f1"):
+        _html(bad)
+
+
+def _budget(b: dict, epochs: float, last: int) -> dict:
+    """Every run at `epochs`; the first `last` runs select their last validation point, the
+    others an earlier one."""
+    b = copy.deepcopy(b)
+    for i, r in enumerate(b["results"]["runs"]):
+        r["epochs"] = epochs
+        r["best_step"] = r["curve"][-1 if i < last else 0]["step"]
+    return b
+
+
+def test_budget_is_stated_in_epochs_and_listed_only_when_it_binds(bundle):
+    n = len(bundle["results"]["runs"])
+    roomy = _html(_budget(bundle, 3.0, last=0))
+    assert "3.0 epochs over the" in _section(roomy, "method-training")
+    assert "Small budget" not in _limitations(roomy)
+    assert "One set of hyperparameters" in _limitations(roomy)
+    assert "before the last validation point" in _section(roomy, "results-training")
+
+    tight = _limitations(_html(_budget(bundle, 3.0, last=2)))
+    assert "Small budget" in tight and f"In 2 of {n} runs" in tight
+    assert "still improving" in tight and "no model sees every training review" not in tight
+
+    short = _limitations(_html(_budget(bundle, 0.5, last=0)))
+    assert "Small budget" in short and "0.5 epochs" in short
+    assert "no model sees every training review once" in short and "still improving" not in short
+
+    old = copy.deepcopy(bundle)  # no `epochs` recorded: steps x batch / training rows
+    for r in old["results"]["runs"]:
+        r.pop("epochs", None)
+    res = old["results"]
+    want = res["config"]["train"]["steps"] * res["config"]["train"]["batch_size"] \
+        / res["data"]["rows"]["train"]
+    assert f"{fmt.plural(want, 'epoch', 'epochs', d=1)} over the" in _section(
+        _html(old), "method-training")
+
+
+# ----------------------------------------------------------------------------- faithfulness
+
+def _faith(b: dict, model: str, lows: list[list[float]], rhos: list[float]) -> dict:
+    """`model`'s runs with drop-difference CI lows per seed (per k) and Spearman rhos; the
+    analysis' per-k seed counts dropped so the facts count them from the runs."""
+    b = copy.deepcopy(b)
+    runs = [r for r in b["results"]["runs"] if r["model"] == model and r.get("faithfulness")]
+    assert len(runs) == len(lows) == len(rhos)
+    for r, lo, rho in zip(runs, lows, rhos, strict=True):
+        r["faithfulness"].update(drop_diff_ci_low=lo, drop_diff_ci_high=[x + 0.02 for x in lo],
+                                 grad_spearman=rho)
+    b["analysis"]["faithfulness"][model].pop("seeds_top_above_random", None)
+    b["analysis"]["faithfulness"][model]["grad_spearman"] = sum(rhos) / len(rhos)
+    return b
+
+
+def _faith_sentence(html: str, model_label: str) -> str:
+    disc = _text(html.split("Attention as explanation.")[1].split("</p>")[0])
+    return disc.split(f"For {model_label}")[1].split(". ")[0]
+
+
+def test_faithfulness_sentences_follow_the_intervals(bundle):
+    m = "additive"
+    seeds = sum(1 for r in bundle["results"]["runs"] if r["model"] == m and r["faithfulness"])
+    ks = bundle["analysis"]["faithfulness"][m]["k"]
+    label = prose_label(m)  # the name in running text
+
+    strong = _faith(bundle, m, [[0.01] * len(ks)] * seeds, [0.5 + 0.01 * i for i in range(seeds)])
+    text = _faith_sentence(_html(strong), label)
+    assert "more than removing random ones at every k" in text
+    assert "attention agrees with gradient importance (ρ = 0.51" in text
+    assert "inconclusive" not in text
+
+    # above random at the largest k only, in every seed; rho straddles 0
+    lows = [[-0.01] * (len(ks) - 1) + [0.01] for _ in range(seeds)]
+    mixed = _faith(bundle, m, lows, [0.3, -0.3] + [0.0] * (seeds - 2))
+    text = _faith_sentence(_html(mixed), label)
+    assert f"more than removing random ones at k = {ks[-1]}" in text
+    assert "which is inconclusive" in text and "at every k" not in text
+    assert "not measurably correlated with gradient importance" in text
+    assert "agrees" not in text
+
+    none = _faith(bundle, m, [[-0.01] * len(ks)] * seeds, [0.05, 0.052] + [0.051] * (seeds - 2))
+    text = _faith_sentence(_html(none), label)
+    assert "no more than removing random ones" in text
+    assert "only negligibly" in text  # CI above 0 but below the ledger's weak threshold
+    # the results section words the same facts the same way
+    results_text = _text(_html(none).split('id="results-attention"')[1]
+                         .split('id="fig-additive"')[0])
+    assert "no more than removing random ones" in results_text
+
+
+def test_correlation_interval_stays_within_minus_one_and_one(bundle):
+    m = "additive"
+    seeds = sum(1 for r in bundle["results"]["runs"] if r["model"] == m and r["faithfulness"])
+    ks = bundle["analysis"]["faithfulness"][m]["k"]
+    b = _faith(bundle, m, [[0.0] * len(ks)] * seeds, [0.95, 0.2] + [0.9] * (seeds - 2))
+    f = wording.faithfulness(b["results"], b["analysis"], b["analysis"]["ledger"])[m]
+    assert -1 <= f["rho_lo"] <= f["rho_hi"] <= 1
+
+
+# ----------------------------------------------------------------------------- recurrence
+
+def _set_pair(b: dict, a: str, other: str, diff: float, sig: bool) -> None:
+    for p in b["analysis"]["pairwise"]:
+        if {p["a"], p["b"]} == {a, other}:
+            s = 1 if p["a"] == a else -1
+            lo, hi = sorted((s * (diff - 0.01), s * (diff + 0.01)))
+            p.update(acc_diff=s * diff, ci_low=lo, ci_high=hi, significant=sig,
+                     mcnemar_p=1e-4 if sig else 0.5, mcnemar_p_holm=1e-3 if sig else 0.9)
+
+
+def test_recurrence_wording_compares_the_ledger_pair(bundle):
+    row = wording.recurrence(bundle["analysis"]["ledger"])
+    assert (row["with"], row["without"]) == ("mhsa", "transformer")
+
+    def para(b):
+        html = _html(b)
+        return _text(html.split("<strong>Recurrence.</strong>")[1].split("</p>")[0])
+
+    # the transformer beats the BiLSTM, but the pair that isolates recurrence does not differ
+    tie = copy.deepcopy(bundle)
+    _set_pair(tie, "transformer", "bilstm", 0.03, True)
+    _set_pair(tie, "mhsa", "transformer", 0.002, False)
+    text = para(tie)
+    assert "The data do not separate the two" in text and "does not hurt" not in text
+    worse = copy.deepcopy(bundle)  # same BiLSTM result, but recurrence now matters
+    _set_pair(worse, "transformer", "bilstm", 0.03, True)
+    _set_pair(worse, "mhsa", "transformer", 0.03, True)
+    text = para(worse)
+    assert "Dropping the recurrence costs accuracy" in text
+    assert "MHSA is significantly more accurate than Transformer" in text
+    for t in (para(tie), text):
+        assert "known to need more data" not in t  # uncited claims stay out
+
+
+# ----------------------------------------------------------------------------- reproducibility
+
+def test_rerun_spread_is_rendered_from_its_file(bundle, tmp_path, monkeypatch):
+    spread = wording.rerun_spread()  # the committed file: issue #16's measurement
+    assert spread is not None and spread["worst"] == "bilstm_matched"
+    assert 0.0101 < spread["max"] < 0.0103
+
+    f = tmp_path / "spread.toml"
+    f.write_text('source = "a test"\nresults_config = "0000000000000000"\nseed = 0\n'
+                 'same_machine = "bit-identical"\nsetup = "a test rig"\nmax_prob_change = 0.5\n'
+                 '[accuracy.mhsa]\npublished = 0.80\nrerun = 0.825\n'
+                 '[accuracy.bilstm]\npublished = 0.70\nrerun = 0.699\n', encoding="utf-8")
+    monkeypatch.setattr(wording, "RERUN_SPREAD", f)
+    b = copy.deepcopy(bundle)
+    _set_pair(b, "mhsa", "bilstm", 0.02, True)  # within 2.5 points: noise
+    html = _html(b)
+    scope = _section(html, "reproducibility-scope")
+    assert "by up to 2.50 points" in scope and "(a test rig)" in scope
+    assert "80.00% published, 82.50% rerun" in scope and "BiLSTM −0.10" in scope
+    assert "not on the one reported here" in scope  # measured on another results set
+    row = next(p for p in b["analysis"]["pairwise"] if {p["a"], p["b"]} == {"mhsa", "bilstm"})
+    names = {"mhsa": "MHSA", "bilstm": "BiLSTM"}
+    assert f"{names[row['a']]} vs {names[row['b']]} {fmt.pts(row['acc_diff'], 2)}" in scope
+    assert "Reproducible on one machine" in _limitations(html)
+
+    monkeypatch.setattr(wording, "RERUN_SPREAD", tmp_path / "absent.toml")
+    html = _html(bundle)
+    assert 'id="reproducibility-scope"' not in html
+    assert "Reproducible on one machine" not in _limitations(html)
+
+    f.write_text("[accuracy.mhsa]\npublished = 0.8\n", encoding="utf-8")
+    monkeypatch.setattr(wording, "RERUN_SPREAD", f)
+    with pytest.raises(UserError, match="published and rerun"):
+        wording.rerun_spread()
+
+
+def test_throughput_labels_say_what_they_count(bundle):
+    html = _html(bundle)
+    timing = _text(html.split('id="tab-timing"')[1].split("</table>")[0])
+    assert "Train tokens/s (real)" in timing and "padding" in timing
+    bench = bundle["bench"]
+    table = _text(html.split('id="tab-bench"')[1].split("</table>")[0])
+    assert f"JAX positions/s ({bench['batch']} × {bench['seq_len']} per step)" in table
+    appendix = _text(html.split('id="benchmark"')[1].split("</p>")[0])
+    assert "full width, no padding" in appendix and "real tokens" in appendix
+
+
+# ----------------------------------------------------------------------------- layout
+
+# Runs inside the report, which sits in an iframe of the width under test (headless Chromium
+# will not make a window narrower than 500 px): reports the page's overflow, the elements that
+# stick out of the page without a scrolling box around them, and the table cells that wrap.
+PROBE = """<script>
+window.addEventListener("load", () => {
+  const W = document.documentElement.clientWidth, out = [], wrapped = [];
+  const inScroller = el => { for (let p = el.parentElement; p; p = p.parentElement)
+    if (getComputedStyle(p).overflowX !== "visible") return true; return false; };
+  for (const el of document.querySelectorAll("body *")) {
+    const r = el.getBoundingClientRect();
+    if (r.width && r.right > W + 1 && !inScroller(el))
+      out.push(el.tagName + (el.id ? "#" + el.id : "") + " " + Math.round(r.right));
+  }
+  const lines = td => {  // line boxes of the cell's text: a rect below the last line opens one
+    const rects = [], walk = document.createTreeWalker(td, NodeFilter.SHOW_TEXT);
+    for (let t = walk.nextNode(); t; t = walk.nextNode()) {
+      const range = document.createRange(); range.selectNodeContents(t);
+      rects.push(...Array.from(range.getClientRects()).filter(q => q.width > 0));
+    }
+    rects.sort((p, q) => p.top - q.top);
+    let n = 0, bottom = -Infinity;
+    for (const q of rects) if (q.top >= bottom - 1) { n += 1; bottom = q.bottom; }
+    return n;
+  };
+  for (const td of document.querySelectorAll("td.r"))
+    if (lines(td) > (td.querySelector(".ci") ? 2 : 1)) wrapped.push(td.textContent.trim());
+  const caps = Array.from(document.querySelectorAll(".table-wrap caption")).filter(c =>
+    c.getBoundingClientRect().right > c.closest(".table-wrap").getBoundingClientRect().right + 1)
+    .map(c => c.closest(".table-wrap").id);
+  parent.postMessage(JSON.stringify({width: W, scroll: document.documentElement.scrollWidth,
+                                     out: out.slice(0, 20), wrapped: wrapped.slice(0, 20),
+                                     captions: caps}), "*");
+});
+</script>"""
+HOST = """<!doctype html><html><body style="margin:0">
+<iframe src="{src}" style="width:{w}px;height:900px;border:0"></iframe>
+<pre id="probe-result"></pre>
+<script>window.addEventListener("message", e =>
+  document.getElementById("probe-result").textContent = e.data);</script>
+</body></html>"""
+
+
+def _probe(html: str, width: int, tmp_path: Path, name: str) -> dict:
+    page = tmp_path / f"{name}.html"
+    page.write_text(html.replace("</body>", PROBE + "</body>", 1), encoding="utf-8")
+    host = tmp_path / f"{name}-host.html"
+    host.write_text(HOST.format(src=page.name, w=width), encoding="utf-8")
+    run = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--no-first-run", "--disable-background-networking", "--disable-extensions",
+         "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / name}",
+         "--window-size=1400,1000", "--virtual-time-budget=10000", "--dump-dom",
+         host.as_uri()], capture_output=True, text=True, timeout=120)
+    m = re.search(r'<pre id="probe-result">(.+?)</pre>', run.stdout, re.S)
+    assert m, run.stderr[-2000:]
+    return json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    """The fixture's report with its real figures (no PDF)."""
+    out = tmp_path_factory.mktemp("build")
+    src = tmp_path_factory.mktemp("res")
+    make_results.make(src)
+    return render.render(src, out, pdf=False)["html"].read_text(encoding="utf-8")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium")
+@pytest.mark.parametrize("width", [1280, 400])
+def test_page_never_scrolls_sideways(rendered, tmp_path, width):
+    probe = _probe(rendered, width, tmp_path, "report")
+    assert probe["width"] == width
+    assert probe["scroll"] <= width, probe["out"]
+    assert probe["out"] == [] and probe["wrapped"] == [] and probe["captions"] == [], probe
+    # the probe sees overflow where there is some: a fixed-width block breaks the page
+    wide = rendered.replace("<article>", f'<article><div style="width:{width + 300}px">x</div>', 1)
+    broken = _probe(wide, width, tmp_path, "broken")
+    assert broken["scroll"] > width and broken["out"]
