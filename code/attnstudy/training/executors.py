@@ -13,13 +13,14 @@ arrives, so a build interrupted and restarted submits only the runs still missin
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import secrets
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from attnstudy.config import Config
@@ -27,7 +28,7 @@ from attnstudy.data.encode import Dataset
 from attnstudy.errors import UserError
 from attnstudy.files import atomic_write
 from attnstudy.keys import SINGLE_THREAD_XLA, versions
-from attnstudy.training import reaper, runner, workers
+from attnstudy.training import runner, workers
 from attnstudy.training.checkpoints import BEST, CHECKPOINT, TRAINED
 
 LOCAL = "auto"  # --cluster auto: start a Ray cluster on this machine for the build
@@ -151,6 +152,8 @@ class RayExecutor:
         self.reaper: subprocess.Popen | None = None
 
     def __call__(self, cfg: Config, pending: list, ds: Dataset, probe_texts: list[str]) -> None:
+        if self.address == LOCAL:  # the cluster started here and this driver use Ray's token
+            os.environ.setdefault("RAY_AUTH_MODE", "token")  # (~/.ray/auth_token), read at import
         ray = _import_ray()
         started = self._connect(ray)
         try:
@@ -175,49 +178,75 @@ class RayExecutor:
                 raise UserError(f"{self.address} needs Ray Client: pip install "
                                 "'ray[client]' of the pinned version") from None
             except (ConnectionError, ValueError, RuntimeError) as e:
+                hint = "" if "RAY_AUTH_MODE" in os.environ else (
+                    " (a cluster with token authentication needs RAY_AUTH_MODE=token)")
                 raise UserError(f"cannot connect to the Ray cluster at {self.address}: "
-                                f"{str(e).splitlines()[0]}") from None
+                                f"{str(e).splitlines()[0]}{hint}") from None
             return False
         self._start_local(ray)
         return True
 
     def _start_local(self, ray) -> None:
-        """Start a Ray cluster on this machine, with a reaper that ends it with this process."""
-        token = f"{reaper.TOKEN_VAR}={os.getpid()}-{secrets.token_hex(4)}"
-        if sys.platform.startswith("linux"):
-            self.reaper = subprocess.Popen([sys.executable, "-m", "attnstudy.training.reaper",
-                                            str(os.getpid()), token], stdin=subprocess.PIPE,
-                                           text=True)
+        """Start a Ray cluster on this machine through a reaper that ends it with this process.
+
+        `ray start` rather than `ray.init()`: the reaper starts the cluster in its own session,
+        by which it finds every process of it (see reaper). Ray's temporary folder (sockets,
+        logs, the cluster's address) is the build's own, so that no other `ray.init()` on this
+        machine finds and joins this cluster; the reaper removes it.
+        """
+        if not hasattr(os, "setsid"):
+            raise UserError("--cluster auto needs Linux or macOS: start a cluster with "
+                            "`ray start --head` and pass its address")
+        folder = Path(tempfile.mkdtemp(prefix="attnstudy-ray-"))  # short: Ray's socket paths
         cores = workers.usable_cores()
+        # -P: nothing in the current folder shadows a module of Ray's or the standard library's
+        start = [sys.executable, "-P", "-m", "ray.scripts.scripts", "start", "--head", "--block",
+                 "--port=0", f"--num-cpus={len(cores)}", "--include-dashboard=false",
+                 "--disable-usage-stats", f"--temp-dir={folder}"]
+        # Ray lowers its workers' priority (nice 15) unless told: here they are the build's only
+        # workers, like the local pool's
+        env = {**os.environ,
+               "RAY_worker_niceness": os.environ.get("RAY_worker_niceness", "0")}
         pinned = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
         if pinned is not None:  # the cluster's processes inherit it: give them every core
             os.sched_setaffinity(0, cores)
-        # Ray's processes inherit these. Ray lowers its workers' priority (nice 15) unless told:
-        # here they are the build's only workers, like the local pool's
-        extra = {reaper.TOKEN_VAR: token.split("=", 1)[1],
-                 "RAY_worker_niceness": os.environ.get("RAY_worker_niceness", "0")}
-        saved = {k: os.environ.get(k) for k in extra}
-        os.environ.update(extra)
         try:
-            ray.init(address="local", num_cpus=len(cores), include_dashboard=False,
-                     logging_level=logging.WARNING)
+            with open(folder / "start.log", "w") as log:
+                self.reaper = subprocess.Popen(
+                    [sys.executable, "-P", "-m", "attnstudy.training.reaper", str(folder),
+                     *start],
+                    stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env,
+                    start_new_session=True, text=True)
         finally:
-            for k, v in saved.items():
-                if v is None:
-                    del os.environ[k]
-                else:
-                    os.environ[k] = v
             if pinned is not None:
                 os.sched_setaffinity(0, pinned)
-        if self.reaper is not None:
-            self.reaper.stdin.write(f"RAY_NODE_ID={ray.get_runtime_context().get_node_id()}\n")
-            self.reaper.stdin.flush()
+        try:
+            ray.init(address=self._wait_for_address(folder), logging_level=logging.WARNING)
+        except BaseException:  # e.g. Ctrl-C while it starts: end it now, not with the process
+            self._stop_local(None)
+            raise
+
+    def _wait_for_address(self, folder: Path, timeout: float = 300) -> str:
+        """The GCS address `ray start` writes once the cluster is up."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.reaper.poll() is None:
+            with contextlib.suppress(OSError):
+                address = (folder / "ray_current_cluster").read_text().strip()
+                if address.rpartition(":")[2].isdigit():
+                    return address
+            time.sleep(0.2)
+        lines = []
+        with contextlib.suppress(OSError):
+            lines = (folder / "start.log").read_text().strip().splitlines()
+        raise UserError("the local Ray cluster did not start: "
+                        f"{(lines or ['no output'])[-1]}")
 
     def _stop_local(self, ray) -> None:
-        ray.shutdown()
-        if self.reaper is not None:  # it ends what outlives the shutdown
+        if ray is not None:
+            ray.shutdown()  # disconnects this driver; the reaper ends the cluster
+        if self.reaper is not None:
             self.reaper.stdin.close()
-            self.reaper.wait(timeout=30)
+            self.reaper.wait(timeout=60)
             self.reaper = None
 
     def _runtime_env(self) -> dict:

@@ -1,51 +1,70 @@
-"""Ends the Ray processes of a cluster a build started (`--cluster auto`) once the build ends.
+"""Runs the Ray cluster of a build (`--cluster auto`) and ends every process of it with the build.
 
-Ray ties its GCS, raylet and workers to the process that started them, but two of its agents
-outlive a driver killed with `kill -9` by a minute or more (they wait on the dead GCS). This
-small process, started before the cluster, reads its stdin to the end of file (the driver holds
-the only writing end, so it comes when the driver exits, however it exits) and then kills every
-process of the cluster, known by its environment: the token the build gave the cluster (GCS,
-raylet, workers; an argument), or the node id Ray gives its agents, whose environment it
-replaces (a line the driver writes once the cluster is up).
+The driver starts this process as the leader of a new session; it starts the cluster (`ray
+start --head --block`), whose processes all stay in that session: Ray's GCS, raylet, dashboard
+and runtime-env agents and workers change their process group but never their session. It then
+reads its stdin to the end of file, which comes when the driver exits however it exits (the driver
+holds the only writing end, also after `kill -9`), or waits for the cluster to stop by itself,
+and kills every process of its session. Ray alone does not suffice: its agents outlive a killed
+driver by a minute or more (they wait on the dead GCS), and they replace their environment and
+command line, so only their session still tells them apart. In its own session, this process
+also escapes the terminal's Ctrl-C, which the driver handles by closing the pipe.
 
-    python -m attnstudy.training.reaper DRIVER_PID VAR=VALUE...   (stdin: more VAR=VALUE lines)
+    python -m attnstudy.training.reaper FOLDER COMMAND...   (FOLDER: removed once all are dead)
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
 import sys
+import threading
+import time
 
-TOKEN_VAR = "ATTNSTUDY_CLUSTER_OF"
+import psutil
 
 
-def processes_with(marks: list[str]) -> list[int]:
-    """Process ids whose environment holds one of `marks` ("VAR=value"; Linux /proc, this
-    user's processes)."""
-    wanted = {m.encode() for m in marks}
-    found = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
+def session() -> list[psutil.Process]:
+    """The live processes of this process's session, but this one."""
+    me, mine, out = os.getpid(), os.getsid(0), []
+    for p in psutil.process_iter():
         try:
-            with open(f"/proc/{entry.name}/environ", "rb") as f:
-                if wanted & set(f.read().split(b"\0")):
-                    found.append(int(entry.name))
-        except OSError:  # gone, or another user's
+            if p.pid != me and os.getsid(p.pid) == mine and (
+                    p.status() != psutil.STATUS_ZOMBIE):
+                out.append(p)
+        except (OSError, psutil.Error):  # gone meanwhile
             pass
-    return found
+    return out
 
 
-def main(driver: int, marks: list[str]) -> None:
-    marks = marks + sys.stdin.read().split()  # returns when the driver exits or closes the pipe
-    for pid in processes_with(marks):
-        if pid not in (os.getpid(), driver):
+def kill_session(cluster: subprocess.Popen) -> None:
+    """SIGKILL the session until it is empty (a process may start another meanwhile)."""
+    for _ in range(100):
+        if not (left := session()):
+            return
+        for p in left:
             try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
+                p.send_signal(signal.SIGKILL)
+            except psutil.Error:
                 pass
+        time.sleep(0.05)
+        cluster.poll()  # reap this process's one child: a zombie stays in the session
+
+
+def main(folder: str, command: list[str]) -> None:
+    if os.getsid(0) != os.getpid():
+        sys.exit("reaper: must lead its own session (start_new_session=True)")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # `kill` of this process: end as well
+    cluster = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    while not stop.wait(0.5) and cluster.poll() is None:  # until the driver or cluster ends
+        pass
+    kill_session(cluster)
+    shutil.rmtree(folder, ignore_errors=True)  # Ray's sockets, logs and spilled objects
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2:])
+    main(sys.argv[1], sys.argv[2:])
