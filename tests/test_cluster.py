@@ -158,9 +158,12 @@ def test_no_worker_outlives_a_killed_driver(executor, tmp_path, imdb_dir):
             time.sleep(0.1)
         # Ray's agents replace their environment: they are found as the driver's descendants
         descendants = psutil.Process(driver.pid).children(recursive=True)
+        if executor == "ray":  # they outlived a killed driver by a minute without the reaper
+            seen = " ".join(commands(descendants))
+            assert "ray::DashboardAgent" in seen and "ray::RuntimeEnvAgent" in seen, seen
         driver.send_signal(signal.SIGKILL)
         driver.wait()
-        deadline = time.monotonic() + 60  # seconds on an idle machine
+        deadline = time.monotonic() + 20  # the reaper kills at once; Ray's agents take minutes
         while (left := alive(descendants) + family(tmp_path)) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not left, [p.name() for p in left]
@@ -169,6 +172,14 @@ def test_no_worker_outlives_a_killed_driver(executor, tmp_path, imdb_dir):
         for p in alive(descendants) + family(tmp_path):
             with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
+
+
+def commands(processes: list[psutil.Process]) -> list[str]:
+    out = []
+    for p in processes:
+        with contextlib.suppress(psutil.Error):
+            out.append(" ".join(p.cmdline()))
+    return out
 
 
 def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
