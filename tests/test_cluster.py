@@ -174,6 +174,36 @@ def test_no_worker_outlives_a_killed_driver(executor, tmp_path, imdb_dir):
                 p.kill()
 
 
+def test_the_reaper_kills_its_whole_session(tmp_path):
+    """Also what left the process tree: a daemonised grandchild in a process group of its own
+    (as Ray's workers are), once the driver closes the pipe; then it removes the folder."""
+    folder, pidfile = tmp_path / "ray", tmp_path / "grandchild"
+    folder.mkdir()
+    daemon = ("import os, time\n"
+              "if os.fork() == 0:\n"
+              "    os.setpgrp()\n"
+              f"    open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
+              "    time.sleep(300)\n"
+              "time.sleep(300)\n")
+    reaper = subprocess.Popen([sys.executable, "-m", "attnstudy.training.reaper", str(folder),
+                               sys.executable, "-c", daemon], stdin=subprocess.PIPE,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not pidfile.exists() or not pidfile.read_text():
+            assert time.monotonic() < deadline and reaper.poll() is None
+            time.sleep(0.05)
+        grandchild = psutil.Process(int(pidfile.read_text()))
+        assert os.getpgid(grandchild.pid) != os.getpgid(reaper.pid)
+        reaper.stdin.close()  # as when the driver exits
+        assert reaper.wait(timeout=30) == 0
+        assert not alive([grandchild]) and not folder.exists()
+    finally:
+        reaper.kill()
+        with contextlib.suppress(NameError, psutil.Error):
+            grandchild.kill()
+
+
 def commands(processes: list[psutil.Process]) -> list[str]:
     out = []
     for p in processes:
