@@ -299,3 +299,12 @@ def test_bad_rows_in_any_format_are_one_line_errors(tmp_path, name, content, mes
     with pytest.raises(UserError) as e:
         list(iter_inputs([], path, "text", "label", chunk=10))
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_json_lines_survive_line_separators_in_reviews():
+    from attnstudy.evaluation.predict import json_line
+
+    rec = {"text": "caf\u00e9\u2028next\x85line\u2029end", "prob": 0.5}
+    line = json_line(rec)
+    assert line.splitlines() == [line] and "café" in line
+    assert json.loads(line) == rec
