@@ -309,6 +309,22 @@ def test_bench_settings_table_and_sentence_follow_the_numbers(bundle):
             f"step runs at {fmt.n(min(main), 2)}–{fmt.n(max(main), 2)} times") in _text(html)
 
 
+def test_bench_kernels_show_both_input_precisions(bundle):
+    b = copy.deepcopy(bundle)
+    k = b["bench"]["kernels"][0]
+    rows = _cells(_html(b), "tab-bench-kernels")
+    assert rows[0][:3] == [k["kernel"], k["shape"], "float32"]
+    assert rows[0][3:] == [fmt.n(k[f"{lib}_ms"], 2) for lib in ("jax", "torch", "numpy")] + [
+        fmt.integer(k[f"{lib}_gflops"]) for lib in ("jax", "torch", "numpy")]
+    assert rows[1] == ["bfloat16", fmt.n(k["jax_bf16_ms"], 2), fmt.n(k["torch_bf16_ms"], 2), "–",
+                       fmt.integer(k["jax_bf16_gflops"]), fmt.integer(k["torch_bf16_gflops"]),
+                       "–"]
+    for key in [key for key in k if "_bf16_" in key]:  # kernels timed in float32 only
+        del k[key]
+    rows = _cells(_html(b), "tab-bench-kernels")
+    assert len(rows) == 1 and "float32" not in rows[0] and rows[0][0] == k["kernel"]
+
+
 def _table_no(html: str, id: str) -> str:
     return re.search(rf'id="{id}".*?Table (\d+)\.', html, re.S)[1]
 

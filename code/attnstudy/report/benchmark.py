@@ -50,7 +50,7 @@ def bench_table(bench: dict | None) -> dict | None:
     rows = sorted(rows, key=lambda r: rank[r["model"]])
     stages = [(r["model"], r["stages"]["jax"], r["stages"]["torch"]) for r in rows
               if isinstance(r.get("stages"), dict) and {"jax", "torch"} <= set(r["stages"])]
-    kernels = [k for k in bench.get("kernels") or [] if isinstance(k, dict) and "kernel" in k]
+    kernels = kernel_rows(bench.get("kernels"))
     ratios = [r["speed_ratio"] for r in rows if _num(r.get("speed_ratio"))]
     summary = {"ratio_min": min(ratios), "ratio_max": max(ratios)} if ratios else {}
     if stages:
@@ -60,6 +60,29 @@ def bench_table(bench: dict | None) -> dict | None:
                        back_max=max(back, default=None))
     return {"cols": cols, "rows": rows, "info": info, "stages": stages, "kernels": kernels,
             "summary": summary}
+
+
+KERNEL_LIBS = ("jax", "torch", "numpy")
+
+
+def kernel_rows(kernels) -> list[dict]:
+    """bench.json's kernels, one row per kernel and input precision: {"kernel", "shape",
+    "precision", "rowspan" (the kernel's row count on its first row, else 0), "ms"/"gflops":
+    {lib: value or None}}. The bfloat16 row (keys `jax_bf16_ms`, ...) is there only when the
+    kernel was timed in bfloat16; numpy's BLAS has float32 only."""
+    out = []
+    for k in kernels or []:
+        if not (isinstance(k, dict) and "kernel" in k):
+            continue
+        rows = [{"kernel": k["kernel"], "shape": k.get("shape", ""), "precision": precision,
+                 "rowspan": 0, **{u: {lib: k.get(f"{lib}{tail}_{u}") for lib in KERNEL_LIBS}
+                                  for u in ("ms", "gflops")}}
+                for precision, tail in (("float32", ""), ("bfloat16", "_bf16"))
+                if any(f"{lib}{tail}_ms" in k for lib in KERNEL_LIBS)]
+        if rows:
+            rows[0]["rowspan"] = len(rows)
+        out += rows
+    return out
 
 
 def _threading(xla_flags: str) -> str:
