@@ -17,7 +17,7 @@ from attnstudy.report.style import order
 BENCH_COLS = {"jax_ms": "JAX ms / step", "torch_ms": "PyTorch ms / step",
               "speed_ratio": "PyTorch ÷ JAX time",
               "jax_tokens_per_s": "JAX positions/s",
-              "jax_gflops": "JAX GFLOP/s", "peak_share": "share of SGEMM peak",
+              "jax_gflops": "JAX GFLOP/s", "peak_share": "share of float32 SGEMM peak",
               "jax_eval_reviews_per_s": "eval reviews/s", "jit_compile_s": "JIT compile (s)"}
 
 
