@@ -44,7 +44,8 @@ SECTIONS = ("abstract", "contents", "introduction", "method", "method-data", "me
             "limitations", "cite", "references", "reproducibility", "benchmark")
 TABLES = ("tab-data", "tab-models", "tab-metrics", "tab-pairwise", "tab-timing", "tab-probes",
           "tab-negation-length", "tab-ablations", "tab-samples", "tab-ledger", "tab-env",
-          "tab-config", "tab-bench", "tab-bench-stages", "tab-bench-kernels")
+          "tab-config", "tab-bench", "tab-bench-settings", "tab-bench-stages",
+          "tab-bench-kernels")
 ATTENTION_FIGURES = ("attention-stats", "attention-learning", "attention-mhsa",
                      "attention-received")
 
@@ -384,13 +385,15 @@ def test_bench_summary_is_computed_from_bench_json(built, tmp_path):
     faster = sum(r["stages"]["jax"]["forward_ms"] < r["stages"]["torch"]["forward_ms"]
                  for r in bench["models"])
     assert f"faster one for {faster} of {len(ratios)} models" in text
-    d = _copy_results(built["results"], tmp_path / "r")  # an older bench.json: no stages
-    for r in bench["models"]:
-        del r["stages"]
-    del bench["kernels"]
+    d = _copy_results(built["results"], tmp_path / "r")  # an older bench.json: no stages,
+    for r in bench["models"]:  # kernels, precision or settings
+        del r["stages"], r["precision"]
+    for k in ("kernels", "settings", "setting", "precision"):
+        del bench[k]
     (d / "bench.json").write_text(json.dumps(bench))
     html = _html(results.load(d))
-    assert 'id="tab-bench"' in html and 'id="tab-bench-stages"' not in html
+    assert 'id="tab-bench"' in html
+    assert 'id="tab-bench-stages"' not in html and 'id="tab-bench-settings"' not in html
 
 
 def test_figures_come_from_the_registry(built):

@@ -11,7 +11,8 @@ median ms/step, tokens/s, the JAX/PyTorch speed ratio (PyTorch time / JAX time: 
 is faster), achieved GFLOP/s (the step's matmul FLOPs, counted by `step_flops`) against a numpy
 SGEMM peak measured in the same process, evaluation reviews/s, the jit compile time, a
 per-stage split and the dominant matmuls alone. Writes `build/results/bench.json` (top-level
-`models`/`kernels`: one core at float32, the build's default; all of it under `settings`).
+`models`/`kernels`: one core at the config's `model.precision`, what the build runs; every
+setting and precision under `settings`).
 """
 
 from __future__ import annotations
@@ -349,15 +350,15 @@ def main(cfg: Config, quick: bool = False, models: list[str] | None = None) -> d
         with _environment(env), ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
             settings.append(ex.submit(measure, cfg, models, repeats, setting).result())
     print_tables(settings, cfg.data.max_len)
-    first = settings[0]  # one core, float32: what the build runs by default
+    first, precision = settings[0], cfg.model.precision  # one core: what the build runs
     out = {"schema_version": 1, "quick": quick, "batch": BATCH, "seq_len": cfg.data.max_len,
            "model_config": dataclasses.asdict(cfg.model), "setting": first["setting"],
-           "precision": "float32", "sgemm_peak_gflops": first["sgemm_peak_gflops"],
+           "precision": precision, "sgemm_peak_gflops": first["sgemm_peak_gflops"],
            "torch_threads": first["torch_threads"], "cores": os.cpu_count(),
            "machine": platform.processor() or platform.machine(),
            "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-           "models": [r for r in first["models"] if r["precision"] == "float32"],
+           "models": [r for r in first["models"] if r["precision"] == precision],
            "kernels": first["kernels"], "settings": settings}
     # the quick run is a sanity check, not a measurement: it stays out of the published results
     write_json(BUILD / ("cache/bench-quick.json" if quick else "results/bench.json"), out)

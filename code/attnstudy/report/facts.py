@@ -15,16 +15,12 @@ import math
 from attnstudy.analysis.sections import PAIR_CONSISTENCY
 from attnstudy.metrics import LOWER_IS_BETTER, METRIC_LABELS
 from attnstudy.report import citation, wording
+from attnstudy.report.benchmark import bench_table, settings_grid
 from attnstudy.report.figures_attention import heat_scale, pick_short
 from attnstudy.report.style import baseline_label, order, ratio_css
 
 METRICS = tuple(METRIC_LABELS.items())
 N_DISAGREE, N_AGREE, N_HEAT, EXCERPT = 5, 2, 3, 40  # sample-selection rules stated in captions
-BENCH_COLS = {"jax_ms": "JAX ms / step", "torch_ms": "PyTorch ms / step",
-              "speed_ratio": "PyTorch ÷ JAX time",
-              "jax_tokens_per_s": "JAX positions/s",
-              "jax_gflops": "JAX GFLOP/s", "peak_share": "share of SGEMM peak",
-              "jax_eval_reviews_per_s": "eval reviews/s", "jit_compile_s": "JIT compile (s)"}
 ABLATIONS = {"uniform": "uniform weights", "permuted": "its own weights permuted",
              "none": "the attention sublayer skipped"}
 
@@ -108,43 +104,6 @@ def training(runs: list[dict]) -> dict:
         packages={k: sorted(v) for k, v in packages.items()},
         single_thread=sum(bool(t.get("single_thread_xla")) for t in threads))
     return out
-
-
-def bench_table(bench: dict | None) -> dict | None:
-    """bench.json's per-model rows (a list with "model", or a dict by model) as a table."""
-    if not bench:
-        return None
-    rows = bench.get("models")
-    rows = [{"model": m, **v} for m, v in rows.items()] if isinstance(rows, dict) else rows
-    rows = [dict(r) for r in rows or [] if isinstance(r, dict) and "model" in r]
-    if not rows:
-        return None
-    peak = bench.get("sgemm_peak_gflops")
-    for r in rows:
-        if isinstance(peak, int | float) and peak > 0 and "jax_gflops" in r:
-            r["peak_share"] = r["jax_gflops"] / peak
-    keys = {k for r in rows for k in r}
-    shape = (f" ({bench['batch']} × {bench['seq_len']} per step)"
-             if {"batch", "seq_len"} <= set(bench) else "")
-    cols = [(k, v + shape if k == "jax_tokens_per_s" else v)
-            for k, v in BENCH_COLS.items() if k in keys] or [
-        (k, k.replace("_", " ")) for k in dict.fromkeys(k for r in rows for k in r) if k != "model"]
-    rank = {m: i for i, m in enumerate(order(r["model"] for r in rows))}
-    skip = ("models", "schema_version", "config_hash", "quick")
-    info = [(k, v) for k, v in bench.items() if k not in skip and not isinstance(v, dict | list)]
-    rows = sorted(rows, key=lambda r: rank[r["model"]])
-    stages = [(r["model"], r["stages"]["jax"], r["stages"]["torch"]) for r in rows
-              if isinstance(r.get("stages"), dict) and {"jax", "torch"} <= set(r["stages"])]
-    kernels = [k for k in bench.get("kernels") or [] if isinstance(k, dict) and "kernel" in k]
-    ratios = [r["speed_ratio"] for r in rows if isinstance(r.get("speed_ratio"), int | float)]
-    summary = {"ratio_min": min(ratios), "ratio_max": max(ratios)} if ratios else {}
-    if stages:
-        summary["forward_faster"] = sum(j["forward_ms"] < t["forward_ms"] for _, j, t in stages)
-        back = [t["backward_ms"] / j["backward_ms"] for _, j, t in stages if j["backward_ms"] > 0]
-        summary.update(n_stages=len(stages), back_min=min(back, default=None),
-                       back_max=max(back, default=None))
-    return {"cols": cols, "rows": rows, "info": info, "stages": stages, "kernels": kernels,
-            "summary": summary}
 
 
 def samples(att: dict, models: list[str]) -> tuple[list[dict], list[dict]]:
@@ -339,4 +298,5 @@ def context(b: dict) -> dict:
         "ledger": ledger, "verdicts": collections.Counter(r["verdict"] for r in ledger),
         "seed_claims": [r for r in ledger if r.get("source") == "seed"],
         "config_rows": config_rows, "bench": b["bench"], "bench_table": bench_table(b["bench"]),
+        "bench_grid": settings_grid(b["bench"]),
     }
