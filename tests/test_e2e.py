@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def cli(build: Path, *args, imdb_dir: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ATTNSTUDY_BUILD": str(build), "IMDB_DIR": str(imdb_dir)}
-    p = subprocess.run([sys.executable, "-m", "attnstudy", *args], cwd=ROOT, env=env,
-                       capture_output=True, text=True, timeout=1200)
-    if check and p.returncode != 0:
-        raise AssertionError(f"attnstudy {' '.join(args)} failed ({p.returncode}):\n"
-                             f"{p.stderr[-3000:]}")
-    return p
+from tests.cli import cli
 
 
 @pytest.fixture(scope="module")
@@ -139,12 +125,12 @@ def test_published_results_stay_frozen_when_only_code_changed(out, imdb_dir, tmp
     (published / "results.json").write_text(json.dumps(doc))
     full = dataclasses.replace(load_config("smoke"), profile="full")
     runner.refresh_analysis(full, published)  # as committed: analysis.json matches results.json
-    before = {p.name: p.read_bytes() for p in published.iterdir()}
+    before = {p: p.read_bytes() for p in published.rglob("*") if p.is_file()}  # and weights/
     monkeypatch.setattr(runner, "run_all", lambda *a, **k: pytest.fail("retrained"))
     assert runner.write_results(full, out=published) == published
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "stay frozen" in err[0] and "just retrain" in err[0]
-    assert {p.name: p.read_bytes() for p in published.iterdir()} == before
+    assert {p: p.read_bytes() for p in published.rglob("*") if p.is_file()} == before
     assert runner.frozen(full, published) is not None
     changed = dataclasses.replace(full, train=dataclasses.replace(full.train, steps=31))
     assert runner.frozen(changed, published) is None  # a config change retrains

@@ -21,12 +21,13 @@ import time
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from attnstudy.errors import UserError
 from attnstudy.report import citation, draw, facts, figures, fmt, readme, render, results, style
-from attnstudy.report.style import label
+from attnstudy.report.style import prose_label
 from attnstudy.schema import SCHEMA_VERSION
 from tests.test_citation import parse_bibtex
 
@@ -118,7 +119,7 @@ def test_html_has_every_section_figure_and_table(built):
     assert len(doc.ids) == len(set(doc.ids)), "duplicate ids"
     for sid in SECTIONS:
         assert sid in doc.ids, f"section {sid} missing"
-    want_figs = [f"fig-{n}" for n in figures.FIGURES] + ["fig-additive"]  # + the HTML one
+    want_figs = [f"fig-{n}" for n in figures.FIGURES]
     fig_ids = [a["id"] for t, a in doc.tags if t == "figure"]
     assert sorted(fig_ids) == sorted(want_figs)
     assert set(TABLES) <= set(doc.ids)
@@ -127,10 +128,13 @@ def test_html_has_every_section_figure_and_table(built):
     for kind, caps in (("Figure", doc.captions["figcaption"]), ("Table", doc.captions["caption"])):
         numbers = [int(re.match(rf"{kind} (\d+)\. \S", c).group(1)) for c in caps]
         assert numbers == list(range(1, len(caps) + 1)), f"{kind} numbering {numbers}"
-    # every cross-reference and citation resolves to an anchor in the document
+    # every cross-reference and citation resolves to an anchor in the document, every other
+    # link is to a figure's file next to the report
     for _tag, attr, url in doc.urls:
-        if attr == "href":
-            assert url.startswith("#") and url[1:] in doc.ids, f"dangling link {url}"
+        if attr == "href" and not url.startswith("#"):
+            assert (built["paths"]["html"].parent / url).is_file(), f"dangling link {url}"
+        elif attr == "href":
+            assert url[1:] in doc.ids, f"dangling link {url}"
     assert "??" not in built["html"]
     # permalinks on sections, figures and tables
     anchors = {url[1:] for t, a in doc.tags if t == "a" and "anchor" in a.get("class", "")
@@ -141,8 +145,9 @@ def test_html_has_every_section_figure_and_table(built):
 
 def test_html_is_self_contained(built):
     html, doc = built["html"], built["doc"]
-    for tag, attr, url in doc.urls:
-        assert url.startswith("#") or url.startswith("data:"), f"<{tag} {attr}={url[:60]}>"
+    for tag, attr, url in doc.urls:  # loads nothing; links only to the figures' own files
+        assert url.startswith(("#", "data:")) or (tag == "a" and re.fullmatch(
+            r"figures/fig-[\w-]+\.(svg|png|csv)", url)), f"<{tag} {attr}={url[:60]}>"
     assert not any(t in ("link", "script", "iframe", "object", "embed") for t, _ in doc.tags)
     assert "@import" not in html and not re.search(r"url\(\s*['\"]?(?!data:|#)", html)
     for _tag, _attr, url in doc.urls:  # nothing inside the inlined SVGs points outside either
@@ -183,7 +188,8 @@ def test_headline_numbers_come_from_the_results(built):
     acc = {m: v for (m, k), (v, _) in shown.items() if k == "accuracy"}
     best = max(acc, key=acc.get)
     abstract = built["html"].split('id="abstract"')[1].split("</section>")[0]
-    assert f"{acc[best]:.3f}" in abstract and label(best) in abstract
+    # the abstract gives accuracy in percent, the unit of its differences (points)
+    assert f"{100 * acc[best]:.1f}%" in abstract and prose_label(best) in abstract
 
 
 def test_wording_follows_the_analysis(built):
@@ -388,12 +394,14 @@ def test_bench_summary_is_computed_from_bench_json(built, tmp_path):
 
 
 def test_figures_come_from_the_registry(built):
-    """Each registered figure is placed once, with its registry alt text and rendered caption."""
-    html, doc = built["html"], built["doc"]
-    imgs = {a["alt"]: a["src"] for t, a in doc.tags if t == "img"}
+    """Each registered figure is placed once, with its rendered alt text and caption."""
+    html = built["html"]
     for name, spec in figures.FIGURES.items():
-        assert imgs.get(spec.alt, "").startswith("data:image/svg+xml;base64,"), name
         block = html.split(f'<figure id="fig-{name}"')[1].split("</figure>")[0]
+        img = next((a for t, a in Doc(block).tags if t == "img"), None)
+        if name != "additive":  # the token highlights show as HTML, their files linked
+            assert img["src"].startswith("data:image/svg+xml;base64,"), name
+            assert img["alt"] and "{" not in img["alt"], name
         caption = _text(block.split("<figcaption>")[1])
         assert "{{" not in caption and "{%" not in caption
         words = _text(re.sub(r"\{%.*?%\}", "", spec.caption)).split()[:5]  # its opening words
@@ -416,7 +424,7 @@ def test_caption_edits_keep_the_figures():
     assert spec.caption in src
     assert draw.drawing_code(src.replace(spec.caption, "\nAnother caption.")) == key
     assert draw.drawing_code(src.replace(spec.alt, "another alt text")) == key
-    assert draw.drawing_code(src.replace("width=0.7,", "width=0.6,")) != key
+    assert draw.drawing_code(src.replace("mew=0.5, ms=6)", "mew=0.5, ms=7)")) != key
 
 
 def test_provenance_is_the_training_runs_own(built, tmp_path):
@@ -546,12 +554,12 @@ def test_captions_state_what_the_attention_statistics_say(built):
         cap = _text(_block(html, f"fig-{name}", "figure").split("<figcaption>")[1])
         for m, st in stats.items():
             ent = st["statistics"]["entropy"]["median"]["mean"]
-            assert f"{ent:.2f} for {label(m)}" in cap, (name, m)
+            assert f"{ent:.3f} for {prose_label(m)}" in cap, (name, m)
         assert "where uniform weights give 1" in cap and "not measured" not in cap
     cap = _text(_block(html, "fig-attention-stats", "figure"))
     for m, st in stats.items():
         ent = st["statistics"]["entropy"]["median"]["mean"]
-        assert f"{label(m)}: median entropy {ent:.2f}, {1 - ent:.2f} below uniform" in cap
+        assert f"{prose_label(m)}: median entropy {ent:.3f}, {1 - ent:.3f} below uniform" in cap
     # the heat-map captions state the range of w * n actually drawn
     mhsa = pd.read_csv(built["paths"]["figures"] / "fig-attention-mhsa.csv")
     cap = _text(_block(html, "fig-attention-mhsa", "figure"))
@@ -608,6 +616,24 @@ def test_token_highlights_are_relative_to_uniform(built):
             assert r == pytest.approx(w_in * n)
             assert f'background-color: {bg}' in built["html"]
     assert any(s["id"] == h["id"] for s in att["samples"] for h in ctx["heat_samples"])
+    # the colour range fits the weights drawn: whole octaves, 1 to RATIO_OCTAVES
+    assert style.heat_octaves([0.51, 1.43]) == 1 and style.heat_octaves([0.3, 2.0]) == 2
+    assert style.heat_octaves([0.01]) == style.RATIO_OCTAVES == style.heat_octaves([])
+    octaves = ctx["octaves"]
+    assert 1 <= octaves <= style.RATIO_OCTAVES
+    if octaves < style.RATIO_OCTAVES:  # nothing drawn lies beyond the scale's ends
+        drawn = [r for s in ctx["heat_samples"] for _, _, r, *_ in s["spans"]] + [
+            v for k in ("mhsa", "additive", "received") if ctx["heat_range"][k]
+            for v in ctx["heat_range"][k]]
+        assert max(abs(np.log2(r)) for r in drawn) <= octaves
+    assert style.ratio_css(1.0, 1)[0] == style.DIVERGING[2]  # saturated at 2**octaves
+
+
+def test_points_show_the_side_of_zero():
+    from attnstudy.report import fmt
+
+    assert fmt.pts(0.00004) == "+0.004" and fmt.pts(-0.0002) == "−0.02"
+    assert fmt.pts(0.0123) == "+1.2" and fmt.pts(0.0) == "+0.0"
 
 
 def test_ablation_table_comes_from_the_analysis(built):
@@ -618,7 +644,7 @@ def test_ablation_table_comes_from_the_analysis(built):
     for m, modes in abl.items():
         for mode, a in modes.items():
             name = facts.ABLATIONS[mode]
-            row = next(_text(r) for r in rows if label(m) in _text(r) and name in _text(r))
+            row = next(_text(r) for r in rows if prose_label(m) in _text(r) and name in _text(r))
             d = a["acc_diff"]
             want = [f"{100 * d['mean']:+.1f}", f"[{100 * d['ci_low']:+.1f},",
                     f"{100 * d['ci_high']:+.1f}]", f"{a['seeds_below']} / {a['n_seeds']}",
@@ -679,7 +705,7 @@ def test_negation_headline_is_controlled_for_length(built):
     assert abs(mean - sum(raws) / len(raws)) > 0.001  # the fixture's cues come with length
     table = _block(built["html"], "tab-negation-length", "table")
     for m, v in by["models"].items():
-        row = next(_text(r) for r in table.split("</tr>") if f">{label(m)}<" in r)
+        row = next(_text(r) for r in table.split("</tr>") if f">{prose_label(m)}<" in r)
         assert f"{100 * v['diff']:+.1f} [{100 * v['ci_low']:+.1f}, {100 * v['ci_high']:+.1f}]" \
             .replace("-", "−") in row
     negfig = pd.read_csv(built["paths"]["figures"] / "fig-negation.csv")
@@ -777,11 +803,11 @@ def test_a_tie_at_the_top_is_not_called_most_accurate(built):
     top, second = _top_model_significant(tie, True)
     for text in parts(tie):
         assert "most accurate" not in text and "tie for the highest accuracy" in text
-        assert label(second) in text.split("tie for the highest accuracy")[0]
+        assert prose_label(second) in text.split("tie for the highest accuracy")[0]
     wins = results.load(built["results"])
     _top_model_significant(wins, tie=False)
     for text in parts(wins):
-        assert f"{label(top)} is the most accurate model" in text
+        assert f"{prose_label(top)} is the most accurate model" in text
         assert "tie for" not in text
     # the bold cell ranks means; its caption does not call it the best
     assert "best mean" not in _text(_block(_html(tie), "tab-metrics", "table"))

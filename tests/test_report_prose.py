@@ -20,6 +20,7 @@ import pytest
 from attnstudy.errors import UserError
 from attnstudy.report import figures, fmt, render, results, wording
 from attnstudy.report.facts import context
+from attnstudy.report.style import prose_label
 
 _spec = importlib.util.spec_from_file_location(
     "make_results", Path(__file__).parent / "fixtures" / "make_results.py")
@@ -136,7 +137,7 @@ def test_faithfulness_sentences_follow_the_intervals(bundle):
     m = "additive"
     seeds = sum(1 for r in bundle["results"]["runs"] if r["model"] == m and r["faithfulness"])
     ks = bundle["analysis"]["faithfulness"][m]["k"]
-    label = "Additive attn."
+    label = prose_label(m)  # the name in running text
 
     strong = _faith(bundle, m, [[0.01] * len(ks)] * seeds, [0.5 + 0.01 * i for i in range(seeds)])
     text = _faith_sentence(_html(strong), label)

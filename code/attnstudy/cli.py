@@ -131,7 +131,8 @@ def cmd_predict(args) -> None:
         raise UserError("give review texts or --input FILE")
     chunks = predict.iter_inputs(args.texts, args.input, args.column, args.label_column,
                                  args.batch_size)
-    predict.predict_command(cfg, name, args.seed, chunks)
+    predict.predict_command(cfg, name, args.seed, chunks, explain=args.explain,
+                            as_json=args.json)
 
 
 def cmd_evaluate(args) -> None:
@@ -139,7 +140,7 @@ def cmd_evaluate(args) -> None:
 
     cfg = _config(args)
     chunks = predict.iter_inputs([], args.input, args.column, args.label_column, args.batch_size)
-    predict.evaluate_command(cfg, chunks)
+    predict.evaluate_command(cfg, chunks, as_json=args.json)
 
 
 def cmd_bench(args) -> None:
@@ -196,8 +197,12 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("texts", nargs="*", help="review texts")
             s.add_argument("--model", required=True)
             s.add_argument("--seed", type=int, default=None, help="default: the profile's first")
+            s.add_argument("--explain", action="store_true", help="per token: attention and "
+                           "gradient importance, coloured")
         s.add_argument("--input", type=Path, required=name == "evaluate",
-                       help="TSV/CSV with a text column (and optionally a label column)")
+                       help="CSV/TSV/Parquet/JSON lines with a text column (and optionally a "
+                       "label column)")
+        s.add_argument("--json", action="store_true", help="output as JSON")
         s.add_argument("--column", default="text")
         s.add_argument("--label-column", default="label")
         s.add_argument("--batch-size", type=int, default=256)

@@ -1,5 +1,7 @@
 """Draw the registered figures into build/figures: fig-<name>.svg|png|csv, two worker processes
-at a time, memoised on what they are drawn from.
+at a time, memoised on what they are drawn from. The SVG is the bare figure (the report inlines
+it under its caption); the PNG, at twice the CSS pixel density, carries the figure's title and a
+footer naming the study and the report version (paper/citation.toml), so it stands alone.
 
     with drawing(bundle, results_dir, fig_dir, cache_dir) as finish:
         ...other work (the report context, importing weasyprint)...
@@ -32,17 +34,46 @@ import pandas as pd
 
 from attnstudy.files import Stamp, atomic_write
 from attnstudy.keys import cache_key, file_digest
-from attnstudy.report import figures
-from attnstudy.report.style import STYLE
+from attnstudy.report import citation, figures
+from attnstudy.report.style import BASELINE, STYLE
 from attnstudy.schema import RESULT_FILES, SCHEMA_VERSION
 
 WORKERS = 2
 FORMATS = ("svg", "png", "csv")
+PNG_DPI = 192  # 2x: two pixels per CSS pixel (96 per inch) at the figure's own size
+PNG_HEAD_IN, PNG_FOOT_IN = 0.42, 0.26  # the PNG's title band and footer band
 
 
-def save(name: str, fig, df: pd.DataFrame, out_dir: Path, dpi: int = 150,
-         formats=FORMATS) -> dict:
-    """Write fig-<name>.{svg,png,csv} (those in `formats`) and close the figure.
+def footer() -> str:
+    """The PNG footer: the study and its report version, from paper/citation.toml (which
+    records no licence)."""
+    meta = citation.load()
+    return f"attnstudy: {meta.title} · report {meta.version}"
+
+
+def with_title(png: bytes, title: str, foot: str, dpi: int) -> bytes:
+    """The figure's PNG pixels unchanged, with a title band above and a footer line below."""
+    img = plt.imread(io.BytesIO(png))
+    h, w = img.shape[:2]
+    head, foot_px = round(PNG_HEAD_IN * dpi), round(PNG_FOOT_IN * dpi)
+    with plt.rc_context(STYLE):
+        out = plt.figure(figsize=(w / dpi, (h + head + foot_px) / dpi), dpi=dpi)
+        out.figimage(img, xo=0, yo=foot_px, origin="upper")
+        left = 0.1 * dpi / w
+        out.text(left, 1 - 0.12 * dpi / (h + head + foot_px), title, fontsize=11,
+                 fontweight="bold", va="top")
+        out.text(left, 0.08 * dpi / (h + head + foot_px), foot, fontsize=6.5, color=BASELINE,
+                 va="bottom")
+        buf = io.BytesIO()
+        out.savefig(buf, format="png", dpi=dpi, metadata={"Software": None})
+        plt.close(out)
+    return buf.getvalue()
+
+
+def save(name: str, fig, df: pd.DataFrame, out_dir: Path, dpi: int = PNG_DPI,
+         formats=FORMATS, title: str = "", foot: str = "") -> dict:
+    """Write fig-<name>.{svg,png,csv} (those in `formats`) and close the figure; the PNG gets
+    `title` and `foot` bands when given.
 
     Returns {"name", "svg_bytes" (if written), "aspect": height / width}."""
     rec = {"name": name}
@@ -54,10 +85,13 @@ def save(name: str, fig, df: pd.DataFrame, out_dir: Path, dpi: int = 150,
             buf = io.BytesIO()
             fig.savefig(buf, format=ext, **kw)
             fig.set_layout_engine("none")  # keep the positions; don't lay out twice
+            data = buf.getvalue()
+            if ext == "png" and (title or foot):
+                data = with_title(data, title, foot, dpi)
             with atomic_write(Path(out_dir) / f"fig-{name}.{ext}", "wb") as f:
-                f.write(buf.getvalue())
+                f.write(data)
             if ext == "svg":
-                rec["svg_bytes"] = buf.getvalue()
+                rec["svg_bytes"] = data
     if "csv" in formats:
         with atomic_write(Path(out_dir) / f"fig-{name}.csv") as f:
             df.to_csv(f, index=False, lineterminator="\n")
@@ -67,9 +101,10 @@ def save(name: str, fig, df: pd.DataFrame, out_dir: Path, dpi: int = 150,
     return rec
 
 
-def draw(name: str, parts: tuple, out_dir: Path) -> dict:
+def draw(name: str, parts: tuple, out_dir: Path, foot: str = "") -> dict:
     """Draw figure `name` from its results parts and save it (one worker task)."""
-    return save(name, *figures.FIGURES[name].draw(*parts), out_dir)
+    spec = figures.FIGURES[name]
+    return save(name, *spec.draw(*parts), out_dir, title=spec.title, foot=foot)
 
 
 def saved(fig_dir: Path, name: str) -> dict:
@@ -94,14 +129,14 @@ def drawing_code(source: str) -> str:
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 
-def stamp(cache_dir: Path, results_dir: Path) -> Stamp:
+def stamp(cache_dir: Path, results_dir: Path, foot: str = "") -> Stamp:
     """The figures' memo, keyed by the one recipe (keys.cache_key): the results files, the
-    drawing code (captions excluded) and matplotlib's version."""
+    drawing code (captions excluded), the PNG footer and matplotlib's version."""
     code = [drawing_code(Path(importlib.util.find_spec(m).origin).read_text(encoding="utf-8"))
             for m in figures.MODULES]
     key = cache_key("figures", None, ("attnstudy.report.draw", "attnstudy.report.style"),
                     packages=("matplotlib",),
-                    extra=[SCHEMA_VERSION, code,
+                    extra=[SCHEMA_VERSION, code, foot,
                            [file_digest(Path(results_dir) / f) for f in RESULT_FILES]])
     return Stamp(cache_dir, "figures", key)
 
@@ -118,13 +153,14 @@ def drawing(bundle: dict, results_dir: Path, fig_dir: Path, cache_dir: Path):
     workers (re-raising a worker's error), records the memo and returns the records."""
     names = figures.available(bundle)
     outputs = [Path(fig_dir) / f"fig-{n}.{e}" for n in names for e in FORMATS]
-    memo = stamp(cache_dir, results_dir)
+    foot = footer()
+    memo = stamp(cache_dir, results_dir, foot)
     if memo.current(outputs):
         yield lambda: [saved(fig_dir, n) for n in names]
         return
     pool = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context(start_method()))
     try:
-        futures = [pool.submit(draw, n, figures.parts(n, bundle), fig_dir) for n in names]
+        futures = [pool.submit(draw, n, figures.parts(n, bundle), fig_dir, foot) for n in names]
 
         def finish() -> list[dict]:
             records = [f.result() for f in futures]

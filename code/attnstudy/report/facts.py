@@ -15,8 +15,8 @@ import math
 from attnstudy.analysis.sections import PAIR_CONSISTENCY
 from attnstudy.metrics import LOWER_IS_BETTER, METRIC_LABELS
 from attnstudy.report import citation, wording
-from attnstudy.report.figures_attention import pick_short
-from attnstudy.report.style import RATIO_OCTAVES, baseline_label, order, ratio_css
+from attnstudy.report.figures_attention import heat_scale, pick_short
+from attnstudy.report.style import baseline_label, order, ratio_css
 
 METRICS = tuple(METRIC_LABELS.items())
 N_DISAGREE, N_AGREE, N_HEAT, EXCERPT = 5, 2, 3, 40  # sample-selection rules stated in captions
@@ -162,9 +162,10 @@ def samples(att: dict, models: list[str]) -> tuple[list[dict], list[dict]]:
     by_spread = sorted(rows, key=lambda s: (-s["spread"], str(s["id"])))
     chosen = by_spread[:N_DISAGREE] + list(reversed(by_spread[N_DISAGREE:]))[:N_AGREE]
     heat = sorted(rows, key=lambda s: (len(s["tokens"]), str(s["id"])))[:N_HEAT]
+    octaves = heat_scale(att)  # the figures' colour range
     for s in heat:  # (token, weight, w * n, background, text colour): relative to uniform
         n = len(s["tokens"])
-        s["spans"] = [(tok, w, w * n, *ratio_css(math.log2(max(w * n, 1e-9))))
+        s["spans"] = [(tok, w, w * n, *ratio_css(math.log2(max(w * n, 1e-9)), octaves))
                       for tok, w in zip(s["tokens"], s["additive"] or [], strict=False)]
     return chosen, heat
 
@@ -309,7 +310,7 @@ def context(b: dict) -> dict:
         "total_train": sum(r["train_seconds"] for r in res["runs"]),
         "buckets": buckets, "len_first": _mean(buckets[0]["accuracy"].values()),
         "len_last": _mean(buckets[-1]["accuracy"].values()),
-        "neg": ana["negation"], "octaves": RATIO_OCTAVES,
+        "neg": ana["negation"], "octaves": heat_scale(att),
         "neg_len": negation_facts(ana), "pair_rule": PAIR_CONSISTENCY,
         "attn": attention_facts(res, ana, summ),
         "attn_claim": next((r for r in ledger if r.get("id") == "attention-weights-matter"), None),

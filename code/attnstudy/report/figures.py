@@ -1,11 +1,11 @@
 """The report's figures: one function per figure, registered with its caption next to it.
 
-    @figure("metrics", needs=("analysis",), alt="...", caption="Jinja snippet ...")
+    @figure("metrics", needs=("analysis",), title="...", alt="Jinja ...", caption="Jinja ...")
     def fig_metrics(analysis) -> (matplotlib Figure, DataFrame of exactly the data drawn)
 
 The registry (FIGURES, `figure`, `available`, `parts`) is attnstudy.report.figkit's; importing
-this module registers every figure, the attention figures of
-attnstudy.report.figures_attention included. Drawing only ever reads the results files.
+this module registers every figure, those of attnstudy.report.figures_attention and
+attnstudy.report.figures_training included. Drawing only ever reads the results files.
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
 
-from attnstudy.report import figures_attention  # noqa: F401  (registers the attention figures)
-from attnstudy.report.figkit import FIGURES, Spec, available, figure, parts
+from attnstudy.report import (  # noqa: F401  (importing registers their figures)
+    figures_attention,
+    figures_training,
+)
+from attnstudy.report.figkit import FIGURES, Spec, available, figure, figure_facts, parts
 from attnstudy.report.figkit import model_legend as _legend
 from attnstudy.report.figkit import subplots as _fig
 from attnstudy.report.style import (
@@ -29,100 +32,96 @@ from attnstudy.report.style import (
     order,
 )
 
-__all__ = ["FIGURES", "Spec", "available", "figure", "parts"]
+__all__ = ["FIGURES", "Spec", "available", "figure", "figure_facts", "parts"]
 # the figure modules, for the drawing memo (attnstudy.report.draw)
 MODULES = ("attnstudy.report.figkit", "attnstudy.report.figures",
-           "attnstudy.report.figures_attention")
-
-
-@figure("loss-curves", needs=("results",),
-        alt="Validation and training loss curves per model", caption="""
-(a) Validation loss and (b) training loss against training step: lines are the mean over
-{{ seeds | length | plural("seed") }}, shaded bands the range between seeds. A validation curve
-that turns up
-while the training curve keeps falling marks overfitting; the best-validation checkpoint guards
-against it.""")
-def fig_loss_curves(results: dict):
-    """Validation loss (a) and training loss (b) vs step: mean over seeds, min-max band."""
-    rows = [{"model": r["model"], "seed": r["seed"], "step": c["step"],
-             "train_loss": c["train_loss"], "val_loss": c["val_loss"]}
-            for r in results["runs"] for c in r["curve"]]
-    raw = pd.DataFrame(rows)
-    df = (raw.groupby(["model", "step"]).agg(
-        val_loss_mean=("val_loss", "mean"), val_loss_min=("val_loss", "min"),
-        val_loss_max=("val_loss", "max"), train_loss_mean=("train_loss", "mean"),
-        train_loss_min=("train_loss", "min"), train_loss_max=("train_loss", "max"),
-        seeds=("seed", "nunique")).reset_index())
-    models = order(df["model"])
-    df = df.assign(_o=df["model"].map(models.index)).sort_values(["_o", "step"]).drop(columns="_o")
-    fig, axes = _fig(3.1, ncols=2, sharey=True)
-    for ax, key, title in ((axes[0], "val_loss", "(a) Validation loss"),
-                           (axes[1], "train_loss", "(b) Training loss")):
-        for m in models:
-            d = df[df["model"] == m]
-            ls = "-" if key == "val_loss" else "--"
-            ax.plot(d["step"], d[f"{key}_mean"], ls, color=color(m), lw=1.6,
-                    marker=marker(m), ms=3.5, markevery=max(1, len(d) // 4))
-            ax.fill_between(d["step"], d[f"{key}_min"], d[f"{key}_max"], color=color(m),
-                            alpha=0.15, lw=0)
-        ax.set_title(title)
-        ax.set_xlabel("training step")
-    axes[0].set_ylabel("cross-entropy (mean over seeds)")
-    _legend(fig, models)
-    return fig, df
-
-
+           "attnstudy.report.figures_attention", "attnstudy.report.figures_training")
 METRICS = (("accuracy", "Accuracy"), ("f1", "F1"), ("roc_auc", "ROC-AUC"))
 
 
-@figure("metrics", needs=("analysis",),
-        alt="Bar charts of accuracy, F1 and ROC-AUC per model with confidence intervals",
+@figure("metrics", needs=("analysis",), title="Test accuracy, F1 and ROC-AUC per model",
+        alt="""{% if leaders | length > 1 %}{% for m in leaders %}{{ label(m) }}{{ ", " if
+loop.revindex > 2 else (" and " if loop.revindex == 2) }}{% endfor %} tie for the highest test
+accuracy ({{ label(best) }} {{ summ[best].accuracy.mean | pct(1) }}){% else %}{{ label(best) }}
+has the highest test accuracy, {{ summ[best].accuracy.mean | pct(1) }}{% endif %};
+{{ label(worst) }} has the lowest, {{ summ[worst].accuracy.mean | pct(1) }}{% if
+(baseline.get("test") or {}).get("accuracy") is not none %}, against
+{{ baseline.test.accuracy | pct(1) }} for the {{ baseline_label }} baseline{% endif %}.""",
         caption="""
-Accuracy, F1 and ROC-AUC per model (mean over seeds; whiskers: 95% CI). The dashed line is the
-{{ baseline_label }} baseline. The y-axis is cut to the range of the data, so look at whether the
-whiskers overlap rather than at bar heights.""")
+Accuracy, F1 and ROC-AUC per model: {% if seeds | length > 1 %}dots are the mean over
+{{ seeds | length | plural("seed") }}, lines the 95% CI over seeds{% else %}dots are the single
+seed trained, so there is no interval over seeds{% endif %}{% if
+(baseline.get("test") or {}).get("accuracy") is not none %};
+the dashed line is the {{ baseline_label }} baseline (one fit, no interval){% endif %}. Dots, not
+bars: the axis covers only the range of the data, so compare positions and whether the intervals
+overlap.""")
 def fig_metrics(analysis: dict):
-    """Accuracy, F1 and ROC-AUC per model: mean over seeds, 95% CI whiskers, baseline line."""
+    """Accuracy, F1 and ROC-AUC per model: dot at the mean over seeds, line the 95% CI
+    (analysis summary), the baseline as a dashed reference line."""
     summary, base = analysis["summary"], analysis.get("baseline") or {}
     models = order(summary)
     df = pd.DataFrame([{"model": m, "metric": k, **{s: summary[m][k][s] for s in
                                                       ("mean", "std", "ci_low", "ci_high", "n")}}
                        for m in models for k, _ in METRICS])
-    btest = base.get("test", {})
+    btest = base.get("test") or {}
     df["baseline"] = df["metric"].map(lambda k: btest.get(k, np.nan))
-    lo = np.nanmin([df["ci_low"].min(), df["baseline"].min()])
-    floor = max(0.5, np.floor((lo - 0.03) * 20) / 20)
-    fig, axes = _fig(2.9, ncols=3, sharey=True)
-    x = np.arange(len(models))
+    fig, axes = _fig(0.3 * len(models) + 1.2, ncols=3, sharey=True)
+    y = np.arange(len(models))[::-1]
     for ax, (k, title) in zip(axes, METRICS, strict=True):
         d = df[df["metric"] == k].set_index("model").loc[models]
-        err = np.array([d["mean"] - d["ci_low"], d["ci_high"] - d["mean"]])
-        ax.bar(x, d["mean"] - floor, bottom=floor, color=[color(m) for m in models], width=0.7,
-               yerr=err, error_kw={"ecolor": INK, "elinewidth": 1, "capsize": 2.5})
+        for yi, m in zip(y, models, strict=True):
+            ax.plot([d.at[m, "ci_low"], d.at[m, "ci_high"]], [yi, yi], color=color(m), lw=2,
+                    solid_capstyle="butt")
+            ax.plot(d.at[m, "mean"], yi, marker(m), color=color(m), mec=INK, mew=0.5, ms=6)
         if np.isfinite(d["baseline"].iloc[0]):
-            ax.axhline(d["baseline"].iloc[0], color=BASELINE, ls="--", lw=1.1)
-        ax.set_xticks(x, [label(m) for m in models], rotation=35, ha="right",
-                      rotation_mode="anchor")
+            ax.axvline(d["baseline"].iloc[0], color=BASELINE, ls="--", lw=1.1)
+        lo = np.nanmin([d["ci_low"].min(), d["baseline"].iloc[0]])
+        hi = np.nanmax([d["ci_high"].max(), d["baseline"].iloc[0]])
+        pad = max(0.005, 0.08 * (hi - lo))
+        ax.set_xlim(lo - pad, min(1.0, hi + pad) if hi < 1 else hi + pad)
         ax.set_title(title)
-        ax.grid(axis="x", visible=False)
-    axes[0].set_ylim(floor, min(1.0, max(df["ci_high"].max(), df["baseline"].max()) + 0.02))
-    axes[0].set_ylabel(f"test score (axis starts at {floor:.2f})")
+        ax.set_xlabel("test score")
+        ax.grid(axis="y", visible=False)
+    axes[0].set_yticks(y, [label(m) for m in models])
+    axes[0].set_ylim(-0.6, len(models) - 0.4)
+    handles = [plt.Line2D([], [], color=INK, marker="o", ms=5, lw=2)]
+    names = ["mean over seeds, 95% CI"]
     if btest:
-        fig.legend([plt.Line2D([], [], color=BASELINE, ls="--")],
-                   [baseline_label(base.get("name"))], loc="outside upper right")
+        handles.append(plt.Line2D([], [], color=BASELINE, ls="--"))
+        names.append(baseline_label(base.get("name")))
+    fig.legend(handles, names, loc="outside upper center", ncols=2)
     return fig, df
 
 
-@figure("confusion", needs=("results",), alt="Confusion matrices per model", caption="""
+def _confusions(results: dict) -> dict[str, np.ndarray]:
+    """model -> [[tn, fp], [fn, tp]] summed over seeds."""
+    sums: dict[str, np.ndarray] = {}
+    for r in results["runs"]:
+        sums[r["model"]] = sums.get(r["model"], 0) + np.asarray(r["confusion"], dtype=float)
+    return sums
+
+
+def confusion_facts(results: dict) -> dict:
+    """Per model, the share of negative reviews called positive (fpr) and of positive reviews
+    called negative (fnr), over all seeds."""
+    sums = _confusions(results)
+    return {"models": {m: {"fpr": c[0, 1] / max(c[0].sum(), 1), "fnr": c[1, 0] / max(c[1].sum(), 1)}
+                       for m in order(sums) for c in [sums[m]]}}
+
+
+@figure("confusion", needs=("results",), facts=confusion_facts,
+        title="Test confusion matrices per model",
+        alt="""Share of negative reviews called positive / of positive reviews called negative:
+{% for m, c in f.models.items() %}{{ label(m) }} {{ c.fpr | pct(0) }} / {{ c.fnr | pct(0) }}{{
+", " if not loop.last else "." }}{% endfor %}""",
+        caption="""
 Test confusion matrices summed over {{ seeds | length | plural("seed") }}; each cell shows the
 count and its
 share of the true class (rows). Compare the off-diagonal cells: a model that trades false positives
 for false negatives has the same accuracy but a different error profile.""")
 def fig_confusion(results: dict):
     """Test confusion matrix per model, summed over seeds; cells show count and row share."""
-    sums: dict[str, np.ndarray] = {}
-    for r in results["runs"]:
-        sums[r["model"]] = sums.get(r["model"], 0) + np.asarray(r["confusion"], dtype=float)
+    sums = _confusions(results)
     models = order(sums)
     fig, axes = _fig(2.2, ncols=len(models))
     axes = np.atleast_1d(axes)
@@ -147,8 +146,11 @@ def fig_confusion(results: dict):
     return fig, pd.DataFrame(rows)
 
 
-@figure("length", needs=("analysis", "results"),
-        alt="Accuracy per review-length bucket for each model", caption="""
+@figure("length", needs=("analysis", "results"), title="Test accuracy by review length",
+        alt="""Averaged over models, test accuracy {{ "falls" if len_last < len_first else
+"rises" }} from {{ len_first | pct(1) }} on the shortest reviews ({{ buckets[0].lo }}–{{
+buckets[0].hi }} tokens) to {{ len_last | pct(1) }} on the longest ({{ buckets[-1].lo }}–{{
+buckets[-1].hi }}).""", caption="""
 Test accuracy per review-length bucket (token count before truncation; bucket edges are length
 quantiles, n = reviews per bucket). The dotted line marks the truncation point. Look for models
 whose lines cross: an advantage that appears only for long reviews would favour attention's
@@ -186,11 +188,24 @@ def fig_length(analysis: dict, results: dict):
     return fig, df
 
 
-def _paired_bars(ax, models, left, right, labels):
+def wilson(p, n: int, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
+    """95% Wilson score interval of proportions `p` observed on `n` items: the sampling
+    uncertainty of a probe set this size (analysis.json pools the seeds, so no seed spread)."""
+    p = np.asarray(p, dtype=float)
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return mid - half, mid + half
+
+
+def _paired_bars(ax, models, left, right, labels, n_left: int, n_right: int):
+    """Solid and hatched bars per model with Wilson 95% whiskers over n_left / n_right items."""
     x = np.arange(len(models))
-    for off, vals, hatch in ((-0.2, left, None), (0.2, right, "////")):
+    for off, vals, hatch, n in ((-0.2, left, None, n_left), (0.2, right, "////", n_right)):
+        lo, hi = wilson(vals, n)
         ax.bar(x + off, vals, width=0.38, color=[color(m) for m in models], hatch=hatch,
-               edgecolor="white" if hatch else None, lw=0)
+               edgecolor="white" if hatch else None, lw=0,
+               yerr=[np.asarray(vals) - lo, hi - np.asarray(vals)],
+               error_kw={"ecolor": INK, "elinewidth": 0.9, "capsize": 2})
     ax.set_xticks(x, [label(m) for m in models], rotation=30, ha="right", rotation_mode="anchor")
     ax.grid(axis="x", visible=False)
     ax.legend([Patch(color="#9a9a9a"), Patch(facecolor="#9a9a9a", hatch="////",
@@ -198,12 +213,38 @@ def _paired_bars(ax, models, left, right, labels):
               bbox_to_anchor=(0.5, 1.0), ncols=2, borderaxespad=0.2)
 
 
-@figure("negation", needs=("analysis",),
-        alt="Negation probe accuracy and pair consistency; accuracy difference with and without "
-            "a negation cue on real reviews, controlled for length and raw",
+def probe_counts(analysis: dict) -> tuple[int, int]:
+    """(probe sentences, minimal pairs) behind analysis.json's probe scores (two per pair)."""
+    first = next(iter(analysis["negation"]["probes"].values()), {})
+    pairs = sum(c.get("n_pairs", 0) for c in (first.get("by_category") or {}).values())
+    return 2 * pairs, pairs
+
+
+def negation_facts(analysis: dict) -> dict:
+    """Probe counts, the range of probe accuracy and of the length-controlled difference."""
+    neg = analysis["negation"]
+    acc = {m: p["accuracy"] for m, p in neg["probes"].items()}
+    diff = {m: d["diff"] for m, d in neg["by_length"]["models"].items() if d["diff"] is not None}
+    n, pairs = probe_counts(analysis)
+    return {"n_probes": n, "n_pairs": pairs, "acc_lo": min(acc, key=acc.get),
+            "acc_hi": max(acc, key=acc.get), "acc": acc, "diff": diff,
+            "diff_lo": min(diff.values(), default=None), "diff_hi": max(diff.values(),
+                                                                        default=None)}
+
+
+@figure("negation", needs=("analysis",), facts=negation_facts,
+        title="Negation: probe sentences and real test reviews",
+        alt="""Negation probe accuracy ranges from {{ f.acc[f.acc_lo] | pct(0) }}
+({{ label(f.acc_lo) }}) to {{ f.acc[f.acc_hi] | pct(0) }} ({{ label(f.acc_hi) }}), against 50%
+for guessing.{% if f.diff_lo is not none %} On real reviews, controlled for length, a negation cue
+changes accuracy by {{ f.diff_lo | pts }} to {{ f.diff_hi | pts }} points across
+models.{% endif %}""",
         caption="""
-(a) Share of negation probes classified correctly (solid) and pair consistency (hatched): the share
-of minimal pairs with {{ pair_rule }}. (b) Accuracy on real test reviews with a negation cue minus
+(a) Share of negation probes classified correctly (solid; {{ f.n_probes }} sentences) and pair
+consistency (hatched): the share of the {{ f.n_pairs }} minimal pairs with {{ pair_rule }};
+whiskers are 95% Wilson intervals over the probe sentences (pairs), the uncertainty of a probe
+set this size. The dashed line is chance accuracy (50%), the dotted one chance pair consistency
+(25%, two independent coin flips). (b) Accuracy on real test reviews with a negation cue minus
 without one, compared within the {{ neg_len.buckets | length }} review-length buckets and
 bucket-weighted (filled, {{ neg_len.level | pct(0) }} bootstrap CI), and the raw difference that
 ignores length (hollow). Reviews with a cue are longer (median {{ neg_len.median_with | int }}
@@ -211,11 +252,13 @@ against {{ neg_len.median_without | int }} tokens) and long reviews are harder f
 the raw difference mixes negation with length. A model that “understands negation” should score
 high on both in (a) and sit at 0 in (b).""")
 def fig_negation(analysis: dict):
-    """(a) Negation probes: accuracy and pair consistency; (b) real reviews: accuracy with -
-    without a negation cue, within length buckets (with CI) and raw."""
+    """(a) Negation probes: accuracy and pair consistency with Wilson 95% intervals and chance
+    lines; (b) real reviews: accuracy with - without a negation cue, within length buckets
+    (with CI) and raw."""
     neg = analysis["negation"]
     by = neg["by_length"]["models"]
     models = order(neg["probes"])
+    n_probes, n_pairs = probe_counts(analysis)
     df = pd.DataFrame([{"model": m, "probe_accuracy": neg["probes"][m]["accuracy"],
                         "pair_consistency": neg["probes"][m]["pair_consistency"],
                         "real_with_negation": neg["real"][m]["with"],
@@ -226,9 +269,18 @@ def fig_negation(analysis: dict):
                            for k in ("diff", "ci_low", "ci_high")},
                         "raw_diff": by[m]["raw_diff"]}
                        for m in models])
+    df["n_probes"], df["n_pairs"] = n_probes, n_pairs
+    df["probe_accuracy_ci_low"], df["probe_accuracy_ci_high"] = wilson(df["probe_accuracy"],
+                                                                       n_probes)
+    df["pair_consistency_ci_low"], df["pair_consistency_ci_high"] = wilson(
+        df["pair_consistency"], n_pairs)
     fig, (a, b) = _fig(3.3, ncols=2)
     _paired_bars(a, models, df["probe_accuracy"], df["pair_consistency"],
-                 ["accuracy", "pair consistency"])
+                 ["accuracy", "pair consistency"], n_probes, n_pairs)
+    a.axhline(0.5, color=BASELINE, ls="--", lw=1)
+    a.axhline(0.25, color=BASELINE, ls=":", lw=1)
+    a.annotate("chance", (1, 0.5), xycoords=("axes fraction", "data"), xytext=(2, 0),
+               textcoords="offset points", va="center", fontsize=7, color=BASELINE)
     a.set_title("(a) Negation probes", pad=22)
     a.set_ylim(0, 1.05)
     a.set_ylabel("share of probes / of pairs")
@@ -254,21 +306,34 @@ def fig_negation(analysis: dict):
     return fig, df
 
 
-@figure("faithfulness", needs=("analysis",),
+@figure("faithfulness", needs=("analysis", "results"),
         when=lambda b: bool(b["analysis"].get("faithfulness")),
-        alt="Faithfulness: prediction change when removing top-attended versus random tokens",
+        title="Removing the most-attended tokens versus random tokens",
+        alt="""Removing the most-attended tokens changes P(positive) by {% for m, f in
+faith_facts.items() %}{{ f.top | n(3) }} for {{ label(m) }} (top {{ f.k_max }}; {{ f.k_max }}
+random tokens: {{ f.rand | n(3) }}){{ ", " if loop.revindex > 2 else (" and " if loop.revindex ==
+2 else ".") }}{% endfor %}""",
         caption="""
 Removing the k most-attended tokens (solid) versus k random tokens (dashed): top row, mean absolute
-change in P(positive); bottom row, share of predictions that flip. If attention marks the tokens
-the prediction depends on, the solid line lies clearly above the dashed one. ρ is the Spearman
+change in P(positive); bottom row, share of predictions that flip. {% set ns = faith.values() |
+map(attribute="n_seeds") | unique | list %}{% if ns == [1] %}Lines are the single seed trained (no
+band between seeds).{% else %}Lines are the mean over {{ ns | join("–") }} seeds, shaded bands the
+range between seeds.{% endif %} If attention marks the tokens the prediction depends
+on, the solid line lies clearly above the dashed one, band clear of band. ρ is the Spearman
 correlation between attention and gradient importance.""")
-def fig_faithfulness(analysis: dict):
-    """Prediction change when the top-k attended vs k random tokens are removed, per model."""
+def fig_faithfulness(analysis: dict, results: dict):
+    """Prediction change when the top-k attended vs k random tokens are removed, per model:
+    mean over seeds (analysis) and the min-max band over the seeds' own records (results)."""
     faith = analysis.get("faithfulness") or {}
     models = order(faith)
-    df = pd.DataFrame([{"model": m, "k": k, "top_drop": f["top_drop"][i],
-                        "random_drop": f["random_drop"][i], "top_flip": f["top_flip"][i],
-                        "random_flip": f["random_flip"][i], "grad_spearman": f.get("grad_spearman")}
+    keys = ("top_drop", "random_drop", "top_flip", "random_flip")
+    per_seed = {m: np.array([[r["faithfulness"][k] for k in keys] for r in results["runs"]
+                             if r["model"] == m and r.get("faithfulness")])  # [seed, key, k]
+                for m in models}
+    df = pd.DataFrame([{"model": m, "k": k, **{key: f[key][i] for key in keys},
+                        **{f"{key}_{fn.__name__}": fn(per_seed[m][:, j, i]) if len(per_seed[m])
+                           else np.nan for j, key in enumerate(keys) for fn in (np.min, np.max)},
+                        "seeds": len(per_seed[m]), "grad_spearman": f.get("grad_spearman")}
                        for m in models for f in [faith[m]] for i, k in enumerate(f["k"])])
     fig, axes = _fig(4.2, ncols=len(models), nrows=2, sharex=True, squeeze=False)
     for j, m in enumerate(models):
@@ -276,22 +341,26 @@ def fig_faithfulness(analysis: dict):
         for i, (what, ylab) in enumerate((("drop", "mean |ΔP(positive)|"),
                                           ("flip", "share of flipped predictions"))):
             ax = axes[i, j]
-            ax.plot(d["k"], d[f"top_{what}"], color=color(m), marker=marker(m), lw=1.8,
-                    label="top-k attended removed")
-            ax.plot(d["k"], d[f"random_{what}"], color=BASELINE, marker="o", ms=4, ls="--",
-                    lw=1.3, label="k random removed")
+            for who, c, style in (("top", color(m), {"marker": marker(m), "lw": 1.8}),
+                                  ("random", BASELINE, {"marker": "o", "ms": 4, "ls": "--",
+                                                        "lw": 1.3})):
+                key = f"{who}_{what}"
+                ax.plot(d["k"], d[key], color=c, **style)
+                ax.fill_between(d["k"], d[f"{key}_min"], d[f"{key}_max"], color=c, alpha=0.15,
+                                lw=0)
             ax.set_ylim(bottom=0)
             if j == 0:
                 ax.set_ylabel(ylab)
             if i == 0:
                 rho = d["grad_spearman"].iloc[0]
-                rho = "n/a" if rho is None or pd.isna(rho) else f"{rho:.2f}"
+                rho = "n/a" if rho is None or pd.isna(rho) else f"{rho:.2f}".replace("-", "−")
                 ax.set_title(f"{label(m)}   ρ = {rho}", color=INK)
             else:
                 ax.set_xlabel("k tokens removed")
                 ax.set_xticks(list(d["k"]))
     fig.legend([plt.Line2D([], [], color=INK, lw=1.8, marker="^"),
-                plt.Line2D([], [], color=BASELINE, lw=1.3, ls="--", marker="o", ms=4)],
-               ["top-k attended tokens removed", "k random tokens removed"],
-               loc="outside upper center", ncols=2)
+                plt.Line2D([], [], color=BASELINE, lw=1.3, ls="--", marker="o", ms=4),
+                Patch(color=INK, alpha=0.15)],
+               ["top-k attended tokens removed", "k random tokens removed",
+                "range between seeds"], loc="outside upper center", ncols=3)
     return fig, df

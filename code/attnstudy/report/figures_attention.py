@@ -3,7 +3,7 @@ are over the whole test set, how that developed during training. Registered like
 (attnstudy.report.figkit); the ablations are a table (templates/report.html.j2).
 
 Heat maps colour w * n, the weight relative to uniform (1/n over n tokens), on one diverging
-scale (style.DIVERGING, log2, ±style.RATIO_OCTAVES), the same as the HTML token highlights.
+scale fitted to the weights shown (heat_scale), the same as the HTML token highlights.
 Token labels are MIN_LABEL_PT in the PDF: these figures are sized to print unscaled.
 """
 
@@ -13,14 +13,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from attnstudy.report.figkit import (
     RATIO_CMAP,
+    close_runs,
     figure,
     log2_ratio,
     ratio_colorbar,
     subplots,
 )
+from attnstudy.report.figures_training import selection
 from attnstudy.report.style import (
     BASELINE,
     INK,
@@ -28,10 +31,11 @@ from attnstudy.report.style import (
     PDF_MAX_HEIGHT_IN,
     PDF_TALL_HEIGHT_IN,
     PDF_WIDTH_IN,
-    RATIO_OCTAVES,
     color,
+    heat_octaves,
     label,
     order,
+    ratio_css,
 )
 
 WIDTH = round(PDF_WIDTH_IN - 0.05, 2)  # printed at its own size: labels keep their points
@@ -50,6 +54,22 @@ def pick_short(attention: dict, n: int = 1) -> list[dict]:
     return sorted(have, key=lambda s: (len(s["tokens"]), str(s["id"])))[:n]
 
 
+def heat_scale(attention: dict) -> int:
+    """Octaves of w * n the heat maps saturate at (style.heat_octaves), over every weight they
+    show: the additive weights of the token highlights (pick_heat) and, for the pick_short
+    reviews, the additive weights, the MHSA query x key maps and the attention tokens receive
+    (over heads and per head)."""
+    ratios = []
+    for s in pick_heat(attention) + pick_short(attention, 2):
+        t = len(s["tokens"])
+        ratios += [w * t for w in s.get("additive") or []]
+        if s.get("mhsa"):
+            maps = np.asarray(s["mhsa"], dtype=float)
+            ratios += list((maps * t).ravel()) + list((maps.mean(axis=1) * t).ravel())
+            ratios += [w * t for w in s.get("mhsa_received") or maps.mean(axis=(0, 1))]
+    return heat_octaves(ratios)
+
+
 def short(tok: str) -> str:
     return tok if len(tok) <= LABEL_CHARS else tok[:LABEL_CHARS - 1] + "…"
 
@@ -60,12 +80,15 @@ def text_in(chars: int) -> float:
 
 
 @figure("attention-mhsa", needs=("attention",), when=lambda b: bool(pick_short(b["attention"])),
-        alt="Per-head self-attention heatmaps for one short review, relative to uniform",
+        title="MHSA self-attention per head on one short review",
+        alt="""On review {{ mhsa_sample.id }}, the MHSA heads' weights lie between
+×{{ heat_range.mhsa[0] | n(2) }} and ×{{ heat_range.mhsa[1] | n(2) }} of uniform.""",
         caption="""
 {% set s = mhsa_sample %}Self-attention of each MHSA head (seed {{ att.seed }}) for the shortest
 sampled review that has maps (review {{ s.id }}, truth {{ "positive" if s.label else "negative" }}):
 row = query token, column = key token, colour = weight relative to uniform (w · n, red above,
-blue below, white = 1/n); here the weights lie between ×{{ heat_range.mhsa[0] | n(2) }} and
+blue below, white = 1/n, saturating at ×{{ 2 ** octaves }} and ×1/{{ 2 ** octaves }} as in the
+other heat maps); here the weights lie between ×{{ heat_range.mhsa[0] | n(2) }} and
 ×{{ heat_range.mhsa[1] | n(2) }} of uniform. A red column collects evidence from one token for
 every query; a red diagonal keeps each token's own state.""" + SAY_STATS)
 def fig_attention_mhsa(attention: dict):
@@ -73,6 +96,7 @@ def fig_attention_mhsa(attention: dict):
     (s,) = pick_short(attention, 1)
     maps, tokens = np.asarray(s["mhsa"], dtype=float), s["tokens"]
     heads, t = maps.shape[0], len(tokens)
+    octaves = heat_scale(attention)
     lab = text_in(max(len(short(x)) for x in tokens))
     ncols = 2 if heads > 1 else 1
     nrows = -(-heads // ncols)
@@ -87,15 +111,15 @@ def fig_attention_mhsa(attention: dict):
         if h >= heads:
             ax.axis("off")
             continue
-        im = ax.imshow(log2_ratio(maps[h], t), cmap=RATIO_CMAP, vmin=-RATIO_OCTAVES,
-                       vmax=RATIO_OCTAVES, interpolation="nearest")
+        im = ax.imshow(log2_ratio(maps[h], t, octaves), cmap=RATIO_CMAP, vmin=-octaves,
+                       vmax=octaves, interpolation="nearest")
         ax.set_xticks(ticks, [short(tokens[i]) for i in ticks], rotation=90,
                       fontsize=MIN_LABEL_PT)
         ax.set_yticks(ticks, [short(tokens[i]) for i in ticks], fontsize=MIN_LABEL_PT)
         ax.tick_params(length=0, labelbottom=h >= heads - ncols, labelleft=h % ncols == 0)
         ax.grid(False)
         ax.set_title(f"head {h + 1}")
-    ratio_colorbar(fig, im, axes, orientation="horizontal", shrink=0.5, aspect=40)
+    ratio_colorbar(fig, im, axes, octaves, orientation="horizontal", shrink=0.5, aspect=40)
     df = pd.DataFrame([{"id": s["id"], "head": h + 1, "query": q, "query_token": tokens[q],
                         "key": k, "key_token": tokens[k], "weight": maps[h, q, k],
                         "weight_x_n": maps[h, q, k] * t}
@@ -105,9 +129,14 @@ def fig_attention_mhsa(attention: dict):
 
 @figure("attention-received", needs=("attention",),
         when=lambda b: bool(pick_short(b["attention"])),
-        alt="Attention per token relative to uniform for short reviews: additive and MHSA heads",
+        title="Attention each token gets, relative to uniform",
+        alt="""{% set r = heat_range %}{% if r.additive %}On these reviews the additive weights lie
+between ×{{ r.additive[0] | n(2) }} and ×{{ r.additive[1] | n(2) }} of uniform{% endif %}{% if
+r.received %}{{ "; " if r.additive else "On these reviews " }}the attention MHSA's tokens receive
+lies between ×{{ r.received[0] | n(2) }} and ×{{ r.received[1] | n(2) }}{% endif %}.""",
         caption="""
-Attention per token, relative to uniform (w · n; red above, blue below, white = 1/n), for the
+Attention per token, relative to uniform (w · n; red above, blue below, white = 1/n, saturating
+at ×{{ 2 ** octaves }} and ×1/{{ 2 ** octaves }} as in the other heat maps), for the
 {{ "shortest sampled review" if received_n == 1 else received_n ~ " shortest sampled reviews" }}
 with self-attention maps (seed {{ att.seed }}): the additive model's weight, the attention each
 token receives in MHSA (mean over queries) averaged over heads and per head. Red cells are the
@@ -118,7 +147,7 @@ attention MHSA's tokens receive between ×{{ r.received[0] | n(2) }} and
 ×{{ r.received[1] | n(2) }}{% endif %}.""" + SAY_STATS)
 def fig_attention_received(attention: dict):
     """Per token: additive weight, MHSA received (mean and per head), as log2(w * n) rows."""
-    samples = pick_short(attention, 2)
+    samples, octaves = pick_short(attention, 2), heat_scale(attention)
     lab = text_in(max(len(short(x)) for s in samples for x in s["tokens"]))
     blocks = []
     for s in samples:
@@ -133,8 +162,8 @@ def fig_attention_received(attention: dict):
     out = []
     for ax, (s, rows) in zip(axes[:, 0], blocks, strict=True):
         t = len(s["tokens"])
-        grid = np.array([log2_ratio(w, t) for _, w in rows])
-        im = ax.imshow(grid, cmap=RATIO_CMAP, vmin=-RATIO_OCTAVES, vmax=RATIO_OCTAVES,
+        grid = np.array([log2_ratio(w, t, octaves) for _, w in rows])
+        im = ax.imshow(grid, cmap=RATIO_CMAP, vmin=-octaves, vmax=octaves,
                        aspect="auto", interpolation="nearest")
         ax.set_xticks(range(t), [short(x) for x in s["tokens"]], rotation=90,
                       fontsize=MIN_LABEL_PT)
@@ -145,8 +174,80 @@ def fig_attention_received(attention: dict):
         out += [{"id": s["id"], "row": name, "position": i, "token": tok, "weight": float(w[i]),
                  "weight_x_n": float(w[i]) * t}
                 for name, w in rows for i, tok in enumerate(s["tokens"])]
-    ratio_colorbar(fig, im, axes[:, 0], shrink=0.8, aspect=30)
+    ratio_colorbar(fig, im, axes[:, 0], octaves, shrink=0.8, aspect=30)
     return fig, pd.DataFrame(out)
+
+
+HEAT_N = 3  # reviews in the additive token highlights (facts.N_HEAT: the same rule, tested)
+
+
+def pick_heat(attention: dict, n: int = HEAT_N) -> list[dict]:
+    """The token highlights' rule: the n shortest sampled reviews, ties by id."""
+    return sorted(attention["samples"], key=lambda s: (len(s["tokens"]), str(s["id"])))[:n]
+
+
+def _token_lines(tokens: list[str], size: float, width_in: float) -> list[list[tuple]]:
+    """Tokens wrapped into lines of at most width_in inches: [[(x inches, token), ...], ...],
+    widths measured on the font's outlines (the drawn text, not a character count)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    prop, gap = FontProperties(), 0.06  # the style's font (drawn under its rc_context)
+    lines, x = [[]], 0.0
+    for tok in tokens:
+        w = TextPath((0, 0), tok, size=size, prop=prop).get_extents().width / 72 + 0.04
+        if lines[-1] and x + w > width_in:
+            lines.append([])
+            x = 0.0
+        lines[-1].append((x, tok))
+        x += w + gap
+    return lines
+
+
+@figure("additive", needs=("attention",), when=lambda b: bool(pick_heat(b["attention"])),
+        title="Additive attention on short test reviews",
+        alt="""Additive attention on the {{ heat_samples | length }} shortest sampled test
+reviews{% if heat_span[0] is not none %}: the weights lie between ×{{ heat_span[0] | n(2) }} and
+×{{ heat_span[1] | n(2) }} of uniform{% endif %}.""",
+        caption="""
+The additive model's attention weights on the {{ heat_samples | length }} shortest sampled test
+reviews (seed {{ att.seed }}), each token's background coloured by its weight relative to
+uniform (w · n, n = tokens in the review) on the scale of the other heat maps: red above
+uniform, blue below, white at 1/n, saturating at ×{{ 2 ** octaves }} and
+×1/{{ 2 ** octaves }}{% if heat_span[0] is not none %}; here the weights lie between
+×{{ heat_span[0] | n(2) }} and ×{{ heat_span[1] | n(2) }} of uniform{% endif %}.
+Look at whether the red tokens are sentiment words or negations.""" + SAY_STATS)
+def fig_additive(attention: dict):
+    """The shortest sampled reviews as running text, each token on its w * n colour (the HTML
+    token highlights' scale, style.ratio_css)."""
+    size, line_h, pad = 9.0, 0.22, 0.1
+    blocks = [(s, _token_lines(s["tokens"], size, WIDTH - 2 * pad)) for s in pick_heat(attention)]
+    octaves = heat_scale(attention)
+    height = sum((len(lines) + 1) * line_h + 0.12 for _, lines in blocks) + 0.1
+    fig = plt.figure(figsize=(WIDTH, height))
+    y, rows = height - 0.1, []
+    for s, lines in blocks:
+        n, w = len(s["tokens"]), s.get("additive") or []
+        p = (s.get("probs") or {}).get("additive")
+        y -= line_h
+        fig.text(pad / WIDTH, y / height, f"review {s['id']} · truth "
+                 f"{'positive' if s['label'] else 'negative'} · P(positive) = "
+                 + (f"{p:.2f}" if p is not None else "–")
+                 + ("" if w else " · no additive weights recorded"), fontsize=7.5, color=BASELINE)
+        i = 0
+        for line in lines:
+            y -= line_h
+            for x, tok in line:
+                bg, fg = (ratio_css(float(log2_ratio(w[i], n, octaves)), octaves)
+                          if i < len(w) else ("#ffffff", INK))
+                fig.text((pad + x) / WIDTH, y / height, tok, fontsize=size, color=fg,
+                         bbox={"boxstyle": "square,pad=0.15", "fc": bg, "ec": "none"})
+                rows.append({"id": s["id"], "position": i, "token": tok,
+                             "weight": w[i] if i < len(w) else None,
+                             "weight_x_n": w[i] * n if i < len(w) else None})
+                i += 1
+        y -= 0.12
+    return fig, pd.DataFrame(rows)
 
 
 def _stat_rows(stats: dict) -> list[tuple[str, str, str, dict, dict]]:
@@ -164,16 +265,18 @@ def _stat_rows(stats: dict) -> list[tuple[str, str, str, dict, dict]]:
 
 @figure("attention-stats", needs=("analysis",),
         when=lambda b: bool(b["analysis"]["attention"]["statistics"]),
-        alt="Distribution over test reviews of attention entropy, max weight and top-5 mass per "
-            "model and head, against uniform weights",
+        title="How peaked the attention is over all test reviews",
+        alt="""Median normalised attention entropy over the test reviews (1 = uniform):
+{% for m, s in attn.stats.items() %}{{ label(m) }} {{ s.entropy | n(3) }}{{ ", " if not loop.last
+else "." }}{% endfor %}""",
         caption="""
 How peaked the learned attention is over all test reviews: per model (and per MHSA head, on the
 attention each token receives), the distribution over reviews of the normalised entropy
 (H / log n, 1 = uniform), the largest weight and the mass on the 5 highest-weighted tokens: box
 25–75%, whiskers 5–95%, tick the median, each averaged over {{ attn.stat_seeds | plural("seed") }}.
 Grey: the same statistic for uniform weights on the same reviews (entropy exactly 1).{%
-for m, s in attn.stats.items() %} {{ label(m) }}: median entropy {{ s.entropy | n(2) }},
-{{ (1 - s.entropy) | n(2) }} below uniform; median largest weight {{ s.max_weight | n(3) }}, ×{{
+for m, s in attn.stats.items() %} {{ label(m) }}: median entropy {{ s.entropy | n(3) }},
+{{ (1 - s.entropy) | n(3) }} below uniform; median largest weight {{ s.max_weight | n(3) }}, ×{{
 (s.max_weight / s.max_weight_uniform) | n(1) }} the uniform {{ s.max_weight_uniform | n(3) }}.{%
 endfor %}""")
 def fig_attention_stats(analysis: dict):
@@ -212,6 +315,10 @@ def fig_attention_stats(analysis: dict):
         if k == "entropy":
             ax.axvline(1, color=BASELINE, ls="--", lw=1.1)
         ax.set_xscale(scale)
+        if scale == "log":  # plain decimals at 1-2-5 steps: matplotlib's 4×10⁻³ labels collide
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1, 2, 5)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(title)
         ax.grid(axis="y", visible=False)
     axes[0].set_yticks(y, [name for _, name, *_ in rows])
@@ -243,14 +350,18 @@ def _curves(results: dict) -> pd.DataFrame:
 
 @figure("attention-learning", needs=("results",),
         when=lambda b: any(c.get("attention") for r in b["results"]["runs"] for c in r["curve"]),
-        alt="Median normalised attention entropy on the validation set against training step",
+        title="Attention entropy during training",
+        facts=lambda results: {"select": selection(results)},
+        alt="""{% for m, l in attn.learning.items() %}{{ label(m) }}'s median validation
+attention entropy goes from {{ l.first | n(3) }} at step {{ l.first_step }} to {{ l.last | n(3) }}
+at step {{ l.last_step }}{{ "; " if not loop.last else "." }}{% endfor %}""",
         caption="""
 Median normalised entropy of the attention on the validation reviews (1 = uniform, dashed)
 against training step, per model: thin lines are seeds, the thick line their mean, dotted lines
-the MHSA heads (mean over seeds); a star marks each seed's selected checkpoint (lowest
-validation loss), the one evaluated on the test set.{% for m, l in attn.learning.items() %}
-{{ label(m) }} goes from {{ l.first | n(2) }} at step {{ l.first_step }} to {{ l.last | n(2) }}
-at step {{ l.last_step }} ({{ l.at_best | n(2) }} at the selected checkpoints).{% endfor %}""")
+the MHSA heads (mean over seeds); a star marks each seed's selected checkpoint
+({{ f.select }}), the one evaluated on the test set.{% for m, l in attn.learning.items() %}
+{{ label(m) }} goes from {{ l.first | n(3) }} at step {{ l.first_step }} to {{ l.last | n(3) }}
+at step {{ l.last_step }} ({{ l.at_best | n(3) }} at the selected checkpoints).{% endfor %}""")
 def fig_attention_learning(results: dict):
     """Validation entropy median vs step per model: seeds, their mean, MHSA heads, best_step."""
     df = _curves(results)
@@ -265,10 +376,16 @@ def fig_attention_learning(results: dict):
             ax.plot(best["step"], best["entropy_median"], "*", color=INK, ms=8, zorder=3)
         mean = top.groupby("step")["entropy_median"].mean()
         ax.plot(mean.index, mean.values, color=color(m), lw=2.2)
+        ends = []
         for h, hd in d[d["head"] != ""].groupby("head"):
             hm = hd.groupby("step")["entropy_median"].mean()
             ax.plot(hm.index, hm.values, ":", color=color(m), lw=1.2)
-            ax.annotate(f"head {h}", (hm.index[-1], hm.values[-1]), xytext=(3, 0),
+            ends.append((hm.values[-1], h, hm.index[-1]))
+        span = np.ptp(df["entropy_median"]) or 1.0
+        for group in close_runs(sorted(ends), 0.04 * span):  # heads ending together share a label
+            names = sorted((h for _, h, _ in group), key=int)
+            ax.annotate(("head " if len(names) == 1 else "heads ") + ", ".join(names),
+                        (group[0][2], np.mean([v for v, _, _ in group])), xytext=(3, 0),
                         textcoords="offset points", va="center", fontsize=7, color=INK)
         ax.axhline(1, color=BASELINE, ls="--", lw=1)
         ax.set_title(label(m))

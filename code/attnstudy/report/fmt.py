@@ -20,8 +20,13 @@ def n(x, d: int = 3) -> str:
 
 
 def pts(x, d: int = 1, sign: bool = True) -> str:
-    """A difference of proportions in percentage points."""
-    return (f"{100 * x:+.{d}f}" if sign else f"{100 * x:.{d}f}").replace("-", "−")
+    """A difference of proportions in percentage points. A non-zero value that would round to
+    0 gets up to two more decimals, so a CI bound shows on which side of 0 it lies ("−0.004",
+    not "−0.0")."""
+    v = 100 * x
+    while v and d < 3 and round(abs(v), d) == 0:
+        d += 1
+    return (f"{v:+.{d}f}" if sign else f"{v:.{d}f}").replace("-", "−")
 
 
 def pval(p) -> str:
@@ -73,10 +78,10 @@ def plural(count, word: str, many: str | None = None, d: int | None = None) -> s
 def chip(model: str) -> Markup:
     """A model's name in its figure colour."""
     return Markup(f'<span class="model" style="--c:{style.color(model)}">'
-                  f'{escape(style.label(model))}</span>')
+                  f'{escape(style.prose_label(model))}</span>')
 
 
 FILTERS = {"n": n, "pts": pts, "pval": pval, "int": integer, "secs": secs, "pct": pct,
            "plural": plural, "when": when, "secs_range": secs_range}
-GLOBALS = {"chip": chip, "label": style.label, "color": style.color}
+GLOBALS = {"chip": chip, "label": style.prose_label, "color": style.color}
 TESTS = {"search": lambda value, pattern: re.search(pattern, str(value)) is not None}

@@ -27,6 +27,7 @@ from attnstudy.report import draw, facts, figures, fmt, results
 from attnstudy.report.registry import Registry, references
 
 TEMPLATES, PROSE = ROOT / "templates", ROOT / "paper" / "prose"
+FIGURE_DIR = "figures"  # next to report.html: the figures' files, linked under each caption
 REFERENCES = ROOT / "paper" / "references.toml"
 
 
@@ -51,8 +52,16 @@ def render_html(ctx: dict, drawn: list[dict]) -> str:
     template = env.get_template("report.html.j2")
     css = Markup((TEMPLATES / "report.css").read_text(encoding="utf-8"))
     captions = {n: env.from_string(s.caption.strip()) for n, s in figures.FIGURES.items()}
-    figs = {f["name"]: {"name": f["name"], "aspect": f["aspect"], "alt": figures.FIGURES[
-        f["name"]].alt, "uri": data_uri(f["svg_bytes"], "image/svg+xml")} for f in drawn}
+    # each drawn figure's own numbers (`f` in its caption and alt text), from the same parts
+    bundle = {"results": ctx["res"], "analysis": ctx["ana"], "attention": ctx["att"]}
+    own = {f["name"]: figures.figure_facts(f["name"], bundle) for f in drawn}
+    figs = {f["name"]: {"name": f["name"], "aspect": f["aspect"],
+                        "alt": " ".join(Markup(env.from_string(figures.FIGURES[f["name"]].alt)
+                                               .render(**ctx, f=own[f["name"]])).striptags()
+                                        .split()),
+                        "uri": data_uri(f["svg_bytes"], "image/svg+xml"),
+                        "files": {e: f"{FIGURE_DIR}/fig-{f['name']}.{e}" for e in draw.FORMATS}}
+            for f in drawn}
 
     def figure_of(name: str) -> dict | None:
         """The figure for the template's figure macro; None when the results don't allow it."""
@@ -67,7 +76,8 @@ def render_html(ctx: dict, drawn: list[dict]) -> str:
                  "ref": reg.ref, "cite": reg.cite, "refs": refs, "figs": figs,
                  "figure_of": figure_of}
         # captions render in document order with this pass's names (their citations count)
-        names["caption_of"] = lambda n, names=names: Markup(captions[n].render(**names))
+        names["caption_of"] = lambda n, names=names: Markup(captions[n].render(
+            **names, f=own.get(n, {})))
         html = template.render(**names)
         prev = reg
     return html
@@ -99,7 +109,7 @@ def render(results_dir: Path, out_dir: Path, pdf: bool = True) -> dict[str, Path
     Returns {"html": path, "pdf": path (if written), "figures": folder}."""
     results_dir, out_dir = Path(results_dir), Path(out_dir)
     bundle = results.load(results_dir)
-    paths = {"html": out_dir / "report.html", "figures": out_dir / "figures"}
+    paths = {"html": out_dir / "report.html", "figures": out_dir / FIGURE_DIR}
     cache = out_dir / "cache" / "render"  # git-ignored stamps
     with draw.drawing(bundle, results_dir, paths["figures"], cache) as finish:
         ctx = facts.context(bundle)  # while the workers draw

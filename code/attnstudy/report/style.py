@@ -12,13 +12,18 @@ MARKERS = {"bilstm": "o", "bilstm_matched": "s", "additive": "^", "mhsa": "D", "
            "bilstm_mean": "P"}
 LABELS = {"bilstm": "BiLSTM", "bilstm_matched": "BiLSTM-matched", "additive": "Additive attn.",
           "mhsa": "MHSA", "transformer": "Transformer", "bilstm_mean": "BiLSTM-mean"}
+# Names in running text, tables and captions, where there is room for the whole word (figures keep
+# the short LABELS: legends and axes are tight)
+PROSE_LABELS = {"additive": "Additive attention"}
 BASELINES = {"tfidf_logreg": "TF-IDF + logistic regression"}  # display names of baselines
 ORDER = ("bilstm", "bilstm_matched", "bilstm_mean", "additive", "mhsa", "transformer")
 FALLBACK = ("#D55E00", "#F0E442", "#000000", "#999999")
 INK, GRID, BASELINE = "#222222", "#e6e6e6", "#555555"
 WIDTH = 7.2  # inches: the report's text column
 # Attention relative to uniform, w * n, on one diverging scale everywhere (figures and the HTML
-# token highlights): blue below uniform, white at uniform, red above, saturating at 2**±3.
+# token highlights): blue below uniform, white at uniform, red above, saturating at 2**±octaves,
+# where octaves = heat_octaves(the ratios shown): at most RATIO_OCTAVES, and no wider than the data
+# need, so near-uniform attention still shows its pattern instead of a white sheet.
 DIVERGING = ("#2166ac", "#f7f7f7", "#b2182b")
 RATIO_OCTAVES = 3
 # The PDF's box for a figure (templates/report.css, print): A4 minus margins, and the largest
@@ -53,6 +58,10 @@ def label(model: str) -> str:
     return LABELS.get(model, model)
 
 
+def prose_label(model: str) -> str:
+    return PROSE_LABELS.get(model, label(model))
+
+
 def baseline_label(name: str | None) -> str:
     return BASELINES.get(name, name or "baseline")
 
@@ -73,10 +82,20 @@ def _hex(c: str) -> tuple[int, int, int]:
     return tuple(int(c[i:i + 2], 16) for i in (1, 3, 5))
 
 
-def ratio_css(log2_ratio: float) -> tuple[str, str]:
+def heat_octaves(ratios) -> int:
+    """The heat maps' colour range in octaves of w * n: the smallest whole number that holds
+    every ratio shown (so the most extreme cell is at most saturated), between 1 and
+    RATIO_OCTAVES."""
+    import math
+
+    logs = [abs(math.log2(r)) for r in ratios if r and r > 0]
+    return max(1, min(RATIO_OCTAVES, math.ceil(max(logs, default=RATIO_OCTAVES) - 1e-9)))
+
+
+def ratio_css(log2_ratio: float, octaves: int = RATIO_OCTAVES) -> tuple[str, str]:
     """(background, text colour) of a token whose weight is 2**log2_ratio times uniform, on the
-    figures' diverging scale (DIVERGING, linear in log2, clipped at ±RATIO_OCTAVES)."""
-    x = max(-1.0, min(1.0, log2_ratio / RATIO_OCTAVES))
+    figures' diverging scale (DIVERGING, linear in log2, clipped at ±octaves)."""
+    x = max(-1.0, min(1.0, log2_ratio / octaves))
     lo, mid, hi = (_hex(c) for c in DIVERGING)
     end, f = (hi, x) if x >= 0 else (lo, -x)
     rgb = tuple(round(a + (b - a) * f) for a, b in zip(mid, end, strict=True))

@@ -23,6 +23,7 @@ from attnstudy.schema.attention import (
     CurveAttention,
 )
 from attnstudy.schema.base import Loose, Record, Stat, keyed
+from attnstudy.schema.weights import WeightFile
 
 SCHEMA_VERSION = 2
 # The results set one build writes (bench.json, written by `bench`, is optional and separate).
@@ -217,6 +218,9 @@ class ResultsFile(Record):
     runs: list[Run] = Field(description="one per model x seed")
     baseline: Baseline
     provenance: Provenance = Field(description="where these files were aggregated")
+    weights: dict[str, WeightFile] | None = keyed(
+        "weights/: `<model>.msgpack` (first seed's parameters), `vocab.json`, `config.json` "
+        "(attnstudy.training.publish); absent in older results", "<file>", default=None)
 
 
 # ----------------------------------------------------------------------------- test_predictions

@@ -125,6 +125,7 @@ def _train(cfg: Config, name: str, seed: int, ds: Dataset, rdir: Path, position:
                dynamic_ncols=True, leave=True, file=sys.stderr, position=workers.BAR_ROW)
     with log_path.open("a", encoding="utf-8") as log:
         log.write(f"# {started} {rdir.name}\n")
+        log.flush()  # before the first checkpoint: a run killed early still shows its session
 
         def progress(step, point):
             bar.update(step - bar.n)
@@ -322,6 +323,7 @@ def write_results(cfg: Config, out: Path | None = None, n_workers: int | None = 
     import pandas as pd  # heavy imports only when there is something to compute
 
     from attnstudy.models.classifiers import build_model, init_params, param_count
+    from attnstudy.training.publish import WEIGHTS, export_weights
 
     runs = run_all(cfg, n_workers=n_workers)
     config_hash = cfg.section_hash()
@@ -347,6 +349,8 @@ def write_results(cfg: Config, out: Path | None = None, n_workers: int | None = 
     results["baseline"] = {k: v for k, v in base.items() if k != "probs"}
     results["provenance"] = provenance(started)
     out.mkdir(parents=True, exist_ok=True)
+    results["weights"] = export_weights(
+        cfg, out / WEIGHTS, lambda m, s: load_best_params(cfg, m, s, ds.fingerprint), ds.vocab)
     with atomic_write(out / "test_predictions.parquet", "wb") as f:
         preds.to_parquet(f, index=False)
     write_json(out / "attention.json", attention)

@@ -1,0 +1,207 @@
+"""The figures as files and as findings: every placed figure has its SVG, PNG and CSV linked
+under its caption, the PNG stands alone (title, footer), alt texts state numbers from the
+results, uncertainty is drawn where the results hold it, and the figures that need newer results
+fields appear exactly when the results have them. Rendered from the synthetic results set of
+tests/fixtures/make_results.py (the `built` fixture of tests/test_report.py)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from attnstudy.report import citation, draw, facts, figures, fmt, render, results
+from attnstudy.report.figures_attention import pick_heat
+from attnstudy.report.style import prose_label
+from tests.test_report import Doc, _text, built  # noqa: F401  (the rendered fixture report)
+
+
+def _placed(html: str) -> list[str]:
+    return [a["id"].removeprefix("fig-") for t, a in Doc(html).tags
+            if t == "figure" and a.get("id", "").startswith("fig-")]
+
+
+def _alts(html: str) -> dict[str, str]:
+    """figure name -> its alt text (the img's, or the group label of an HTML figure)."""
+    out = {}
+    for name in _placed(html):
+        block = html.split(f'<figure id="fig-{name}"')[1].split("</figure>")[0]
+        tag = next(a for t, a in Doc(block).tags if t in ("img", "div") and
+                   ("alt" in a or "aria-label" in a))
+        out[name] = tag.get("alt") or tag["aria-label"]
+    return out
+
+
+def _caption(html: str, name: str) -> str:
+    return _text(html.split(f'<figure id="fig-{name}"')[1].split("</figure>")[0]
+                 .split("<figcaption>")[1])
+
+
+def _has_line(ax, x=None, y=None) -> bool:
+    """Whether `ax` draws a two-point line with these x (or y) data."""
+    return any(len(ln.get_xdata()) == 2 and np.allclose(ln.get_xdata() if x else ln.get_ydata(),
+                                                         x or y) for ln in ax.lines)
+
+
+def _html(bundle: dict) -> str:
+    stub = [{"name": n, "svg_bytes": b"<svg/>", "aspect": 0.5} for n in figures.available(bundle)]
+    return render.render_html(facts.context(bundle), stub)
+
+
+def test_every_placed_figure_has_svg_png_csv_linked(built):  # noqa: F811
+    html, fig_dir = built["html"], built["paths"]["figures"]
+    placed = _placed(html)
+    assert set(placed) == set(figures.FIGURES) and "additive" in placed
+    for name in placed:
+        block = html.split(f'<figure id="fig-{name}"')[1].split("</figure>")[0]
+        links = [a["href"] for t, a in Doc(block).tags if t == "a" and "download" in a]
+        assert links == [f"figures/fig-{name}.{e}" for e in ("svg", "png", "csv")], name
+        for link in links:
+            f = built["paths"]["html"].parent / link
+            assert f.is_file() and f.stat().st_size > 0, f
+        assert (fig_dir / f"fig-{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert len(pd.read_csv(fig_dir / f"fig-{name}.csv")) > 0, name
+        assert "<svg" in (fig_dir / f"fig-{name}.svg").read_text()
+
+
+def test_png_is_2x_with_title_and_footer(built):  # noqa: F811
+    fig_dir = built["paths"]["figures"]
+    meta = citation.load()
+    assert meta.title in draw.footer() and meta.version in draw.footer()
+    for name in ("metrics", "additive"):
+        svg = (fig_dir / f"fig-{name}.svg").read_text()
+        w, h = (float(v) / 72 for v in re.search(r'width="([\d.]+)pt" height="([\d.]+)pt"',
+                                                 svg).groups())
+        png = plt.imread(fig_dir / f"fig-{name}.png")
+        bands = round(draw.PNG_HEAD_IN * draw.PNG_DPI) + round(draw.PNG_FOOT_IN * draw.PNG_DPI)
+        assert png.shape[1] == pytest.approx(w * draw.PNG_DPI, abs=1), name
+        assert png.shape[0] == pytest.approx(h * draw.PNG_DPI + bands, abs=1), name
+        assert "<svg" in svg and meta.version not in svg  # the SVG stays the bare figure
+    # the title and footer are drawn: the bands are not blank
+    png = plt.imread(fig_dir / "fig-metrics.png")
+    head = round(draw.PNG_HEAD_IN * draw.PNG_DPI)
+    assert png[:head, :, :3].min() < 0.5 and png[-round(draw.PNG_FOOT_IN * draw.PNG_DPI):,
+                                                     :, :3].min() < 0.8
+    # a version bump redraws the figures (the footer is part of the memo's key)
+    one, two = (draw.stamp(built["out"] / "c", built["results"], f) for f in ("v1", "v2"))
+    assert one.key != two.key
+
+
+def test_alt_texts_state_numbers_from_the_results(built):  # noqa: F811
+    html, res = built["html"], built["results"]
+    alts = _alts(html)
+    assert set(alts) == set(figures.FIGURES)
+    for name, alt in alts.items():
+        assert re.search(r"\d", alt) and "{" not in alt and len(alt) < 600, (name, alt)
+        assert not alt.lower().startswith(("bar chart", "line chart", "heatmap")), name
+    analysis = json.loads((res / "analysis.json").read_text())
+    summ = analysis["summary"]
+    best = max(summ, key=lambda m: summ[m]["accuracy"]["mean"])
+    assert fmt.pct(summ[best]["accuracy"]["mean"]) in alts["metrics"]
+    assert prose_label(best) in alts["metrics"]
+    base = analysis["baseline"]["test"]["accuracy"]
+    assert fmt.pct(base) in alts["metrics"]
+    level = pd.read_csv(built["paths"]["figures"] / "fig-time-to-accuracy.csv")["common_level"]
+    assert fmt.pct(level.iloc[0]) in alts["time-to-accuracy"]
+    neg = analysis["negation"]["probes"]
+    lo = min(neg, key=lambda m: neg[m]["accuracy"])
+    assert f'{fmt.pct(neg[lo]["accuracy"], 0)} ({prose_label(lo)})' in alts["negation"]
+
+
+def test_metrics_are_dots_with_cis_and_the_baseline(built):  # noqa: F811
+    analysis = json.loads((built["results"] / "analysis.json").read_text())
+    fig, df = figures.FIGURES["metrics"].draw(analysis)
+    try:
+        for ax in fig.axes:
+            assert not ax.patches, "bars on a cut axis"
+        base = analysis["baseline"]["test"]["accuracy"]
+        acc = fig.axes[0]
+        assert _has_line(acc, x=[base, base])
+        for m, s in analysis["summary"].items():
+            row = df[(df["model"] == m) & (df["metric"] == "accuracy")].iloc[0]
+            assert (row["ci_low"], row["mean"], row["ci_high"]) == pytest.approx(
+                (s["accuracy"]["ci_low"], s["accuracy"]["mean"], s["accuracy"]["ci_high"]))
+            assert _has_line(acc, x=[s["accuracy"]["ci_low"], s["accuracy"]["ci_high"]])
+    finally:
+        plt.close(fig)
+
+
+def test_negation_and_faithfulness_show_their_uncertainty(built):  # noqa: F811
+    analysis = json.loads((built["results"] / "analysis.json").read_text())
+    res = json.loads((built["results"] / "results.json").read_text())
+    fig, df = figures.FIGURES["negation"].draw(analysis)
+    try:
+        probes = fig.axes[0]
+        assert _has_line(probes, y=[0.5, 0.5]), "chance line"
+        assert (df["probe_accuracy_ci_low"] < df["probe_accuracy"]).all()
+        assert (df["probe_accuracy"] < df["probe_accuracy_ci_high"]).all()
+        assert (df["n_probes"] == 2 * df["n_pairs"]).all() and (df["n_pairs"] > 0).all()
+    finally:
+        plt.close(fig)
+    fig, df = figures.FIGURES["faithfulness"].draw(analysis, res)
+    plt.close(fig)
+    for m, f in analysis["faithfulness"].items():
+        seeds = [r["faithfulness"]["top_drop"] for r in res["runs"]
+                 if r["model"] == m and r.get("faithfulness")]
+        d = df[df["model"] == m]
+        assert d["top_drop_min"].tolist() == pytest.approx(np.min(seeds, axis=0).tolist())
+        assert d["top_drop_max"].tolist() == pytest.approx(np.max(seeds, axis=0).tolist())
+        assert d["top_drop"].tolist() == pytest.approx(f["top_drop"])
+        assert (d["seeds"] == len(seeds)).all() and len(seeds) > 1
+
+
+def test_loss_curves_mark_the_selected_checkpoints_and_say_how(built):  # noqa: F811
+    res = json.loads((built["results"] / "results.json").read_text())
+    sel = pd.read_csv(built["paths"]["figures"] / "fig-loss-curves.csv")
+    sel = sel[sel["row"] == "selected checkpoint"]
+    got = {(r.model, int(r.seed)): int(r.step) for r in sel.itertuples()}
+    assert got == {(r["model"], r["seed"]): r["best_step"] for r in res["runs"]}
+    assert "lowest validation loss" in _caption(built["html"], "loss-curves")
+    bundle = results.load(built["results"])
+    for r in bundle["results"]["runs"]:
+        r["select"] = "val_accuracy"
+    html = _html(bundle)
+    for name in ("loss-curves", "attention-learning"):
+        cap = _caption(html, name)
+        assert "highest validation accuracy" in cap and "lowest validation loss" not in cap
+    assert "highest validation accuracy" in _alts(html)["loss-curves"]
+
+
+def test_time_to_accuracy_appears_iff_curves_record_costs(built):  # noqa: F811
+    bundle = results.load(built["results"])
+    assert "time-to-accuracy" in figures.available(bundle)
+    assert 'id="fig-time-to-accuracy"' in built["html"]
+    df = pd.read_csv(built["paths"]["figures"] / "fig-time-to-accuracy.csv")
+    run = bundle["results"]["runs"][0]
+    point = df[(df["model"] == run["model"]) & (df["step"] == run["curve"][-1]["step"])].iloc[0]
+    same = [c["train_seconds"] for r in bundle["results"]["runs"] if r["model"] == run["model"]
+            for c in r["curve"] if c["step"] == run["curve"][-1]["step"]]
+    assert point["minutes_mean"] == pytest.approx(np.mean(same) / 60)
+    cap = _caption(built["html"], "time-to-accuracy")
+    assert "What each model's accuracy costs" in cap or "What each model’s accuracy costs" in cap
+    old = copy.deepcopy(bundle)  # older runs: no train_seconds on their curve points
+    for r in old["results"]["runs"]:
+        for c in r["curve"]:
+            c.pop("train_seconds", None)
+    assert "time-to-accuracy" not in figures.available(old)
+    assert 'id="fig-time-to-accuracy"' not in _html(old)
+
+
+def test_additive_highlights_are_a_figure_with_files_and_no_hover(built):  # noqa: F811
+    from pypdf import PdfReader
+
+    bundle = results.load(built["results"])
+    ctx = facts.context(bundle)
+    assert [s["id"] for s in pick_heat(bundle["attention"])] == [
+        s["id"] for s in ctx["heat_samples"]]  # the same reviews as the HTML highlights
+    df = pd.read_csv(built["paths"]["figures"] / "fig-additive.csv")
+    assert list(dict.fromkeys(df["id"].astype(str))) == [str(s["id"])
+                                                         for s in ctx["heat_samples"]]
+    assert "hover" not in _caption(built["html"], "additive")
+    text = " ".join(p.extract_text() for p in PdfReader(built["paths"]["pdf"]).pages)
+    assert "hover" not in text.lower()
