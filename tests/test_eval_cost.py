@@ -96,3 +96,56 @@ def test_one_pass_is_the_per_ablation_passes_with_bfloat16_and_several_widths(sm
     assert sorted(new) == sorted(old)
     for k in old:
         np.testing.assert_array_equal(new[k], old[k], err_msg=k)
+
+
+def random_valid(rng, b: int, t: int, right_padded: bool) -> np.ndarray:
+    """<bool>[b, t]: right-padded with lengths 0..t (both ends included), or random holes."""
+    if right_padded:
+        lengths = np.concatenate([[0, 1, t], rng.integers(0, t + 1, b - 3)])
+        return np.arange(t)[None, :] < lengths[:, None]
+    return rng.random((b, t)) < rng.random((b, 1))
+
+
+@pytest.mark.parametrize("right_padded", [True, False])
+def test_permute_is_the_three_argsort_permutation(right_padded):
+    """The one-sort `attention.permute` gives the old one's output exactly, for the same key:
+    additive [b, t] and mhsa [b, heads, q, k] layouts (query x key mask), many lengths."""
+    import jax
+    import jax.numpy as jnp
+
+    from attnstudy.models import attention
+
+    rng = np.random.default_rng(0)
+    new, old = jax.jit(attention.permute), jax.jit(reference.permute)
+    for t in (1, 2, 7, 64, 400):
+        mask = random_valid(rng, 16, t, right_padded)
+        w = np.where(mask, rng.random((16, t), np.float32), 0.0).astype(np.float32)
+        valid = mask[:, None, :, None] & mask[:, None, None, :]  # mhsa: real query x real key
+        w4 = np.where(valid, rng.random((16, 2, t, t), np.float32), 0.0).astype(np.float32)
+        w4[0, 0, 0, :] = 0.25  # tied weights
+        for seed in range(3):
+            key = jax.random.key(seed)
+            for weights, v in ((w, mask), (w4, valid), (w4 + 1.0, valid)):  # invalid nonzero
+                got = np.asarray(new(jnp.asarray(weights), jnp.asarray(v), key))
+                np.testing.assert_array_equal(
+                    got, np.asarray(old(jnp.asarray(weights), jnp.asarray(v), key)),
+                    err_msg=f"t={t}, seed {seed}, shape {weights.shape}")
+                assert got.dtype == np.float32
+        if t > 2:
+            assert not np.array_equal(got, w4 + 1.0)  # it does shuffle
+
+
+def test_permute_sorts_once():
+    """The permuted ablation's cost: one sort per row, the old code had three."""
+    import jax
+    import jax.numpy as jnp
+
+    from attnstudy.models import attention
+
+    w, v = jnp.ones((2, 4, 8, 8)), jnp.ones((2, 1, 8, 8), bool)
+
+    def sorts(fn) -> int:  # in the compiled program (nested jits inlined)
+        return jax.jit(fn).lower(w, v, jax.random.key(0)).compile().as_text().count(" sort(")
+
+    assert sorts(reference.permute) == 3
+    assert sorts(attention.permute) == 1

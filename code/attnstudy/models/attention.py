@@ -37,17 +37,20 @@ def permute(weights, valid, key) -> jax.Array:
 
     A row's multiset of weights is kept and invalid entries keep their value (zero), wherever
     they sit: the i-th valid position (in order) receives the weight of the i-th entry of a
-    random ordering of the valid positions. <float32>[..., t] -> the same shape.
+    random ordering of the valid positions. weights <float32>[..., t], valid <bool> broadcastable
+    to it (e.g. [b, 1, q, k] for [b, heads, q, k]), key a PRNG key -> <float32>[..., t].
+
+    One stable sort per row: by the key u - 2 on valid entries (u ~ U[0, 1) per entry, so they
+    come first, in random order) and the position on invalid ones, carrying the weights along.
+    The i-th valid position is found by a running count of the valid entries, not by sorting.
     """
-    valid = jnp.broadcast_to(valid, weights.shape)
     t = weights.shape[-1]
-    pos = jnp.arange(t, dtype=jnp.float32)
     u = jax.random.uniform(key, weights.shape)
-    # valid entries first (in position / in random order), then the invalid ones in position order
-    slots = jnp.argsort(jnp.where(valid, pos, t + pos), axis=-1)
-    source = jnp.argsort(jnp.where(valid, u - 2.0, pos), axis=-1)
-    shuffled = jnp.take_along_axis(weights, source, axis=-1)  # in slot order
-    return jnp.take_along_axis(shuffled, jnp.argsort(slots, axis=-1), axis=-1)
+    order = jnp.where(valid, u - 2.0, jnp.arange(t, dtype=jnp.float32))
+    _, shuffled = jax.lax.sort_key_val(order, weights, is_stable=True)
+    rank = jnp.maximum(jnp.cumsum(valid, axis=-1, dtype=jnp.int32) - 1, 0)  # of a valid entry
+    rank = jnp.broadcast_to(rank, weights.shape)
+    return jnp.where(valid, jnp.take_along_axis(shuffled, rank, axis=-1), weights)
 
 
 def ablate(weights, valid, mode: str, key=None) -> jax.Array:
