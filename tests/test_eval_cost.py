@@ -109,7 +109,8 @@ def random_valid(rng, b: int, t: int, right_padded: bool) -> np.ndarray:
 @pytest.mark.parametrize("right_padded", [True, False])
 def test_permute_is_the_three_argsort_permutation(right_padded):
     """The one-sort `attention.permute` gives the old one's output exactly, for the same key:
-    additive [b, t] and mhsa [b, heads, q, k] layouts (query x key mask), many lengths."""
+    additive [b, t] and mhsa [b, heads, q, k] layouts (query x key mask), many lengths, rows
+    packed into one integer key (t < attention.PACKED_MAX) and not (t >= it)."""
     import jax
     import jax.numpy as jnp
 
@@ -117,13 +118,14 @@ def test_permute_is_the_three_argsort_permutation(right_padded):
 
     rng = np.random.default_rng(0)
     new, old = jax.jit(attention.permute), jax.jit(reference.permute)
-    for t in (1, 2, 7, 64, 400):
-        mask = random_valid(rng, 16, t, right_padded)
-        w = np.where(mask, rng.random((16, t), np.float32), 0.0).astype(np.float32)
-        valid = mask[:, None, :, None] & mask[:, None, None, :]  # mhsa: real query x real key
-        w4 = np.where(valid, rng.random((16, 2, t, t), np.float32), 0.0).astype(np.float32)
+    for t in (1, 2, 7, 64, 400, 511, 512, 600):
+        mask = random_valid(rng, 64, t, right_padded)
+        w = np.where(mask, rng.random((64, t), np.float32), 0.0).astype(np.float32)
+        mask4 = mask[:4]
+        valid = mask4[:, None, :, None] & mask4[:, None, None, :]  # mhsa: real query x real key
+        w4 = np.where(valid, rng.random((4, 2, t, t), np.float32), 0.0).astype(np.float32)
         w4[0, 0, 0, :] = 0.25  # tied weights
-        for seed in range(3):
+        for seed in range(2):
             key = jax.random.key(seed)
             for weights, v in ((w, mask), (w4, valid), (w4 + 1.0, valid)):  # invalid nonzero
                 got = np.asarray(new(jnp.asarray(weights), jnp.asarray(v), key))
@@ -133,6 +135,9 @@ def test_permute_is_the_three_argsort_permutation(right_padded):
                 assert got.dtype == np.float32
         if t > 2:
             assert not np.array_equal(got, w4 + 1.0)  # it does shuffle
+    # the packed key holds u exactly: jax draws U[0, 1) on a grid of 2^-23
+    u = np.asarray(jax.random.uniform(jax.random.key(0), (1 << 20,)), np.float64) * 2**23
+    assert (u == np.floor(u)).all() and u.max() < 2**23
 
 
 def test_permute_sorts_once():
