@@ -299,3 +299,47 @@ def test_bad_rows_in_any_format_are_one_line_errors(tmp_path, name, content, mes
     with pytest.raises(UserError) as e:
         list(iter_inputs([], path, "text", "label", chunk=10))
     assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_json_lines_survive_line_separators_in_reviews():
+    from attnstudy.evaluation.predict import json_line
+
+    rec = {"text": "caf\u00e9\u2028next\x85line\u2029end", "prob": 0.5}
+    line = json_line(rec)
+    assert line.splitlines() == [line] and "café" in line
+    assert json.loads(line) == rec
+
+
+def test_committed_weights_reproduce_the_committed_predictions(imdb_dir, tmp_path):
+    """The published study's own weights (build/results/weights, seed 0 of every model), used by
+    `predict` on a fresh clone, give the committed test_predictions.parquet column bit for bit
+    on one real evaluation batch: the 256 rows the evaluation put in the first full batch of
+    width 128, so the shapes, the batch's rows and their order are those of the published
+    evaluation. (At publication the whole test set was checked the same way.) Through the CLI,
+    as a reader runs it: single-threaded XLA, as the evaluation ran; with XLA's default threads
+    the last bits of some models' small batches differ."""
+    from attnstudy.data import imdb
+    from attnstudy.data.batches import eval_batches
+    from attnstudy.data.encode import encode_texts
+    from attnstudy.training import publish
+
+    results = ROOT / "build" / "results"
+    pub = publish.load_published(results / publish.WEIGHTS)
+    assert pub is not None, "no published weights in build/results/weights"
+    preds = pd.read_parquet(results / "test_predictions.parquet")
+    texts = imdb.load_texts(preds["id"].to_numpy(), "test", imdb_dir)
+    lengths = encode_texts(texts, pub.vocab, pub.cfg.data).lengths
+    bs = pub.cfg.train.eval_batch_size
+    _, idx, _ = next(b for b in eval_batches(lengths, pub.cfg.data.bucket_edges, bs)
+                     if b[0] == 128 and b[2] == bs)
+    rows = np.sort(idx)  # split order, which the stable length sort of `predict` keeps
+    fresh = tmp_path / "build"
+    shutil.copytree(results, fresh / "results")  # a fresh clone: no run cache, no data
+    inputs = jsonl(tmp_path / "batch.jsonl", [{"text": texts[i]} for i in rows])
+    assert {f"{m}/seed{pub.seed}" for m in pub.models} <= set(preds.columns)
+    for m in pub.models:
+        p = cli(fresh, "predict", "--profile", pub.cfg.profile, "--model", m, "--json",
+                "--input", inputs, "--batch-size", bs)
+        probs = np.array([json.loads(line)["prob"] for line in p.stdout.splitlines()])
+        assert probs.astype(np.float32).tobytes() == \
+            preds[f"{m}/seed{pub.seed}"].to_numpy(np.float32)[rows].tobytes(), m

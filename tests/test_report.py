@@ -220,7 +220,7 @@ def test_wording_follows_the_analysis(built):
     for r in size_rows:
         r["verdict"] = "supported"
     text = abstract(yes)
-    assert "MHSA is significantly more accurate than BiLSTM (+5.0 points" in text
+    assert "MHSA is significantly more accurate than BiLSTM (seed ensembles +5.0 points" in text
     assert "attention improves accuracy beyond what its extra parameters buy" in text
     # verdict badges are the ledger's words
     html = _html(bundle)

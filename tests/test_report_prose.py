@@ -336,3 +336,37 @@ def test_page_never_scrolls_sideways(rendered, tmp_path, width):
     wide = rendered.replace("<article>", f'<article><div style="width:{width + 300}px">x</div>', 1)
     broken = _probe(wide, width, tmp_path, "broken")
     assert broken["scroll"] > width and broken["out"]
+
+
+# ----------------------------------------------------------------------------- numbers and bases
+
+def test_spreads_never_print_as_zero():
+    assert fmt.sd(0.0004) == "0.0004" and fmt.sd(0.0021) == "0.002" and fmt.sd(0.0) == "0.000"
+    assert fmt.sd(0.049, 1) == "0.05" and fmt.sd(0.2, 1) == "0.2"
+
+
+def test_ledger_text_reads_as_prose():
+    text = ("additive - bilstm_matched = -0.32 points (Holm p < 1e-4); the attention weights of "
+            "additive and mhsa; bilstm_mean (additive attention with uniform weights) by >= 2")
+    assert fmt.readable(text) == (
+        f"{prose_label('additive')} − BiLSTM-matched = −0.32 points (Holm p < 1e-4); the "
+        f"attention weights of {prose_label('additive')} and MHSA; BiLSTM-mean (additive "
+        "attention with uniform weights) by ≥ 2")
+
+
+def test_pairs_ranked_differently_by_the_two_bases_are_named(bundle):
+    """Table 3 ranks per-seed means, Table 4 seed ensembles: where they disagree, the text says."""
+    b = copy.deepcopy(bundle)
+    summ = b["analysis"]["summary"]
+    p = b["analysis"]["pairwise"][0]
+    gap = summ[p["a"]]["accuracy"]["mean"] - summ[p["b"]]["accuracy"]["mean"]
+    for q in b["analysis"]["pairwise"]:  # every pair agrees with its per-seed means ...
+        q["acc_diff"] = abs(q["acc_diff"] or 0.001) * (1 if summ[q["a"]]["accuracy"]["mean"]
+                                                       >= summ[q["b"]]["accuracy"]["mean"] else -1)
+    assert "other way round" not in _section(_html(b), "results-pairwise")
+    p["acc_diff"] = -0.004 if gap >= 0 else 0.004  # ... but the first
+    p["significant"] = False
+    words = _section(_html(b), "results-pairwise")
+    assert "In 1 pair the seed ensembles order the two models the other way round" in words
+    assert f"{prose_label(p['a'])} minus {prose_label(p['b'])}" in words
+    assert "none of these differences is significant" in words

@@ -82,7 +82,8 @@ def cmd_train(args) -> None:
     from attnstudy.training import runner
 
     cfg = _config(args)
-    runs = runner.run_all(cfg, _models_arg(args.models), args.seeds, args.workers)
+    runs = runner.run_all(cfg, _models_arg(args.models), args.seeds, args.workers,
+                          executor=_executor(args))
     for r in runs:
         print(f"{r['model']:<16} seed {r['seed']}  test accuracy {r['test']['accuracy']:.4f}  "
               f"(best step {r['best_step']}/{r['steps']})")
@@ -95,7 +96,8 @@ def cmd_build(args) -> None:
 
     cfg = _config(args)
     if not args.render_only:
-        runner.write_results(cfg, n_workers=args.workers, retrain=args.retrain)
+        runner.write_results(cfg, n_workers=args.workers, retrain=args.retrain,
+                             executor=_executor(args))
     check_results_match(cfg)
     results = runner.results_dir(cfg)
     paths = report.render(results, output_dir(cfg.profile), pdf=not args.no_pdf)
@@ -159,6 +161,14 @@ def cmd_schema(args) -> None:
     sys.stdout.write(schema.schema_markdown())
 
 
+def _executor(args):
+    from attnstudy.training import executors
+
+    return executors.from_setting(args.cluster)
+
+
+CLUSTER_HELP = ("train on a Ray cluster: 'auto' starts one on this machine, ray://HOST:PORT or "
+                "HOST:PORT joins one (default: $ATTNSTUDY_CLUSTER, else local workers)")
 WORKERS_HELP = ("training processes side by side (default: $ATTNSTUDY_WORKERS, else one per "
                 "core); results do not depend on it")
 
@@ -183,6 +193,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--models", nargs="+")
     s.add_argument("--seeds", nargs="+", type=int)
     s.add_argument("--workers", type=int, default=None, help=WORKERS_HELP)
+    s.add_argument("--cluster", default=None, metavar="ADDRESS", help=CLUSTER_HELP)
     s.set_defaults(fn=cmd_train)
     s = sub.add_parser("build", parents=[common], help="train what is stale, analyse, render")
     s.add_argument("--render-only", action="store_true", help="only re-render the report")
@@ -190,6 +201,7 @@ def parser() -> argparse.ArgumentParser:
                    "published results of the same config exist")
     s.add_argument("--no-pdf", action="store_true")
     s.add_argument("--workers", type=int, default=None, help=WORKERS_HELP)
+    s.add_argument("--cluster", default=None, metavar="ADDRESS", help=CLUSTER_HELP)
     s.set_defaults(fn=cmd_build)
     for name, fn in (("predict", cmd_predict), ("evaluate", cmd_evaluate)):
         s = sub.add_parser(name, parents=[common], help=f"{name} with trained models")

@@ -59,7 +59,9 @@ def print_comparison(result: dict) -> None:
               f"  [{r['source']}]")
     if not result["pairwise"]:
         return
-    print(f"\npaired differences in share correct, a - b (seed-averaged predictors; paired "
+    many = any(len(r["seeds_a"]) > 1 or len(r["seeds_b"]) > 1 for r in result["pairwise"])
+    basis = "seed-averaged predictors" if many else "one seed per model"
+    print(f"\npaired differences in share correct, a - b ({basis}; paired "
           f"bootstrap 95% CI over the {result['n']} reviews, {result['bootstrap_samples']} "
           "samples; p two-sided, Holm-adjusted over all pairs):")
     for r in result["pairwise"]:

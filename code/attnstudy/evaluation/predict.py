@@ -245,6 +245,13 @@ def _join(values) -> str:
 
 # ----------------------------------------------------------------------------- commands
 
+def json_line(rec: dict) -> str:
+    """One JSON Lines record, UTF-8 text kept readable, but with the characters that
+    `str.splitlines` (and many JSONL readers) take for line breaks escaped: reviews contain them."""
+    line = json.dumps(rec, ensure_ascii=False)
+    return line.translate({c: f"\\u{c:04x}" for c in (0x85, 0x2028, 0x2029)})
+
+
 def predict_command(cfg: Config, name: str, seed: int | None, chunks: Iterator[Chunk],
                     explain: bool = False, as_json: bool = False) -> None:
     """P(positive) per review (with `explain`: per-token attention and gradient importance);
@@ -264,7 +271,7 @@ def predict_command(cfg: Config, name: str, seed: int | None, chunks: Iterator[C
                 rec = {"text": t, "prob": float(p), "decision": decision, **d}
                 if labels is not None:
                     rec["label"] = labels[i]
-                print(json.dumps(rec, ensure_ascii=False))
+                print(json_line(rec))
             elif explain:
                 ex.show(t, float(p), decision, d, predictor.name)
             else:

@@ -303,6 +303,12 @@ def context(b: dict) -> dict:
                            and summ[m]["accuracy"]["mean"] > base_acc],
         "cmp": cmp, "citation": citation.facts(citation.load(), res),
         "sig_pairs": [p for p in ana["pairwise"] if p["significant"]],
+        # pairs whose seed ensembles rank the two models the other way round from the per-seed
+        # means of Table 3: said in the text, since a reader compares the two tables
+        "basis_flips": [{**p, "seed_diff": summ[p["a"]]["accuracy"]["mean"]
+                         - summ[p["b"]]["accuracy"]["mean"]} for p in ana["pairwise"]
+                        if (summ[p["a"]]["accuracy"]["mean"] - summ[p["b"]]["accuracy"]["mean"])
+                        * p["acc_diff"] < 0],
         "holm": any("mcnemar_p_holm" in p for p in ana["pairwise"]),
         "baseline": ana["baseline"], "baseline_label": baseline_label(ana["baseline"].get("name")),
         "seeds": sorted({r["seed"] for r in res["runs"]}), "n_runs": len(res["runs"]),

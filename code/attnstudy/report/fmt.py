@@ -29,6 +29,14 @@ def pts(x, d: int = 1, sign: bool = True) -> str:
     return (f"{v:+.{d}f}" if sign else f"{v:.{d}f}").replace("-", "−")
 
 
+def sd(x, d: int = 3) -> str:
+    """A spread with `d` decimals, or one more when it would round to 0 ("± 0.0005", not
+    "± 0.000": seeds that agree closely are not seeds that agree exactly)."""
+    if x and round(x, d) == 0:
+        d += 1
+    return n(x, d)
+
+
 def pval(p) -> str:
     return "< 0.001" if p < 0.001 else n(p, 3)
 
@@ -81,7 +89,19 @@ def chip(model: str) -> Markup:
                   f'{escape(style.prose_label(model))}</span>')
 
 
-FILTERS = {"n": n, "pts": pts, "pval": pval, "int": integer, "secs": secs, "pct": pct,
-           "plural": plural, "when": when, "secs_range": secs_range}
+_IDS = "|".join(sorted(style.LABELS, key=len, reverse=True))
+
+
+def readable(text: str) -> str:
+    """The claims ledger's plain text (analysis.json keeps config ids, ASCII) as the report's
+    prose writes it: model names for ids ("additive attention" stays), "−" for minus signs."""
+    text = re.sub(rf"\b({_IDS})\b(?! attention)", lambda m: style.prose_label(m[1]), text)
+    text = re.sub(r"(?<![\w.])-(?=[\d.])", "−", text)  # a number's sign, not "1e-4" or "->"
+    text = text.replace(">=", "≥").replace("<=", "≤")
+    return re.sub(r" - ", " − ", text)
+
+
+FILTERS = {"n": n, "readable": readable, "sd": sd, "pts": pts, "pval": pval, "int": integer,
+           "secs": secs, "pct": pct, "plural": plural, "when": when, "secs_range": secs_range}
 GLOBALS = {"chip": chip, "label": style.prose_label, "color": style.color}
 TESTS = {"search": lambda value, pattern: re.search(pattern, str(value)) is not None}

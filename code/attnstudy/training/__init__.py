@@ -1,2 +1,2 @@
-"""Training: one run (loop), its checkpoints, every model x seed (runner) and the worker
-pool (workers)."""
+"""Training: one run (loop), its checkpoints, every model x seed (runner), the local worker pool
+(workers) and Ray cluster tasks (executors, reaper)."""

@@ -85,8 +85,9 @@ def load_best_params(cfg: Config, name: str, seed: int, fingerprint: str):
 # ----------------------------------------------------------------------------- one run
 
 def train_one(cfg: Config, name: str, seed: int, ds: Dataset, probe_texts: list[str],
-              position: str = "") -> dict:
-    """Train (or resume) and evaluate one run; returns its record.
+              position: str = "", report=None) -> dict:
+    """Train (or resume) and evaluate one run; returns its record (`report(step, point)`
+    hears of each validation point, for a driver elsewhere that draws the progress bar).
 
     Two cache levels: the trained run (best parameters and training record; retrained only when
     data/model/training code or config change) and its evaluation folder (measurements, keyed
@@ -98,7 +99,7 @@ def train_one(cfg: Config, name: str, seed: int, ds: Dataset, probe_texts: list[
     done = edir / "result.json"
     if done.exists():
         return read_json(done)
-    trained = _train(cfg, name, seed, ds, rdir, position)
+    trained = _train(cfg, name, seed, ds, rdir, position, report)
     params = load_params(rdir / BEST)
     record, probs, dump = evaluate.evaluate_run(cfg, name, seed, ds, params, probe_texts)
     record = {"model": name, "seed": seed, "run_key": rdir.name, **trained, **record}
@@ -109,7 +110,8 @@ def train_one(cfg: Config, name: str, seed: int, ds: Dataset, probe_texts: list[
     return record
 
 
-def _train(cfg: Config, name: str, seed: int, ds: Dataset, rdir: Path, position: str) -> dict:
+def _train(cfg: Config, name: str, seed: int, ds: Dataset, rdir: Path, position: str,
+           report=None) -> dict:
     """The training record of a run (best parameters saved beside it), training when needed."""
     from tqdm import tqdm
 
@@ -133,6 +135,8 @@ def _train(cfg: Config, name: str, seed: int, ds: Dataset, rdir: Path, position:
                             acc=f"{point['val_accuracy']:.3f}")
             log.write(json.dumps(point) + "\n")
             log.flush()
+            if report:
+                report(step, point)
 
         state = loop.train_run(cfg, name, seed, ds, rdir, progress=progress)
     bar.close()
@@ -165,7 +169,7 @@ _WORKER_DATA: dict = {}
 
 
 def run_all(cfg: Config, models_: list[str] | None = None, seeds: list[int] | None = None,
-            n_workers: int | None = None) -> list:
+            n_workers: int | None = None, executor=None) -> list:
     """Train what is missing for the given models/seeds (default: the profile's).
 
     With more than one run to do and more than one core, runs train side by side in worker
@@ -186,10 +190,11 @@ def run_all(cfg: Config, models_: list[str] | None = None, seeds: list[int] | No
         todo = [(m, s) for m in (models_ or cfg.train.models) for s in (seeds or cfg.train.seeds)]
         pending = [(m, s) for m, s in todo
                    if not (eval_dir(cfg, m, s, ds.fingerprint) / "result.json").exists()]
-        n = workers.worker_count(n_workers, len(pending))
-        if n > 1:
-            workers.run_in_workers(train_job, cfg, pending, n)
         probe_texts = [p.text for p in load_probes()]
+        if executor is not None and pending:  # e.g. a Ray cluster (training.executors)
+            executor(cfg, pending, ds, probe_texts)
+        elif (n := workers.worker_count(n_workers, len(pending))) > 1:
+            workers.run_in_workers(train_job, cfg, pending, n)
         return [train_one(cfg, m, s, ds, probe_texts, position=f"[{i + 1}/{len(todo)}] ")
                 for i, (m, s) in enumerate(todo)]
     finally:
@@ -295,7 +300,7 @@ def frozen(cfg: Config, out: Path) -> dict | None:
 
 
 def write_results(cfg: Config, out: Path | None = None, n_workers: int | None = None,
-                  retrain: bool = False) -> Path:
+                  retrain: bool = False, executor=None) -> Path:
     """Train what is stale, then write every results file for the profile's config.
 
     Nothing is recomputed when `out` is already current, or (full profile, without `retrain`)
@@ -325,7 +330,7 @@ def write_results(cfg: Config, out: Path | None = None, n_workers: int | None = 
     from attnstudy.models.classifiers import build_model, init_params, param_count
     from attnstudy.training.publish import WEIGHTS, export_weights
 
-    runs = run_all(cfg, n_workers=n_workers)
+    runs = run_all(cfg, n_workers=n_workers, executor=executor)
     config_hash = cfg.section_hash()
     model_info = {}
     for name in cfg.train.models:

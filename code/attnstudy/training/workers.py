@@ -9,6 +9,10 @@ which keeps every result independent of the number of workers (bit for bit).
 from __future__ import annotations
 
 import os
+import signal
+import sys
+import threading
+import time
 
 from attnstudy.config import Config
 from attnstudy.errors import UserError
@@ -64,6 +68,14 @@ def worker_count(requested: int | None, pending: int) -> int:
     return max(1, min(n, pending))
 
 
+def cost_order(pending: list) -> list:
+    """Seed by seed, the costliest model first: the workers start on different models (the
+    second to need a model loads its compiled steps from the persistent cache instead of
+    compiling them again), long runs start early, and short ones even out the end."""
+    seeds = list(dict.fromkeys(s for _, s in pending))
+    return sorted(pending, key=lambda ms: (seeds.index(ms[1]), -RELATIVE_COST.get(ms[0], 1.0)))
+
+
 def run_in_workers(job, cfg: Config, pending: list, n: int) -> None:
     """`job(cfg, model, seed, position)` for every (model, seed) of `pending`, in `n`
     single-threaded worker processes (`job` must be a module-level function)."""
@@ -71,17 +83,13 @@ def run_in_workers(job, cfg: Config, pending: list, n: int) -> None:
     from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    # Seed by seed, the costliest model first: the workers start on different models (the
-    # second to need a model loads its compiled steps from the persistent cache instead of
-    # compiling them again), long runs start early, and short ones even out the end.
-    seeds = list(dict.fromkeys(s for _, s in pending))
-    order = sorted(pending, key=lambda ms: (seeds.index(ms[1]), -RELATIVE_COST.get(ms[0], 1.0)))
+    order = cost_order(pending)
     ctx = mp.get_context("spawn")  # a fresh interpreter with the environment set above
     slots = ctx.Queue()
     for i in range(n):
         slots.put(i)
     with ProcessPoolExecutor(n, mp_context=ctx, initializer=_worker_init,
-                             initargs=(slots,)) as pool:
+                             initargs=(slots, os.getpid())) as pool:
         futures = [pool.submit(job, cfg, m, s, f"[{i + 1}/{len(order)}] ")
                    for i, (m, s) in enumerate(order)]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
@@ -95,8 +103,33 @@ def run_in_workers(job, cfg: Config, pending: list, n: int) -> None:
             raise failed
 
 
-def _worker_init(slots) -> None:
+def die_with_parent(parent: int) -> None:
+    """End this process when its parent `parent` dies, even by `kill -9`.
+
+    An orphaned pool worker would otherwise sleep on its task queue (whose writing end it holds
+    itself, so it never reads end of file) with its gigabyte of memory, until killed by hand.
+    Linux delivers the signal when the *thread* that started the process ends: the pool starts
+    its workers from the thread that submits, here the driver's main thread.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    else:  # no parent-death signal: watch for being adopted by another process
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(1)
+            os._exit(1)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+
+def _worker_init(slots, parent: int) -> None:
     global BAR_ROW
+    die_with_parent(parent)
     slot = BAR_ROW = slots.get()
     cores = usable_cores()
     one_core_per_process(cores[slot % len(cores)])
