@@ -195,7 +195,7 @@ def test_ablation_records_leave_the_stored_predictions_alone(name):
     assert set(rec) == set(attention.ABLATIONS[name])
     for mode, r in rec.items():
         schema.Ablation.model_validate(r)
-        p = ablations.ablated_probs(name, mode, cfg, VOCAB, trained(name)[1], split, 0)
+        p = ablations.per_review(cfg, name, 0, VOCAB, trained(name)[1], split)[0][mode]
         assert r["accuracy"] == ((p >= 0.5) == split.labels).mean()
         right = (before >= 0.5) == split.labels
         assert r["acc_diff"] == pytest.approx(r["accuracy"] - right.mean())
@@ -208,7 +208,8 @@ def test_ablation_records_leave_the_stored_predictions_alone(name):
 @pytest.mark.parametrize("name", ["additive", "mhsa"])
 def test_statistics_record(name):
     cfg, split = setting()
-    rec = attention_stats.measure(cfg, name, VOCAB, trained(name)[1], split)
+    st = ablations.per_review(cfg, name, 0, VOCAB, trained(name)[1], split)[1]
+    rec = attention_stats.measure(name, st, split.lengths)
     schema.AttentionStats.model_validate(rec)
     assert rec["n_reviews"] == len(split)
     assert 0 < rec["entropy"]["q50"] <= 1 and rec["max_weight"]["q95"] <= 1
@@ -219,7 +220,7 @@ def test_statistics_record(name):
         assert rec["row_entropy"]["n"] == len(split)
     else:
         assert rec["source"] == "weights" and rec["heads"] is None and rec["row_entropy"] is None
-    st = attention_stats.per_review(cfg, name, VOCAB, trained(name)[1], split)
+    st = attention_stats.per_review(st, split.lengths)
     # a review of one token is uniform: entropy 1, its weight 1
     one = split.lengths == 1
     assert one.any() and (st["entropy"][one] == 1).all()
@@ -252,8 +253,8 @@ def test_analysis_section_summarises_the_runs_records():
                 "seed": seed,
                 "ablations": ablations.measure(cfg, name, seed, VOCAB, trained(name)[1], split,
                                                probs),
-                "attention_stats": attention_stats.measure(cfg, name, VOCAB, trained(name)[1],
-                                                           split),
+                "attention_stats": attention_stats.measure(name, ablations.per_review(
+                    cfg, name, seed, VOCAB, trained(name)[1], split)[1], split.lengths),
                 "curve": [{"step": s, "attention": curve_attention(
                     {"entropy": np.full((5, 3 if name == "mhsa" else 1), 0.9 - s / 100 - seed / 10),
                      **({"row_entropy": np.full((5, 3), 0.5)} if name == "mhsa" else {})})}

@@ -13,48 +13,103 @@ Per ablation: test accuracy; its change vs the unablated model (ablated - learne
 with a paired bootstrap CI over reviews (`stats.paired_bootstrap`, analysis.seed); the mean
 |change in P(positive)|; the share of reviews whose decision flips. The unablated model's
 predictions are never recomputed here: they are passed in.
+
+Cost: one pass over the split (`per_review`) serves every ablation and the learned weights'
+statistics (attention_stats.py): per batch the encoder runs once and its states feed the
+learned attention and each ablated one, in one jitted call per bucket width. The encoder's
+states, the permutation keys and the batches are those of one pass per mode, so every number
+is the same, bit for bit (tests/test_eval_cost.py holds it to the per-mode passes).
 """
 
 from __future__ import annotations
 
 import functools
 
+import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from attnstudy.analysis import stats
 from attnstudy.config import Config, ModelConfig
-from attnstudy.data.encode import Split
+from attnstudy.data.batches import eval_batches
+from attnstudy.data.encode import PAD, Split
 from attnstudy.metrics import decide
+from attnstudy.models import attention
 from attnstudy.models.attention import ABLATIONS
-from attnstudy.models.classifiers import build_model
-from attnstudy.models.inference import predict_probs_with
+from attnstudy.models.classifiers import Encoder, build_model
+from attnstudy.models.inference import attention_weights
 
 LEVEL = 0.95  # confidence level of the recorded CIs (claims.toml's ablation claim checks it)
 
 
+def _encoder_call(context) -> bool:
+    return isinstance(context.module, Encoder) and context.method_name == "__call__"
+
+
 @functools.lru_cache(maxsize=16)
-def compiled_ablation(name: str, mode: str, mcfg: ModelConfig, vocab_size: int, max_len: int):
-    """predict(params, ids, mask, key) -> logits <float32>[b] of `name` in attention `mode`:
-    the same module with `attention_mode` set (same parameters), jitted once per process."""
-    model = build_model(name, mcfg, vocab_size, max_len).clone(attention_mode=mode)
+def compiled_pass(name: str, mcfg: ModelConfig, vocab_size: int, max_len: int):
+    """run(params, ids, mask, key) -> ({mode: ablated logits <float32>[b]}, statistics), jitted
+    once per process and model (one compile per bucket width).
+
+    The statistics are `attention.review_stats` of the learned weights, "dist" zero-padded to
+    max_len so every bucket width gives the same shape. The encoder runs once: its states are
+    kept from the learned forward and handed to each ablated module (same parameters, mode set)
+    in place of running it again; `key` feeds the "ablation" rng collection as in one apply.
+    """
+    model = build_model(name, mcfg, vocab_size, max_len)
+    ablated = {mode: model.clone(attention_mode=mode) for mode in ABLATIONS[name]}
 
     @jax.jit
-    def predict(params, ids, mask, key):
-        return model.apply({"params": params}, ids, mask, rngs={"ablation": key})
+    def run(params, ids, mask, key):
+        states = []
 
-    return predict
+        def keep(next_fun, args, kwargs, context):
+            out = next_fun(*args, **kwargs)
+            if _encoder_call(context):
+                states.append(out)
+            return out
+
+        def reuse(next_fun, args, kwargs, context):
+            return states[0] if _encoder_call(context) else next_fun(*args, **kwargs)
+
+        with nn.intercept_methods(keep):
+            _, weights = attention_weights(model, params, ids, mask)
+        st = attention.review_stats(weights, mask)
+        st["dist"] = jnp.pad(st["dist"], ((0, 0), (0, 0), (0, max_len - ids.shape[1])))
+        with nn.intercept_methods(reuse):
+            logits = {mode: m.apply({"params": params}, ids, mask, rngs={"ablation": key})
+                      for mode, m in ablated.items()}
+        return logits, st
+
+    return run
 
 
-def ablated_probs(name: str, mode: str, cfg: Config, vocab_size: int, params, split: Split,
-                  seed: int) -> np.ndarray:
-    """P(positive) <float32>[n] of every row of `split` with the attention ablated; batch i
-    permutes with key fold_in(key([analysis.seed, seed]), i), so it is reproducible."""
-    predict = compiled_ablation(name, mode, cfg.model, vocab_size, cfg.data.max_len)
+def per_review(cfg: Config, name: str, seed: int, vocab_size: int, params,
+               split: Split) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """({ablation: P(positive) <float32>[n]}, {statistic: <float32>[n, c]}) for every row of
+    `split` in one pass (statistics as `attention.review_stats`, "dist" [n, c, max_len]).
+
+    Batch i permutes with key fold_in(key([analysis.seed, seed]), i), so it is reproducible;
+    P(positive) is the sigmoid of each batch's real rows, as `inference.predict_probs` takes it.
+    """
+    run = compiled_pass(name, cfg.model, vocab_size, cfg.data.max_len)
     base = jax.random.fold_in(jax.random.key(cfg.analysis.seed), seed)
-    return predict_probs_with(predict, params, split, cfg.data.bucket_edges,
-                              cfg.train.eval_batch_size,
-                              extra_args=lambda i: (jax.random.fold_in(base, i),))[0]
+    pending = []
+    for i, (width, idx, n_real) in enumerate(eval_batches(split.lengths, cfg.data.bucket_edges,
+                                                           cfg.train.eval_batch_size)):
+        ids = split.ids[idx, :width]
+        res = run(params, ids, ids != PAD, jax.random.fold_in(base, i))
+        pending.append((idx[:n_real], res, n_real))  # dispatch now, fetch later
+    probs = {mode: np.zeros(len(split), np.float32) for mode in ABLATIONS[name]}
+    per: dict[str, np.ndarray] = {}
+    for rows, (logits, st), n_real in pending:
+        for mode, x in logits.items():
+            probs[mode][rows] = np.asarray(jax.nn.sigmoid(x[:n_real]))
+        for k, v in st.items():
+            v = np.asarray(v)[:n_real]
+            per.setdefault(k, np.zeros((len(split), *v.shape[1:]), v.dtype))[rows] = v
+    return probs, per
 
 
 def compare(probs: np.ndarray, ablated: np.ndarray, labels: np.ndarray, n_boot: int,
@@ -69,13 +124,20 @@ def compare(probs: np.ndarray, ablated: np.ndarray, labels: np.ndarray, n_boot: 
             "flipped": float((decide(ablated) != decide(probs)).mean())}
 
 
+def records(cfg: Config, probs: np.ndarray, ablated: dict[str, np.ndarray],
+            labels: np.ndarray) -> dict:
+    """{ablation: record} from the unablated model's P(positive) (as stored) and `per_review`'s
+    ablated ones, in `ABLATIONS` order."""
+    a = cfg.analysis
+    return {mode: compare(probs, p, labels, a.bootstrap_samples, a.seed)
+            for mode, p in ablated.items()}
+
+
 def measure(cfg: Config, name: str, seed: int, vocab_size: int, params, split: Split,
             probs: np.ndarray) -> dict | None:
     """{ablation: record} for a model of `ABLATIONS` (None for the others); `probs` are the
     unablated model's P(positive) on `split`, as stored."""
     if name not in ABLATIONS:
         return None
-    a = cfg.analysis
-    return {mode: compare(probs, ablated_probs(name, mode, cfg, vocab_size, params, split, seed),
-                          split.labels, a.bootstrap_samples, a.seed)
-            for mode in ABLATIONS[name]}
+    return records(cfg, probs, per_review(cfg, name, seed, vocab_size, params, split)[0],
+                   split.labels)

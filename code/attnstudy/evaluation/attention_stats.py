@@ -1,5 +1,5 @@
 """How peaked is the attention? Statistics of the learned weights over a whole split, per run
-(additive and mhsa), computed in the same jitted pass as the forward.
+(additive and mhsa), computed in the same jitted pass as the ablations (`ablations.per_review`).
 
 Per review (n = its real tokens), of its token distribution:
 
@@ -20,18 +20,10 @@ uniform weights on the same reviews (entropy 1, max weight 1/n, top-5 mass min(5
 
 from __future__ import annotations
 
-import functools
-
-import jax
-import jax.numpy as jnp
 import numpy as np
 from scipy import stats as sps
 
-from attnstudy.config import Config, ModelConfig
-from attnstudy.data.encode import Split
 from attnstudy.models import attention
-from attnstudy.models.classifiers import build_model
-from attnstudy.models.inference import attention_weights, predict_probs_with
 
 QUANTILES = (5, 25, 50, 75, 95)
 STATS = ("entropy", "max_weight", "top5_mass", "position_spearman")
@@ -76,28 +68,11 @@ def uniform_reference(lengths: np.ndarray) -> dict:
             "top5_mass": summarise(np.minimum(attention.TOP_K, n) / n)}
 
 
-@functools.lru_cache(maxsize=16)
-def compiled_stats(name: str, mcfg: ModelConfig, vocab_size: int, max_len: int):
-    """stats(params, ids, mask) -> (logits [b], attention.review_stats), jitted once; "dist"
-    is zero-padded to max_len so every bucket width gives the same shape."""
-    model = build_model(name, mcfg, vocab_size, max_len)
-
-    @jax.jit
-    def stats(params, ids, mask):
-        logits, weights = attention_weights(model, params, ids, mask)
-        st = attention.review_stats(weights, mask)
-        st["dist"] = jnp.pad(st["dist"], ((0, 0), (0, 0), (0, max_len - ids.shape[1])))
-        return logits, st
-
-    return stats
-
-
-def per_review(cfg: Config, name: str, vocab_size: int, params, split: Split) -> dict:
-    """{statistic: <float>[n, c]} over every row of `split` (columns: attention.review_stats)."""
-    fn = compiled_stats(name, cfg.model, vocab_size, cfg.data.max_len)
-    _, st = predict_probs_with(fn, params, split, cfg.data.bucket_edges,
-                               cfg.train.eval_batch_size)
-    dist, lengths = st.pop("dist"), np.asarray(split.lengths)
+def per_review(st: dict, lengths: np.ndarray) -> dict:
+    """`ablations.per_review`'s statistics of a split <[n, c]> (its "dist" <[n, c, t]> replaced
+    by "position_spearman" <[n, c]>), as {statistic: array}."""
+    st = dict(st)
+    dist, lengths = st.pop("dist"), np.asarray(lengths)
     chunk = 2048  # bounds the float64 rank arrays on the full test set
     st["position_spearman"] = np.concatenate([
         position_spearman(dist[i:i + chunk], lengths[i:i + chunk])
@@ -117,8 +92,9 @@ def summary(st: dict, lengths: np.ndarray) -> dict:
             "heads": [block(h) for h in range(1, c)] if c > 1 else None}
 
 
-def measure(cfg: Config, name: str, vocab_size: int, params, split: Split) -> dict | None:
-    """The attention statistics of a run of `attention.ABLATIONS`' models, else None."""
+def measure(name: str, st: dict | None, lengths: np.ndarray) -> dict | None:
+    """The attention statistics of a run of `attention.ABLATIONS`' models (else None) from
+    `ablations.per_review`'s statistics on the reviews of these lengths."""
     if name not in attention.ABLATIONS:
         return None
-    return summary(per_review(cfg, name, vocab_size, params, split), np.asarray(split.lengths))
+    return summary(per_review(st, lengths), np.asarray(lengths))

@@ -7,6 +7,7 @@ here and nowhere earlier.
 
 from __future__ import annotations
 
+import functools
 import time
 
 import jax
@@ -16,6 +17,7 @@ from attnstudy.config import Config
 from attnstudy.data.batches import eval_batches
 from attnstudy.data.encode import PAD, Dataset, Split, encode_texts
 from attnstudy.metrics import decide, metrics
+from attnstudy.models.attention import ABLATIONS
 from attnstudy.models.inference import attention_weights, compiled_predict, predict_probs
 
 FAITHFULNESS_MODELS = ("additive", "mhsa")  # the attention the paper interprets
@@ -34,6 +36,23 @@ def attention_rows(cfg: Config, test: Split) -> np.ndarray:
     return np.array(sorted(picked), dtype=np.int64)
 
 
+def warm(predict, params, split: Split, edges: tuple[int, ...], batch_size: int) -> None:
+    """Compile `predict` for every batch shape `predict_probs` will use on `split`: one batch
+    per bucket width, so a timed pass measures throughput, not compiling."""
+    first = {}
+    for width, idx, n_real in eval_batches(split.lengths, edges, batch_size):
+        first.setdefault(width, (idx, n_real))
+    for width, (idx, n_real) in first.items():
+        ids = split.ids[idx, :width]
+        np.asarray(jax.nn.sigmoid(predict(params, ids, ids != PAD)[:n_real]))
+
+
+@functools.lru_cache(maxsize=16)
+def _jitted_weights(model):
+    """attention_weights(model, ...) jitted once per model (flax modules hash by value)."""
+    return jax.jit(lambda p, ids, mask: attention_weights(model, p, ids, mask))
+
+
 def dump_attention(model, params, test: Split, rows: np.ndarray,
                    max_matrix_len: int, edges: tuple[int, ...]) -> list[dict]:
     """Per sampled review: P(positive), and the attention the model paid.
@@ -42,7 +61,7 @@ def dump_attention(model, params, test: Split, rows: np.ndarray,
     real queries; last layer for the transformer) and, for short reviews, "matrix"
     [heads][query][key]. One jitted call per bucket width (padding changes nothing).
     """
-    fn = jax.jit(lambda p, ids, mask: attention_weights(model, p, ids, mask))
+    fn = _jitted_weights(model)
     out: dict[int, dict] = {}
     split = Split(test.ids[rows], test.lengths[rows], test.full_lengths[rows],
                   test.labels[rows], test.row_ids[rows], test.negation[rows])
@@ -71,8 +90,7 @@ def evaluate_run(cfg: Config, name: str, seed: int, ds: Dataset, params,
 
     d, t = cfg.data, cfg.train
     model, predict = compiled_predict(name, cfg.model, len(ds.vocab), d.max_len)
-    # validation uses the same shapes: warm them so the timing below is throughput, not compile
-    predict_probs(predict, params, ds.val, d.bucket_edges, t.eval_batch_size)
+    warm(predict, params, ds.test, d.bucket_edges, t.eval_batch_size)
     started = time.perf_counter()
     probs = predict_probs(predict, params, ds.test, d.bucket_edges, t.eval_batch_size)
     eval_seconds = time.perf_counter() - started
@@ -89,6 +107,9 @@ def evaluate_run(cfg: Config, name: str, seed: int, ds: Dataset, params,
         faith = faithfulness.measure(model, params, ds.test, np.sort(rows),
                                      list(cfg.analysis.faithfulness_k), cfg.analysis.seed,
                                      bootstrap_samples=cfg.analysis.bootstrap_samples)
+    ablated = stats = None
+    if name in ABLATIONS:  # one pass: every ablation and the learned weights' statistics
+        ablated, stats = ablations.per_review(cfg, name, seed, len(ds.vocab), params, ds.test)
     record = {
         "test": metrics(y, probs),
         "confusion": confusion,
@@ -97,8 +118,8 @@ def evaluate_run(cfg: Config, name: str, seed: int, ds: Dataset, params,
         "probes": [round(float(p), 6) for p in probe_probs],
         "faithfulness": faith,
         # from the saved parameters; `probs` above are the unablated model's, as stored
-        "ablations": ablations.measure(cfg, name, seed, len(ds.vocab), params, ds.test, probs),
-        "attention_stats": attention_stats.measure(cfg, name, len(ds.vocab), params, ds.test),
+        "ablations": None if ablated is None else ablations.records(cfg, probs, ablated, y),
+        "attention_stats": attention_stats.measure(name, stats, ds.test.lengths),
     }
     dump = dump_attention(model, params, ds.test, attention_rows(cfg, ds.test),
                           cfg.analysis.attention_max_len, d.bucket_edges)

@@ -16,6 +16,8 @@ All work runs in fixed-shape batches of one jitted function, so nothing recompil
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -66,34 +68,40 @@ def remove_tokens(ids: np.ndarray, lengths: np.ndarray,
     return out, new_len
 
 
+@functools.lru_cache(maxsize=16)
+def _compiled(model, batch_size: int, width: int):
+    """(forward, importance) of `model` jitted once per process and shape (flax modules hash
+    by value, so every seed of a model shares them)."""
+    ids = jnp.ones((batch_size, width), jnp.int32)
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), ids, ids > 0))
+    if "perturbations" not in shapes:
+        raise ValueError("the model has no perturb('embedded') point for gradients")
+    zero_shapes = shapes["perturbations"]
+
+    def forward(params, ids, mask):
+        logits, weights = attention_weights(model, params, ids, mask)
+        if weights is None:
+            raise ValueError("faithfulness needs a model with attention")
+        return jax.nn.sigmoid(logits), token_attention(weights, mask)
+
+    def importance(params, ids, mask):
+        zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), zero_shapes)
+
+        def total_logit(z):
+            return model.apply({"params": params, "perturbations": z}, ids, mask).sum()
+
+        grads = jax.tree_util.tree_leaves(jax.grad(total_logit)(zeros))[0]  # [b, t, e]
+        return (jnp.linalg.norm(grads, axis=-1) * mask,)
+
+    return jax.jit(forward), jax.jit(importance)
+
+
 class _Runner:
     """Fixed-shape jitted forward (P(positive), token attention) and gradient importance."""
 
     def __init__(self, model, params, batch_size: int, width: int):
         self.params, self.batch, self.width = params, batch_size, width
-        ids = jnp.ones((batch_size, width), jnp.int32)
-        shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), ids, ids > 0))
-        if "perturbations" not in shapes:
-            raise ValueError("the model has no perturb('embedded') point for gradients")
-        zero_shapes = shapes["perturbations"]
-
-        def forward(params, ids, mask):
-            logits, weights = attention_weights(model, params, ids, mask)
-            if weights is None:
-                raise ValueError("faithfulness needs a model with attention")
-            return jax.nn.sigmoid(logits), token_attention(weights, mask)
-
-        def importance(params, ids, mask):
-            zeros = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), zero_shapes)
-
-            def total_logit(z):
-                return model.apply({"params": params, "perturbations": z}, ids, mask).sum()
-
-            grads = jax.tree_util.tree_leaves(jax.grad(total_logit)(zeros))[0]  # [b, t, e]
-            return (jnp.linalg.norm(grads, axis=-1) * mask,)
-
-        self._forward = jax.jit(forward)
-        self._importance = jax.jit(importance)
+        self._forward, self._importance = _compiled(model, batch_size, width)
 
     def _batched(self, fn, ids: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
         """fn over fixed-shape batches (the last one filled by repeating a row); fn returns a
@@ -105,8 +113,8 @@ class _Runner:
             idx = np.concatenate([idx, np.full(b - len(idx), idx[0])])  # fill the fixed shape
             mask = np.arange(self.width)[None, :] < lengths[idx, None]
             res = fn(self.params, jnp.asarray(ids[idx]), jnp.asarray(mask))
-            keep = min(b, n - start)
-            outs.append([np.asarray(x)[:keep] for x in res])
+            outs.append((res, min(b, n - start)))  # dispatch now, fetch below
+        outs = [[np.asarray(x)[:keep] for x in res] for res, keep in outs]
         return [np.concatenate(xs) for xs in zip(*outs, strict=True)]
 
     def forward(self, ids, lengths) -> tuple[np.ndarray, np.ndarray]:

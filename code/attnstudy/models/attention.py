@@ -24,6 +24,7 @@ MODES = ("learned", "uniform", "permuted", "none")
 # The attention the paper interprets, and the ablations measured for each (evaluation).
 ABLATIONS = {"additive": ("uniform", "permuted"), "mhsa": ("uniform", "permuted", "none")}
 TOP_K = 5  # statistics: the mass on the TOP_K highest-weighted tokens
+PACKED_MAX = 512  # permute: rows up to 511 entries pack (random rank, position) in 23 + 9 bits
 
 
 def uniform(valid) -> jax.Array:
@@ -37,17 +38,29 @@ def permute(weights, valid, key) -> jax.Array:
 
     A row's multiset of weights is kept and invalid entries keep their value (zero), wherever
     they sit: the i-th valid position (in order) receives the weight of the i-th entry of a
-    random ordering of the valid positions. <float32>[..., t] -> the same shape.
+    random ordering of the valid positions. weights <float32>[..., t], valid <bool> broadcastable
+    to it (e.g. [b, 1, q, k] for [b, heads, q, k]), key a PRNG key -> <float32>[..., t].
+
+    The random ordering: valid positions by u ~ U[0, 1) per entry, ties in position order.
+    Rows shorter than PACKED_MAX sort one uint32 per entry (u's 23 bits, then the position;
+    XLA sorts a single integer operand several times faster than keys with values); longer
+    rows sort (u, weight) pairs. The i-th valid position is a running count of the mask.
     """
-    valid = jnp.broadcast_to(valid, weights.shape)
     t = weights.shape[-1]
-    pos = jnp.arange(t, dtype=jnp.float32)
-    u = jax.random.uniform(key, weights.shape)
-    # valid entries first (in position / in random order), then the invalid ones in position order
-    slots = jnp.argsort(jnp.where(valid, pos, t + pos), axis=-1)
-    source = jnp.argsort(jnp.where(valid, u - 2.0, pos), axis=-1)
-    shuffled = jnp.take_along_axis(weights, source, axis=-1)  # in slot order
-    return jnp.take_along_axis(shuffled, jnp.argsort(slots, axis=-1), axis=-1)
+    u = jax.random.uniform(key, weights.shape)  # multiples of 2^-23
+    if t < PACKED_MAX:
+        bits = max(t - 1, 1).bit_length()
+        packed = ((u * 2.0**23).astype(jnp.uint32) << bits) | jnp.arange(t, dtype=jnp.uint32)
+        packed = jnp.where(valid, packed, jnp.uint32(2**32 - 1))  # valid ones <= 2^32 - 2
+        source = (jax.lax.sort(packed, is_stable=False) & (2**bits - 1)).astype(jnp.int32)
+        # slots past a row's valid entries hold no position; they are never read below
+        shuffled = jnp.take_along_axis(weights, source, axis=-1, mode="clip")
+    else:
+        order = jnp.where(valid, u - 2.0, jnp.arange(t, dtype=jnp.float32))
+        _, shuffled = jax.lax.sort_key_val(order, weights, is_stable=True)
+    rank = jnp.maximum(jnp.cumsum(valid, axis=-1, dtype=jnp.int32) - 1, 0)  # of a valid entry
+    rank = jnp.broadcast_to(rank, weights.shape)
+    return jnp.where(valid, jnp.take_along_axis(shuffled, rank, axis=-1), weights)
 
 
 def ablate(weights, valid, mode: str, key=None) -> jax.Array:
