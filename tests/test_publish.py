@@ -22,6 +22,10 @@ from attnstudy.files import read_json, write_json
 from attnstudy.keys import file_digest
 from tests.cli import ROOT, cli
 
+# On a CPU other than the one that trained the published runs, `predict` may pick other kernels:
+# P(positive) agrees to this absolute tolerance (9.6e-5 measured on an Intel Xeon with AMX).
+CROSS_CPU_TOL = 1e-3
+
 CFG = load_config("smoke")
 MODELS = list(CFG.train.models)
 
@@ -317,10 +321,17 @@ def test_committed_weights_reproduce_the_committed_predictions(imdb_dir, tmp_pat
     width 128, so the shapes, the batch's rows and their order are those of the published
     evaluation. (At publication the whole test set was checked the same way.) Through the CLI,
     as a reader runs it: single-threaded XLA, as the evaluation ran; with XLA's default threads
-    the last bits of some models' small batches differ."""
+    the last bits of some models' small batches differ.
+
+    Bit for bit holds on the CPU the runs were trained and evaluated on (their provenance).
+    Another CPU picks other kernels: on an Intel Xeon with AMX, the same batch moved P(positive)
+    by at most 9.6e-5 (bilstm_matched) and changed no decision, so there the test asks for
+    agreement within CROSS_CPU_TOL and the same decisions."""
     from attnstudy.data import imdb
     from attnstudy.data.batches import eval_batches
     from attnstudy.data.encode import encode_texts
+    from attnstudy.metrics import THRESHOLD
+    from attnstudy.provenance import cpu_name
     from attnstudy.training import publish
 
     results = ROOT / "build" / "results"
@@ -333,6 +344,9 @@ def test_committed_weights_reproduce_the_committed_predictions(imdb_dir, tmp_pat
     _, idx, _ = next(b for b in eval_batches(lengths, pub.cfg.data.bucket_edges, bs)
                      if b[0] == 128 and b[2] == bs)
     rows = np.sort(idx)  # split order, which the stable length sort of `predict` keeps
+    trained_on = {r["provenance"]["cpu"] for r in json.loads((results / "results.json").read_text())
+                  ["runs"] if r["seed"] == pub.seed and r["provenance"]}
+    same_cpu = trained_on == {cpu_name()}
     fresh = tmp_path / "build"
     shutil.copytree(results, fresh / "results")  # a fresh clone: no run cache, no data
     inputs = jsonl(tmp_path / "batch.jsonl", [{"text": texts[i]} for i in rows])
@@ -341,5 +355,9 @@ def test_committed_weights_reproduce_the_committed_predictions(imdb_dir, tmp_pat
         p = cli(fresh, "predict", "--profile", pub.cfg.profile, "--model", m, "--json",
                 "--input", inputs, "--batch-size", bs)
         probs = np.array([json.loads(line)["prob"] for line in p.stdout.splitlines()])
-        assert probs.astype(np.float32).tobytes() == \
-            preds[f"{m}/seed{pub.seed}"].to_numpy(np.float32)[rows].tobytes(), m
+        ref = preds[f"{m}/seed{pub.seed}"].to_numpy(np.float32)[rows]
+        if same_cpu:
+            assert probs.astype(np.float32).tobytes() == ref.tobytes(), m
+        else:
+            assert np.abs(probs - ref).max() <= CROSS_CPU_TOL, m
+            assert ((probs >= THRESHOLD) == (ref >= THRESHOLD)).all(), m
