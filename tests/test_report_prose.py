@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from attnstudy.errors import UserError
-from attnstudy.report import figures, fmt, render, results, wording
+from attnstudy.report import facts, figures, fmt, render, results, wording
 from attnstudy.report.facts import context
 from attnstudy.report.style import prose_label
 
@@ -370,3 +370,13 @@ def test_pairs_ranked_differently_by_the_two_bases_are_named(bundle):
     assert "In 1 pair the seed ensembles order the two models the other way round" in words
     assert f"{prose_label(p['a'])} minus {prose_label(p['b'])}" in words
     assert "none of these differences is significant" in words
+
+
+def test_ledger_says_when_each_rule_was_fixed(rendered):
+    """Not 'follows mechanically': each rule names the commit that fixed it (paper/claims.toml)."""
+    ledger = rendered.split('id="tab-ledger"')[1].split("</table>")[0]
+    assert "mechanically" not in ledger and "paper/claims.toml" in ledger
+    fixed = facts.rules_fixed()
+    assert fixed
+    for row in ledger.split("<tr>")[2:]:
+        assert row.count("Rule fixed: ") == 1, row[:200]

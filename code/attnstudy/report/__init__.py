@@ -12,5 +12,6 @@
     fmt       number formats and the Jinja filters
     registry  numbering of sections, figures, tables and citations
     render    HTML (templates/, paper/prose/) and PDF
+    pages     PDF layout: figures that would leave a page a third blank move past text
     readme    the README's results block
 """

@@ -11,8 +11,10 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import math
+import tomllib
 
 from attnstudy.analysis.sections import PAIR_CONSISTENCY
+from attnstudy.config import ROOT
 from attnstudy.metrics import LOWER_IS_BETTER, METRIC_LABELS
 from attnstudy.report import citation, wording
 from attnstudy.report.benchmark import bench_table, settings_grid
@@ -28,6 +30,12 @@ ABLATIONS = {"uniform": "uniform weights", "permuted": "its own weights permuted
 def _mean(xs) -> float:
     xs = list(xs)
     return sum(xs) / len(xs)
+
+
+def rules_fixed() -> dict[str, str]:
+    """When each claim's rule was fixed (paper/claims.toml `fixed`), by claim id."""
+    claims = tomllib.loads((ROOT / "paper" / "claims.toml").read_text(encoding="utf-8"))
+    return {c["id"]: c["fixed"] for c in claims["claims"] if c.get("fixed")}
 
 
 def verdict_class(verdict: str) -> str:
@@ -240,7 +248,8 @@ def context(b: dict) -> dict:
                "best_step": _mean(r["best_step"] for r in runs[m]),
                "steps": _mean(r["steps"] for r in runs[m])} for m in models]
     pred_samples, heat_samples = samples(att, models)
-    ledger = [{**row, "cls": verdict_class(row["verdict"])} for row in ana["ledger"]]
+    ledger = [{**row, "cls": verdict_class(row["verdict"]), "fixed": rules_fixed().get(row.get("id"))}
+              for row in ana["ledger"]]
     faith = ana.get("faithfulness") or {}
     buckets = ana["length"]["buckets"]
     config_rows = [(sec, k, ", ".join(map(str, v)) if isinstance(v, list) else v)

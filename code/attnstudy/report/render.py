@@ -23,7 +23,7 @@ from markupsafe import Markup
 from attnstudy.config import ROOT
 from attnstudy.files import Stamp, atomic_write
 from attnstudy.keys import cache_key
-from attnstudy.report import draw, facts, figures, fmt, results
+from attnstudy.report import draw, facts, figures, fmt, pages, results
 from attnstudy.report.registry import Registry, references
 
 TEMPLATES, PROSE = ROOT / "templates", ROOT / "paper" / "prose"
@@ -93,7 +93,10 @@ def write_pdf(html: str, path: Path) -> None:
     before = os.environ.get("SOURCE_DATE_EPOCH")
     os.environ["SOURCE_DATE_EPOCH"] = "0"
     try:
-        data = weasyprint.HTML(string=html, url_fetcher=fetcher).write_pdf()
+        # figures that would leave a page over a third blank move past the text after them
+        _, doc = pages.fill(html, lambda h: weasyprint.HTML(string=h, url_fetcher=fetcher)
+                            .render())
+        data = doc.write_pdf()
     finally:
         if before is None:
             del os.environ["SOURCE_DATE_EPOCH"]
@@ -121,8 +124,8 @@ def render(results_dir: Path, out_dir: Path, pdf: bool = True) -> dict[str, Path
         f.write(html)
     if pdf:
         paths["pdf"] = out_dir / "report.pdf"
-        key = cache_key("pdf", None, ("attnstudy.report.render",), packages=("weasyprint",),
-                        extra=sha256(html.encode()).hexdigest())
+        key = cache_key("pdf", None, ("attnstudy.report.render", "attnstudy.report.pages"),
+                        packages=("weasyprint",), extra=sha256(html.encode()).hexdigest())
         memo = Stamp(cache, "pdf", key)
         if not memo.current([paths["pdf"]]):
             write_pdf(html, paths["pdf"])
