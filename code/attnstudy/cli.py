@@ -161,6 +161,20 @@ def cmd_schema(args) -> None:
     sys.stdout.write(schema.schema_markdown())
 
 
+def cmd_rerun_spread(args) -> None:
+    from attnstudy.analysis import rerun
+    from attnstudy.report.wording import RERUN_SPREAD
+
+    rec = rerun.measure(args.published, args.rerun)
+    out = args.out or RERUN_SPREAD
+    out.write_text(rerun.to_toml(rec), encoding="utf-8")
+    worst = max(rec["accuracy"].values(), key=lambda v: abs(v["rerun"] - v["published"]))
+    print(f"{out}: {len(rec['accuracy'])} runs of seed {rec['seed']} ({rec['published_cpu']} -> "
+          f"{rec['rerun_cpu']}); largest accuracy change "
+          f"{100 * abs(worst['rerun'] - worst['published']):.2f} points, "
+          f"largest P(positive) change {rec['max_prob_change']:.3g}")
+
+
 def _executor(args):
     from attnstudy.training import executors
 
@@ -226,6 +240,13 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--check", type=Path, default=None, metavar="FOLDER",
                    help="instead, validate the results folder FOLDER against it")
     s.set_defaults(fn=cmd_schema)
+    s = sub.add_parser("rerun-spread", help="how far a rerun on another machine moved the "
+                       "published results -> paper/rerun_spread.toml")
+    s.add_argument("rerun", type=Path, metavar="FOLDER", help="results folder of the rerun (same "
+                   "config, one seed, trained on another machine)")
+    s.add_argument("--published", type=Path, default=BUILD / "results")
+    s.add_argument("--out", type=Path, default=None, help="default: paper/rerun_spread.toml")
+    s.set_defaults(fn=cmd_rerun_spread)
     return p
 
 

@@ -121,5 +121,8 @@ def rerun_spread(path: Path | None = None) -> dict | None:
     except (tomllib.TOMLDecodeError, KeyError, TypeError) as e:
         raise UserError(f"{path.name}: needs [accuracy.<model>] tables with published and "
                         f"rerun ({e})") from e
-    return {**raw, "diffs": diffs, "max": max(abs(d) for d in diffs.values()),
-            "worst": max(diffs, key=lambda m: abs(diffs[m]))}
+    changed = [v.get("decisions_changed") for v in raw["accuracy"].values()]
+    return {"rerun_cpu": None, "published_cpu": None, **raw, "diffs": diffs,
+            "max": max(abs(d) for d in diffs.values()),
+            "worst": max(diffs, key=lambda m: abs(diffs[m])),
+            "decisions_changed": None if None in changed else sum(changed)}
