@@ -322,3 +322,65 @@ def test_report_fixture_ledger_is_the_packages(tmp_path):
                     pd.read_parquet(out / "test_predictions.parquet"), PROBES, fixture.config())
     assert read_json(out / "analysis.json")["ledger"] == json.loads(json.dumps(again["ledger"]))
     assert set(fixture.verdicts(out)) == set(fixture.VERDICTS)
+
+
+# ----------------------------------------------------------------------------- accuracy basis
+
+def test_accuracies_are_per_seed_means_and_ensemble_numbers_say_so():
+    """Issue #16: the ledger's accuracies are the tables' per-seed means; a number from the
+    seed-averaged predictors is marked "on the seed ensemble"; arrows are one character."""
+    out = scenario("paired_baseline_behind")  # per-seed accuracies are 0.1 points above
+    r = row(out, "beats-tfidf")
+    seed, ens = r["facts"]["seed_accuracy"], r["facts"]["accuracy"]
+    assert seed == pytest.approx(ens + 0.001)
+    assert r["result"].startswith(f"{r['facts']['best']} per-seed mean accuracy {100 * seed:.1f}%")
+    assert f"{100 * ens:.1f}%" not in r["result"]
+    assert "on the seed ensemble" in r["result"]
+    r = row(out, "bilstm-length")
+    first, last = out["length"]["buckets"][0], out["length"]["buckets"][-1]
+    for m, a in r["facts"]["seed_accuracy"].items():  # the length figure's numbers
+        assert (a["short"], a["long"]) == pytest.approx((first["accuracy"][m],
+                                                         last["accuracy"][m]))
+        assert f"{m} {100 * a['short']:.1f}% → " in r["result"]
+    assert r["result"].startswith("per-seed mean accuracy") and "->" not in r["result"]
+    r = row(scenario("probes_one_ahead"), "bilstm-misses-cues")
+    assert r["result"].startswith("per-seed mean accuracy on the")
+    assert "on the seed ensemble additive - bilstm =" in r["result"]
+
+
+def test_each_result_states_the_verdict_on_the_other_basis():
+    out = scenario("attention_far_ahead")
+    for r in out["ledger"]:
+        o = r["facts"].get("other_basis")
+        # no other basis: faithfulness is per-seed only, the unpaired baseline test too
+        if (r["kind"] == "faithfulness" or "missing" in r["facts"]
+                or (r["kind"] == "baseline" and not r["facts"]["paired"])):
+            assert o is None
+            continue
+        assert o["verdict"] in ("supported", "not supported", "inconclusive"), r["id"]
+        assert r["result"].endswith(f"Same verdict {o['basis']}." if o["verdict"] == r["verdict"]
+                                    else f"it would read {o['verdict']}."), r["result"]
+
+
+def test_other_basis_verdict_is_computed_not_typed():
+    """A pair whose seed ensembles differ by 0.25 points but whose per-seed means differ by 5:
+    not supported as decided, supported on per-seed means, and the sentence says so."""
+    from attnstudy.analysis import claim_rules as cr
+
+    ev = cr.Evidence(runs={"a": [{"test": {"accuracy": 0.90}}],
+                           "b": [{"test": {"accuracy": 0.85}}]},
+                     labels=None, ens={}, pairwise=[{"a": "a", "b": "b", "acc_diff": 0.0025,
+                                                     "ci_low": 0.001, "ci_high": 0.004,
+                                                     "mcnemar_p_holm": 0.001}],
+                     probes=[], pcorrect={}, negation={}, length_ens=None, faith={},
+                     baseline={}, n_boot=10, seed=0, ablations={})
+    t = {"strong": 0.01, "weak": 0.005, "alpha": 0.05}
+    verdict, facts = cr.pairwise({"requires": [], "pairs": [["a", "b"]]}, t, ev)
+    assert verdict == "not supported"
+    assert facts["other_basis"] == {"basis": "on per-seed means", "verdict": "supported"}
+    words = ledger_mod._words(ledger_mod.TEMPLATE)
+    said = ledger_mod._say(words.other_basis, facts["other_basis"], verdict, where="test")
+    assert said == "On per-seed means it would read supported."
+    ev.runs["a"][0]["test"]["accuracy"] = 0.8525  # the same difference on both bases
+    assert cr.pairwise({"requires": [], "pairs": [["a", "b"]]}, t, ev)[1]["other_basis"][
+        "verdict"] == "not supported"

@@ -15,8 +15,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from attnstudy.report import citation, draw, facts, figures, fmt, render, results
+from attnstudy.report import (
+    citation,
+    draw,
+    facts,
+    figures,
+    figures_training,
+    fmt,
+    render,
+    results,
+)
 from attnstudy.report.figures_attention import pick_heat
+from attnstudy.report.style import label as fig_label
 from attnstudy.report.style import prose_label
 from tests.test_report import Doc, _text, built  # noqa: F401  (the rendered fixture report)
 
@@ -27,11 +37,11 @@ def _placed(html: str) -> list[str]:
 
 
 def _alts(html: str) -> dict[str, str]:
-    """figure name -> its alt text (the img's, or the group label of an HTML figure)."""
+    """figure name -> its alt text (the img's, or the label of an inline SVG or HTML figure)."""
     out = {}
     for name in _placed(html):
         block = html.split(f'<figure id="fig-{name}"')[1].split("</figure>")[0]
-        tag = next(a for t, a in Doc(block).tags if t in ("img", "div") and
+        tag = next(a for t, a in Doc(block).tags if t in ("img", "div", "svg") and
                    ("alt" in a or "aria-label" in a))
         out[name] = tag.get("alt") or tag["aria-label"]
     return out
@@ -205,3 +215,59 @@ def test_additive_highlights_are_a_figure_with_files_and_no_hover(built):  # noq
     assert "hover" not in _caption(built["html"], "additive")
     text = " ".join(p.extract_text() for p in PdfReader(built["paths"]["pdf"]).pages)
     assert "hover" not in text.lower()
+
+
+# ----------------------------------------------------------------------------- hover values
+
+HOVER = ("metrics", "length", "negation", "time-to-accuracy")
+
+
+def _titles(block: str) -> list[str]:
+    import html as html_mod
+
+    return [html_mod.unescape(t) for t in re.findall(r"<title>(.*?)</title>", block, re.S)]
+
+
+def test_value_figures_are_inline_svg_with_the_numbers_on_hover(built):  # noqa: F811
+    """Issue #16: where a reader wants exact values the figure is inline SVG, each plotted value
+    carrying a <title> (the browser's hover text) with its number from the results files."""
+    html = built["html"]
+    ana = json.loads((built["results"] / "analysis.json").read_text())
+    blocks = {n: html.split(f'<figure id="fig-{n}"')[1].split("</figure>")[0] for n in HOVER}
+    for name, block in blocks.items():
+        assert f'<svg id="svg-{name}" class="fig-svg" role="img" aria-label="' in block, name
+        assert "<img" not in block and "<?xml" not in block and "<metadata>" not in block, name
+        svg_file = (built["paths"]["figures"] / f"fig-{name}.svg").read_text()
+        assert _titles(svg_file) == _titles(block) != [], name  # the download has them too
+    titles = {n: " | ".join(_titles(b)) for n, b in blocks.items()}
+    for m, s in ana["summary"].items():
+        for k in ("accuracy", "f1", "roc_auc"):
+            a = s[k]
+            assert f"{a['mean']:.4f} (95% CI {a['ci_low']:.4f}–{a['ci_high']:.4f}" in titles[
+                "metrics"], (m, k)
+    for b in ana["length"]["buckets"]:
+        for m, acc in b["accuracy"].items():
+            assert f"{fig_label(m)}, {b['lo']}–{b['hi']} tokens: accuracy {acc:.2%}" in titles[
+                "length"], (m, b["lo"])
+    for m, p in ana["negation"]["probes"].items():
+        assert f"accuracy: {p['accuracy']:.1%} (95% Wilson" in titles["negation"], m
+    cost = figures_training.cost_facts(json.loads((built["results"] / "results.json").read_text()))
+    for m, f in cost["models"].items():  # time to accuracy: a hover text per model line
+        assert (f"{fig_label(m)}: reaches {cost['level']:.2%} after {f['minutes']:.2f} min "
+                f"({f['tokens_m']:.2f} M tokens)") in titles["time-to-accuracy"], m
+    # other figures stay images; ids stay unique across the whole document
+    assert '<img src="data:image/svg+xml;base64,' in html.split('<figure id="fig-confusion"')[1]
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})[:5]
+    refs = re.findall(r'(?:href="#|url\(#)([^")]+)', html)
+    assert set(refs) <= set(ids), sorted(set(refs) - set(ids))[:5]
+
+
+def test_pdf_gets_the_inline_figures_as_images(built):  # noqa: F811
+    printed = render.for_print(built["html"])
+    assert '<svg id="svg-' not in printed
+    for name in HOVER:
+        block = printed.split(f'<figure id="fig-{name}"')[1].split("</figure>")[0]
+        img = next(a for t, a in Doc(block).tags if t == "img")
+        assert img["src"].startswith("data:image/svg+xml;base64,") and img["alt"], name
+        assert "aspect-ratio: 1 /" in img["style"], name

@@ -380,3 +380,31 @@ def test_ledger_says_when_each_rule_was_fixed(rendered):
     assert fixed
     for row in ledger.split("<tr>")[2:]:
         assert row.count("Rule fixed: ") == 1, row[:200]
+
+
+def test_negation_leader_within_the_wilson_intervals_is_a_tie(bundle):
+    """Issue #16: the probe leader is "highest" only when its accuracy and the runner-up's lie
+    outside each other's 95% Wilson interval; percentages print with one decimal."""
+    b = copy.deepcopy(bundle)
+    probes = b["analysis"]["negation"]["probes"]
+    ms = list(probes)
+    ms = sorted(ms, key=lambda m: m == "bilstm")  # the plain BiLSTM last: MHSA is named
+    for i, m in enumerate(ms):  # far apart on the fixture's probe set: one leader
+        probes[m]["accuracy"] = 0.95 if i == 0 else 0.40 - 0.01 * i
+    assert facts.probe_tie(b["analysis"]) == [ms[0]]
+    html = _html(b)
+    words = _section(html, "discussion")
+    assert f"{prose_label(ms[0])} scores highest on the negation probes, 95.0% accuracy" in words
+    assert "tie" not in _section(html, "results-negation").split("Wilson")[0]
+    probes[ms[1]]["accuracy"] = 0.945  # within each other's interval: a tie, not "highest"
+    assert facts.probe_tie(b["analysis"]) == ms[:2]
+    html = _html(b)
+    words = _section(html, "discussion")
+    assert "scores highest" not in words and "tie within their 95% Wilson intervals" in words
+    assert f"{prose_label(ms[0])} and {prose_label(ms[1])} tie" in words
+    if "mhsa" in ms[1:]:  # named beside the plain BiLSTM
+        assert f"MHSA scores {100 * probes['mhsa']['accuracy']:.1f}%" in words
+    assert "so these 2 models tie" in _section(html, "results-negation")
+    for m in ms:  # all within: every model ties
+        probes[m]["accuracy"] = 0.9
+    assert "all " + str(len(ms)) + " models tie" in _section(_html(b), "discussion")

@@ -63,7 +63,7 @@ def analyse(results: dict, predictions, probes: list, cfg, claims=CLAIMS) -> dic
     rows = ledger(Evidence(runs=runs, labels=labels, ens=ens, pairwise=pairwise, probes=probes,
                            pcorrect=pcorrect, negation=real, length_ens=length_ens, faith=faith,
                            baseline=baseline, n_boot=n_boot, seed=seed,
-                           ablations=att["ablations"]), claims)
+                           ablations=att["ablations"], per_seed=per_seed), claims)
     return sec.clean({
         "summary": sec.summary(runs),
         "pairwise": pairwise,

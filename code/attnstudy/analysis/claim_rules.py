@@ -54,6 +54,7 @@ class Evidence:
     n_boot: int
     seed: int
     ablations: dict
+    per_seed: dict | None = None  # m -> <bool>[seeds, n]: each run's test reviews right
 
     def seed_accuracy(self, m: str) -> float:
         """m's test accuracy, mean over its seeds (the per-seed basis)."""
@@ -79,6 +80,16 @@ def combine(grades: list[str]) -> str:
     if grades and all(g == "none" for g in grades):
         return "not supported"
     return "inconclusive"
+
+
+ON_SEED_MEANS, ON_ENSEMBLE = "on per-seed means", "on the seed ensemble"
+
+
+def other_basis(basis: str, verdict: str) -> dict:
+    """The verdict the same rule gives with the accuracies on the other basis (`basis`, said as
+    "on per-seed means" / "on the seed ensemble"), its significance tests unchanged: how much the
+    verdict depends on which accuracies the rule reads (paper/prose/ledger.txt.j2 words it)."""
+    return {"basis": basis, "verdict": verdict}
 
 
 # ----------------------------------------------------------------------------- kinds
@@ -107,7 +118,10 @@ def pairwise(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
     rows = [_pair(ev, a, b, t) for a, b in pairs]
     for r in rows:
         r["grade"] = grade(r["diff"], r["significant"], t["strong"], t["weak"])
-    return combine([r["grade"] for r in rows]), {"pairs": rows}
+    other = combine([grade(r["acc_a"] - r["acc_b"], r["significant"], t["strong"], t["weak"])
+                     for r in rows])
+    return combine([r["grade"] for r in rows]), {"pairs": rows,
+                                                 "other_basis": other_basis(ON_SEED_MEANS, other)}
 
 
 def probe_accuracy(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
@@ -119,14 +133,18 @@ def probe_accuracy(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
         raise NotMeasured([f"probe predictions of {ref} and of {' or '.join(c['versus'])}"])
     right = {m: ev.probe_ens(m) for m in [ref, *versus]}
     raw = [stats.mcnemar(right[m], right[ref])["p"] for m in versus]
-    rows = []
+    seed = {m: float(ev.pcorrect[m].mean()) for m in [ref, *versus]}  # per-seed means
+    rows, other = [], []
     for m, p in zip(versus, stats.holm(raw), strict=True):
         diff = float(right[m].mean() - right[ref].mean())
         rows.append({"model": m, "accuracy": float(right[m].mean()), "diff": diff, "p_holm": p,
+                     "seed_accuracy": seed[m],
                      "grade": grade(diff, p < t["alpha"], t["strong"], t["weak"])})
+        other.append(grade(seed[m] - seed[ref], p < t["alpha"], t["strong"], t["weak"]))
     return combine([r["grade"] for r in rows]), {
         "reference": ref, "reference_accuracy": float(right[ref].mean()),
-        "n_probes": len(ev.probes), "models": rows}
+        "reference_seed_accuracy": seed[ref], "n_probes": len(ev.probes), "models": rows,
+        "other_basis": other_basis(ON_SEED_MEANS, combine(other))}
 
 
 def length_drop(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
@@ -141,7 +159,10 @@ def length_drop(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
     rng = np.random.default_rng([ev.seed, LENGTH_STREAM])
     acc = {m: {"short": float(ev.ens[m][short].mean()), "long": float(ev.ens[m][long_].mean())}
            for m in [ref, *versus]}
-    rows = []
+    seed_acc = None if ev.per_seed is None else {  # per-seed means, as the length figure
+        m: {"short": float(ev.per_seed[m][:, short].mean()),
+            "long": float(ev.per_seed[m][:, long_].mean())} for m in [ref, *versus]}
+    rows, other = [], []
     for m in versus:
         gap = {w: ev.ens[ref][sel].astype(float) - ev.ens[m][sel]
                for w, sel in (("short", short), ("long", long_))}
@@ -151,8 +172,12 @@ def length_drop(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
         excess = ((acc[ref]["short"] - acc[ref]["long"]) - (acc[m]["short"] - acc[m]["long"]))
         rows.append({"model": m, "excess": excess, "ci_low": float(lo), "ci_high": float(hi),
                      "grade": grade(excess, lo > 0, t["strong"], t["weak"])})
-    return combine([r["grade"] for r in rows]), {"reference": ref, "accuracy": acc,
-                                                 "models": rows}
+        if seed_acc:
+            drop = {k: v["short"] - v["long"] for k, v in seed_acc.items()}
+            other.append(grade(drop[ref] - drop[m], lo > 0, t["strong"], t["weak"]))
+    return combine([r["grade"] for r in rows]), {
+        "reference": ref, "accuracy": acc, "seed_accuracy": seed_acc, "models": rows,
+        "other_basis": other_basis(ON_SEED_MEANS, combine(other)) if seed_acc else None}
 
 
 def faithfulness(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
@@ -188,23 +213,27 @@ def probe_consistency(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
     if m not in ev.pcorrect or not others or not any(p.category in cats for p in ev.probes):
         raise NotMeasured([f"probe predictions of {m} and another model",
                            f"probes of {', '.join(c['categories'])}"])
-    cons = {o: float(pairs_right(ev.probes, ev.pcorrect[o], cats).mean()) for o in ev.pcorrect}
-    best = max(others, key=lambda o: cons[o])
-    p = stats.mcnemar(pairs_right(ev.probes, ev.probe_ens(m), cats),
-                      pairs_right(ev.probes, ev.probe_ens(best), cats))["p"]
     real, real_others = ev.negation[m]["with"], float(np.mean([ev.negation[o]["with"]
                                                                for o in others]))
-    gap = cons[m] - cons[best]
-    if (cons[m] >= t["consistency_strong"] and gap >= t["margin"] and p < t["alpha"]
-            and real >= real_others):
-        verdict = "supported"
-    elif cons[m] < t["consistency_weak"] or gap <= 0:
-        verdict = "not supported"
-    else:
-        verdict = "inconclusive"
+    ens_right = {o: pairs_right(ev.probes, ev.probe_ens(o), cats) for o in ev.pcorrect}
+
+    def decide_on(cons: dict) -> tuple[str, str, float]:
+        best = max(others, key=lambda o: cons[o])
+        p, gap = stats.mcnemar(ens_right[m], ens_right[best])["p"], cons[m] - cons[best]
+        if (cons[m] >= t["consistency_strong"] and gap >= t["margin"] and p < t["alpha"]
+                and real >= real_others):
+            return "supported", best, p
+        if cons[m] < t["consistency_weak"] or gap <= 0:
+            return "not supported", best, p
+        return "inconclusive", best, p
+
+    cons = {o: float(pairs_right(ev.probes, ev.pcorrect[o], cats).mean()) for o in ev.pcorrect}
+    verdict, best, p = decide_on(cons)
+    other = decide_on({o: float(r.mean()) for o, r in ens_right.items()})[0]
     return verdict, {"model": m, "consistency": cons[m], "best": best,
-                     "best_consistency": cons[best], "gap": gap, "p": p,
-                     "real_with": real, "real_others": real_others}
+                     "best_consistency": cons[best], "gap": cons[m] - cons[best], "p": p,
+                     "real_with": real, "real_others": real_others,
+                     "other_basis": other_basis(ON_ENSEMBLE, other)}
 
 
 def baseline(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
@@ -220,24 +249,29 @@ def baseline(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
                                     if pt.get("step") == r.get("best_step")),
                                    r["test"]["accuracy"]) for r in ev.runs[m]]))
 
+    def decided(diff: float, sig: bool) -> str:
+        ok = grade(diff, sig, t["margin"], t["margin"]) == "strong"
+        return "supported" if ok else "not supported"
+
     best = max(ev.runs, key=val_acc)
+    # per-seed means: the seeds' t-interval against the baseline (the rule's unpaired form)
+    ci = stats.mean_ci([r["test"]["accuracy"] for r in ev.runs[best]], 1 - t["alpha"])
+    sig = ci["n"] > 1 and (ci["ci_low"] > base_acc or ci["ci_high"] < base_acc)
+    facts = {"best": best, "paired": False, "accuracy": ci["mean"], "ci_low": ci["ci_low"],
+             "ci_high": ci["ci_high"], "n_seeds": ci["n"], "baseline_accuracy": base_acc,
+             "diff": ci["mean"] - base_acc, "other_basis": None}
     probs = ev.baseline.get("probs")
     if probs is not None and len(probs) == len(ev.labels):
         right = decide(np.asarray(probs)) == ev.labels
         bt = stats.paired_bootstrap(ev.ens[best], right, ev.n_boot, ev.seed, 1 - t["alpha"])
         p = stats.mcnemar(ev.ens[best], right)["p"]
+        other = other_basis(ON_SEED_MEANS, decided(facts["diff"], sig))
         sig = (bt["ci_low"] > 0 or bt["ci_high"] < 0) and p < t["alpha"]
         facts = {"best": best, "paired": True, "accuracy": float(ev.ens[best].mean()),
-                 "baseline_accuracy": float(right.mean()), "diff": bt["acc_diff"],
-                 "ci_low": bt["ci_low"], "ci_high": bt["ci_high"], "p": p}
-    else:
-        ci = stats.mean_ci([r["test"]["accuracy"] for r in ev.runs[best]], 1 - t["alpha"])
-        sig = ci["n"] > 1 and (ci["ci_low"] > base_acc or ci["ci_high"] < base_acc)
-        facts = {"best": best, "paired": False, "accuracy": ci["mean"], "ci_low": ci["ci_low"],
-                 "ci_high": ci["ci_high"], "n_seeds": ci["n"], "baseline_accuracy": base_acc,
-                 "diff": ci["mean"] - base_acc}
-    ok = grade(facts["diff"], sig, t["margin"], t["margin"]) == "strong"
-    return ("supported" if ok else "not supported"), facts
+                 "seed_accuracy": ci["mean"], "baseline_accuracy": float(right.mean()),
+                 "diff": bt["acc_diff"], "ci_low": bt["ci_low"], "ci_high": bt["ci_high"],
+                 "p": p, "other_basis": other}
+    return decided(facts["diff"], sig), facts
 
 
 def attention_ablation(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
@@ -268,14 +302,17 @@ def attention_ablation(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
                          "drop": bool(diff <= -t["drop"] and s["seeds_below"] == n),
                          "changed": s["seeds_below"] + s["seeds_above"] > 0})
     pair = _pair(ev, first, second, t)
-    ahead = pair["significant"] and pair["diff"] > 0
-    if all(r["drop"] for r in rows) and ahead:
-        verdict = "supported"
-    elif not any(r["changed"] for r in rows) and not pair["significant"]:
-        verdict = "not supported"
-    else:
-        verdict = "inconclusive"
-    return verdict, {"ablations": rows, "control": pair}
+
+    def decide_on(diff: float) -> str:
+        if all(r["drop"] for r in rows) and pair["significant"] and diff > 0:
+            return "supported"
+        if not any(r["changed"] for r in rows) and not pair["significant"]:
+            return "not supported"
+        return "inconclusive"
+
+    return decide_on(pair["diff"]), {
+        "ablations": rows, "control": pair,
+        "other_basis": other_basis(ON_SEED_MEANS, decide_on(pair["acc_a"] - pair["acc_b"]))}
 
 
 # ----------------------------------------------------------------------------- registry

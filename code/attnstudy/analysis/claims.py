@@ -3,7 +3,8 @@ thresholds declared there, and worded by paper/prose/ledger.txt.j2 from the same
 
 A ledger row is {"id", "claim", "source", "test", "kind", "metric", "basis", "thresholds",
 "rule", "result", "verdict", "facts"}: "rule" and "result" are the template's plain-text
-sentences, "facts" the numbers behind the result (see attnstudy.analysis.claim_rules).
+sentences, "facts" the numbers behind the result (see attnstudy.analysis.claim_rules). A result
+ends with the verdict the rule gives on the other accuracy basis (facts "other_basis"), if any.
 """
 
 from __future__ import annotations
@@ -144,6 +145,9 @@ def ledger(ev: Evidence, path: Path | str = CLAIMS, template: Path | str = TEMPL
         try:
             verdict, facts = kind.rule(c, t, ev)
             result = _say(getattr(words, f"{c['kind']}_result"), c, facts, where=where)
+            if facts.get("other_basis"):  # the verdict's sensitivity to the accuracy basis
+                result += " " + _say(words.other_basis, facts["other_basis"], verdict,
+                                     where=where)
         except NotMeasured as e:
             verdict, facts = "inconclusive", {"missing": list(e.args[0])}
             result = _say(words.missing, c, facts["missing"], where=where)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import hashlib
+import html
 import importlib.util
 import io
 import multiprocessing
@@ -70,6 +71,17 @@ def with_title(png: bytes, title: str, foot: str, dpi: int) -> bytes:
     return buf.getvalue()
 
 
+def titled(svg: bytes, tips: dict[str, str]) -> bytes:
+    """The SVG with each hover text of figkit.tip as the first child (<title>) of the group
+    matplotlib writes for the artist with that gid: a browser shows it on hover."""
+    for gid, text in tips.items():
+        tag = f'<g id="{gid}">'.encode()
+        if svg.count(tag) != 1:
+            raise ValueError(f"hover text {gid!r}: {svg.count(tag)} groups with that id")
+        svg = svg.replace(tag, tag + b"<title>" + html.escape(text).encode() + b"</title>")
+    return svg
+
+
 def save(name: str, fig, df: pd.DataFrame, out_dir: Path, dpi: int = PNG_DPI,
          formats=FORMATS, title: str = "", foot: str = "") -> dict:
     """Write fig-<name>.{svg,png,csv} (those in `formats`) and close the figure; the PNG gets
@@ -88,6 +100,8 @@ def save(name: str, fig, df: pd.DataFrame, out_dir: Path, dpi: int = PNG_DPI,
             data = buf.getvalue()
             if ext == "png" and (title or foot):
                 data = with_title(data, title, foot, dpi)
+            if ext == "svg":
+                data = titled(data, getattr(fig, "hover_tips", {}))
             with atomic_write(Path(out_dir) / f"fig-{name}.{ext}", "wb") as f:
                 f.write(data)
             if ext == "svg":

@@ -18,6 +18,7 @@ from attnstudy.config import ROOT
 from attnstudy.metrics import LOWER_IS_BETTER, METRIC_LABELS
 from attnstudy.report import citation, wording
 from attnstudy.report.benchmark import bench_table, settings_grid
+from attnstudy.report.figures import probe_counts, wilson
 from attnstudy.report.figures_attention import heat_scale, pick_short
 from attnstudy.report.style import baseline_label, order, ratio_css
 
@@ -233,6 +234,23 @@ def negation_facts(ana: dict) -> dict:
                 "mean_all": _mean(ana["negation"]["probes"][m]["pair_consistency"] for m in dn)}}
 
 
+def probe_tie(ana: dict) -> list[str]:
+    """The model with the highest probe accuracy, then those tied with it: its accuracy and
+    theirs lie within each other's 95% Wilson interval over the probe sentences (Figure 6's
+    whiskers), so the text words them as a tie, not a ranking."""
+    acc = {m: p["accuracy"] for m, p in ana["negation"]["probes"].items()}
+    if not acc:
+        return []
+    n = probe_counts(ana)[0]
+    top, *rest = sorted(acc, key=lambda m: -acc[m])
+
+    def within(a: str, b: str) -> bool:  # a's accuracy inside b's interval
+        lo, hi = wilson(acc[b], n)
+        return bool(lo <= acc[a] <= hi)
+
+    return [top, *(m for m in rest if within(m, top) and within(top, m))]
+
+
 def context(b: dict) -> dict:
     res, ana, att = b["results"], b["analysis"], b["attention"]
     models = order(res["models"])
@@ -290,6 +308,7 @@ def context(b: dict) -> dict:
         "attn_claim": next((r for r in ledger if r.get("id") == "attention-weights-matter"), None),
         "probe_rank": sorted(ana["negation"]["probes"],
                              key=lambda m: -ana["negation"]["probes"][m]["accuracy"]),
+        "probe_tie": probe_tie(ana),
         "probe_pairs": {m: sum(c.get("n_pairs", 0) for c in p.get("by_category", {}).values())
                         for m, p in ana["negation"]["probes"].items()},
         "n_test": len(b["predictions"]), "n_neg": int(b["predictions"]["negation"].sum()),

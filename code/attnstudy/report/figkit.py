@@ -10,7 +10,7 @@ Caption and alt text are Jinja snippets rendered with the report context (templa
 places a figure with `{{ x.figure("metrics") }}`): the alt text states the finding with the same
 numbers as the caption. `title` heads the stand-alone PNG; attnstudy.report.draw saves the files.
 The figures live in attnstudy.report.figures (which imports every figure module, so its FIGURES
-is complete).
+is complete). `tip(artist, text)` gives a plotted value its hover text (SVG <title>).
 """
 
 from __future__ import annotations
@@ -87,6 +87,17 @@ def figure_facts(name: str, bundle: dict) -> dict:
 
 # ---------------------------------------------------------------- shared drawing helpers
 
+def tip(artist, text: str):
+    """Give `artist` a hover text: attnstudy.report.draw writes it as the <title> of the group
+    the SVG draws the artist in (gid "tip<n>", unique within its figure), and the report inlines
+    that SVG, so a browser shows the exact value under the pointer. Returns the artist."""
+    tips = artist.figure.__dict__.setdefault("hover_tips", {})
+    gid = f"tip{len(tips)}"
+    artist.set_gid(gid)
+    tips[gid] = text
+    return artist
+
+
 def subplots(h: float, ncols: int = 1, nrows: int = 1, width: float = WIDTH, **kw):
     return plt.subplots(nrows, ncols, figsize=(width, h), layout="constrained", **kw)
 
@@ -99,10 +110,11 @@ def model_legend(fig, models, **kw):
 
 
 def mean_band(ax, x, mean, lo, hi, model, ls="-", **kw):
-    """A model's mean line over seeds and its min-max seed band."""
-    ax.plot(x, mean, ls, color=color(model), lw=1.6, marker=marker(model), ms=3.5,
-            markevery=max(1, len(x) // 4), **kw)
+    """A model's mean line over seeds and its min-max seed band; returns the line."""
+    line, = ax.plot(x, mean, ls, color=color(model), lw=1.6, marker=marker(model), ms=3.5,
+                    markevery=max(1, len(x) // 4), **kw)
     ax.fill_between(x, lo, hi, color=color(model), alpha=0.15, lw=0)
+    return line
 
 
 def by_seed(df, keys, cols):

@@ -19,7 +19,7 @@ from attnstudy.report import (  # noqa: F401  (importing registers their figures
     figures_attention,
     figures_training,
 )
-from attnstudy.report.figkit import FIGURES, Spec, available, figure, figure_facts, parts
+from attnstudy.report.figkit import FIGURES, Spec, available, figure, figure_facts, parts, tip
 from attnstudy.report.figkit import model_legend as _legend
 from attnstudy.report.figkit import subplots as _fig
 from attnstudy.report.style import (
@@ -70,11 +70,15 @@ def fig_metrics(analysis: dict):
     for ax, (k, title) in zip(axes, METRICS, strict=True):
         d = df[df["metric"] == k].set_index("model").loc[models]
         for yi, m in zip(y, models, strict=True):
-            ax.plot([d.at[m, "ci_low"], d.at[m, "ci_high"]], [yi, yi], color=color(m), lw=2,
-                    solid_capstyle="butt")
-            ax.plot(d.at[m, "mean"], yi, marker(m), color=color(m), mec=INK, mew=0.5, ms=6)
+            text = (f"{label(m)}, {title}: {d.at[m, 'mean']:.4f} (95% CI {d.at[m, 'ci_low']:.4f}"
+                    f"–{d.at[m, 'ci_high']:.4f}; mean of {d.at[m, 'n']:.0f} seeds)")
+            tip(ax.plot([d.at[m, "ci_low"], d.at[m, "ci_high"]], [yi, yi], color=color(m), lw=2,
+                        solid_capstyle="butt")[0], text)
+            dot = ax.plot(d.at[m, "mean"], yi, marker(m), color=color(m), mec=INK, mew=0.5, ms=6)
+            tip(dot[0], text)
         if np.isfinite(d["baseline"].iloc[0]):
-            ax.axvline(d["baseline"].iloc[0], color=BASELINE, ls="--", lw=1.1)
+            tip(ax.axvline(d["baseline"].iloc[0], color=BASELINE, ls="--", lw=1.1),
+                f"{baseline_label(base.get('name'))}, {title}: {d['baseline'].iloc[0]:.4f}")
         lo = np.nanmin([d["ci_low"].min(), d["baseline"].iloc[0]])
         hi = np.nanmax([d["ci_high"].max(), d["baseline"].iloc[0]])
         pad = max(0.005, 0.08 * (hi - lo))
@@ -167,8 +171,12 @@ def fig_length(analysis: dict, results: dict):
     fig, ax = _fig(3.0)
     x = np.arange(len(buckets))
     for m in models:
-        ax.plot(x, df[df["model"] == m]["accuracy"], color=color(m), marker=marker(m),
-                lw=1.6, ms=5)
+        acc = df[df["model"] == m]["accuracy"].to_numpy()
+        ax.plot(x, acc, color=color(m), lw=1.6)
+        for i, b in enumerate(buckets):  # a marker per point: each has its own hover text
+            tip(ax.plot(i, acc[i], marker(m), color=color(m), ms=5)[0],
+                f"{label(m)}, {b['lo']}–{b['hi']} tokens: accuracy {acc[i]:.2%} "
+                f"(mean over seeds; n = {b['n']} reviews)")
     ticks = [f"{b['lo']}–{b['hi']}\nn={b['n']}" + (f"\n{b['truncated_share']:.0%} truncated"
                                                    if b["truncated_share"] > 0 else "")
              for b in buckets]
@@ -200,12 +208,16 @@ def wilson(p, n: int, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
 def _paired_bars(ax, models, left, right, labels, n_left: int, n_right: int):
     """Solid and hatched bars per model with Wilson 95% whiskers over n_left / n_right items."""
     x = np.arange(len(models))
-    for off, vals, hatch, n in ((-0.2, left, None, n_left), (0.2, right, "////", n_right)):
+    for off, vals, hatch, n, what in ((-0.2, left, None, n_left, labels[0]),
+                                      (0.2, right, "////", n_right, labels[1])):
         lo, hi = wilson(vals, n)
-        ax.bar(x + off, vals, width=0.38, color=[color(m) for m in models], hatch=hatch,
-               edgecolor="white" if hatch else None, lw=0,
-               yerr=[np.asarray(vals) - lo, hi - np.asarray(vals)],
-               error_kw={"ecolor": INK, "elinewidth": 0.9, "capsize": 2})
+        bars = ax.bar(x + off, vals, width=0.38, color=[color(m) for m in models], hatch=hatch,
+                      edgecolor="white" if hatch else None, lw=0,
+                      yerr=[np.asarray(vals) - lo, hi - np.asarray(vals)],
+                      error_kw={"ecolor": INK, "elinewidth": 0.9, "capsize": 2})
+        for bar, m, v, a, b in zip(bars, models, vals, lo, hi, strict=True):
+            tip(bar, f"{label(m)}, {what}: {v:.1%} (95% Wilson interval {a:.1%}–{b:.1%}, "
+                     f"n = {n})")
     ax.set_xticks(x, [label(m) for m in models], rotation=30, ha="right", rotation_mode="anchor")
     ax.grid(axis="x", visible=False)
     ax.legend([Patch(color="#9a9a9a"), Patch(facecolor="#9a9a9a", hatch="////",
@@ -288,11 +300,18 @@ def fig_negation(analysis: dict):
     for yi, (_, r) in zip(y, df.iterrows(), strict=True):
         c = color(r["model"])
         if pd.notna(r["length_controlled_diff"]):
-            b.plot([100 * r["length_controlled_ci_low"], 100 * r["length_controlled_ci_high"]],
-                   [yi + 0.1] * 2, color=c, lw=1.6)
-            b.plot(100 * r["length_controlled_diff"], yi + 0.1, marker(r["model"]), color=c, ms=7)
+            text = (f"{label(r['model'])}, with − without a cue within length buckets: "
+                    f"{100 * r['length_controlled_diff']:+.2f} points (95% CI "
+                    f"{100 * r['length_controlled_ci_low']:+.2f} to "
+                    f"{100 * r['length_controlled_ci_high']:+.2f})").replace("-", "−")
+            tip(b.plot([100 * r["length_controlled_ci_low"], 100 * r["length_controlled_ci_high"]],
+                       [yi + 0.1] * 2, color=c, lw=1.6)[0], text)
+            tip(b.plot(100 * r["length_controlled_diff"], yi + 0.1, marker(r["model"]), color=c,
+                       ms=7)[0], text)
         if pd.notna(r["raw_diff"]):
-            b.plot(100 * r["raw_diff"], yi - 0.2, marker(r["model"]), mfc="white", mec=c, ms=6)
+            tip(b.plot(100 * r["raw_diff"], yi - 0.2, marker(r["model"]), mfc="white", mec=c,
+                       ms=6)[0], f"{label(r['model'])}, with − without a cue, raw: "
+                f"{100 * r['raw_diff']:+.2f} points".replace("-", "−"))
     b.axvline(0, color=BASELINE, lw=1)
     b.set_yticks(y, [label(m) for m in models])
     b.set_ylim(-0.7, len(models) - 0.3)

@@ -8,8 +8,16 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from attnstudy.report.figkit import by_seed, figure, in_order, mean_band, model_legend, subplots
-from attnstudy.report.style import INK, color, order
+from attnstudy.report.figkit import (
+    by_seed,
+    figure,
+    in_order,
+    mean_band,
+    model_legend,
+    subplots,
+    tip,
+)
+from attnstudy.report.style import INK, color, label, order
 from attnstudy.report.wording import SELECT_SHORT
 
 
@@ -150,15 +158,20 @@ def fig_time_to_accuracy(results: dict):
     min-max band; the common accuracy level every model reaches, dotted."""
     df = _cost_curves(results)
     models = order(df["model"])
-    level = cost_facts(results)["level"]
+    facts = cost_facts(results)
+    level = facts["level"]
     fig, axes = subplots(3.0, ncols=2, sharey=True)
     for ax, x, title in ((axes[0], "minutes_mean", "(a) Against training time"),
                          (axes[1], "tokens_m_mean", "(b) Against tokens seen")):
         for m in models:
-            d = df[df["model"] == m]
-            mean_band(ax, d[x], d["val_accuracy_mean"], d["val_accuracy_min"],
-                      d["val_accuracy_max"], m)
-        ax.axhline(level, color=INK, ls=":", lw=1)
+            d, p = df[df["model"] == m], facts["models"][m]
+            tip(mean_band(ax, d[x], d["val_accuracy_mean"], d["val_accuracy_min"],
+                          d["val_accuracy_max"], m),
+                f"{label(m)}: reaches {level:.2%} after {p['minutes']:.2f} min "
+                f"({p['tokens_m']:.2f} M tokens); best {p['best']:.2%} after "
+                f"{p['best_minutes']:.2f} min (means over seeds)")
+        tip(ax.axhline(level, color=INK, ls=":", lw=1),
+            f"{level:.2%}: the highest validation accuracy every model reaches")
         ax.set_title(title)
     axes[0].set_xlabel("training time (CPU minutes)")
     axes[1].set_xlabel("real training tokens seen (millions)")

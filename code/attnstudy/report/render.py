@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 from hashlib import sha256
 from pathlib import Path
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from attnstudy.config import ROOT
 from attnstudy.files import Stamp, atomic_write
@@ -45,6 +46,37 @@ def data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
+def inline_svg(svg: bytes, name: str, alt: str, aspect: float) -> Markup:
+    """A figure's SVG for inlining in the HTML (so its hover texts, draw.titled, work): without
+    XML prolog and metadata, every id and reference to one prefixed with svg-<name>- (ids stay
+    unique across figures), its style sheet scoped to it, labelled with the alt text."""
+    text = svg.decode("utf-8")
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text[text.index("<svg"):], flags=re.S)
+    pre = f"svg-{name}-"
+    text = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{pre}{m[1]}"', text)
+    text = re.sub(r'(href="#|url\(#)', lambda m: m[1] + pre, text)
+    text = text.replace("*{", f"#svg-{name} *{{")  # matplotlib's `*{stroke-linejoin ...}`
+    return Markup(text.replace("<svg ", f'<svg id="svg-{name}" class="fig-svg" role="img" '
+                               f'aria-label="{escape(alt)}" data-figure="{escape(name)}" '
+                               f'style="aspect-ratio: 1 / {aspect:.4f}" ', 1))
+
+
+def img_tag(uri: str, alt: str, aspect: float) -> Markup:
+    return Markup(f'<img src="{uri}" alt="{escape(alt)}" '
+                  f'style="aspect-ratio: 1 / {aspect:.4f}">')
+
+
+INLINED = re.compile(r'<svg id="svg-[\w-]+" class="fig-svg" role="img" aria-label="([^"]*)" '
+                     r'data-figure="[\w-]+" style="([^"]*)".*?</svg>', re.S)
+
+
+def for_print(html: str) -> str:
+    """The HTML the PDF is made from: each inlined SVG (inline_svg) as an <img> of itself, as
+    every figure was before (a PDF has no hover; WeasyPrint draws figures as images)."""
+    return INLINED.sub(lambda m: f'<img src="{data_uri(m[0].encode(), "image/svg+xml")}" '
+                                 f'alt="{m[1]}" style="{m[2]}">', html)
+
+
 def render_html(ctx: dict, drawn: list[dict]) -> str:
     """The report from the context (facts.context) and the drawn figures ({"name", "svg_bytes",
     "aspect"}): every figure's caption and alt text come from its registry entry."""
@@ -62,6 +94,11 @@ def render_html(ctx: dict, drawn: list[dict]) -> str:
                         "uri": data_uri(f["svg_bytes"], "image/svg+xml"),
                         "files": {e: f"{FIGURE_DIR}/fig-{f['name']}.{e}" for e in draw.FORMATS}}
             for f in drawn}
+    for f in drawn:  # a figure with hover texts is inlined; the others stay images
+        g = figs[f["name"]]
+        g["img"] = img_tag(g["uri"], g["alt"], g["aspect"])
+        g["svg"] = (inline_svg(f["svg_bytes"], g["name"], g["alt"], g["aspect"])
+                    if b"<title>" in f["svg_bytes"] else None)
 
     def figure_of(name: str) -> dict | None:
         """The figure for the template's figure macro; None when the results don't allow it."""
@@ -94,7 +131,8 @@ def write_pdf(html: str, path: Path) -> None:
     os.environ["SOURCE_DATE_EPOCH"] = "0"
     try:
         # figures that would leave a page over a third blank move past the text after them
-        _, doc = pages.fill(html, lambda h: weasyprint.HTML(string=h, url_fetcher=fetcher)
+        _, doc = pages.fill(for_print(html),
+                            lambda h: weasyprint.HTML(string=h, url_fetcher=fetcher)
                             .render())
         data = doc.write_pdf()
     finally:
