@@ -266,7 +266,8 @@ def context(b: dict) -> dict:
                "best_step": _mean(r["best_step"] for r in runs[m]),
                "steps": _mean(r["steps"] for r in runs[m])} for m in models]
     pred_samples, heat_samples = samples(att, models)
-    ledger = [{**row, "cls": verdict_class(row["verdict"]), "fixed": rules_fixed().get(row.get("id"))}
+    fixed = rules_fixed()
+    ledger = [{**row, "cls": verdict_class(row["verdict"]), "fixed": fixed.get(row.get("id"))}
               for row in ana["ledger"]]
     faith = ana.get("faithfulness") or {}
     buckets = ana["length"]["buckets"]

@@ -12,8 +12,8 @@ is kept only if the layout gets better. Figures keep their order and their secti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html.parser import HTMLParser
-from typing import Callable
 
 GAP = 1 / 3         # a page blank over more than this share of its height has a gap
 MAX_RENDERS = 6     # layouts tried in all (the first included): each takes seconds
