@@ -332,6 +332,7 @@ def main(cfg: Config, quick: bool = False, models: list[str] | None = None) -> d
 
     from attnstudy.bench.tables import print_tables
     from attnstudy.files import write_json
+    from attnstudy.provenance import cpu_name
 
     try:
         import torch  # noqa: F401
@@ -355,7 +356,7 @@ def main(cfg: Config, quick: bool = False, models: list[str] | None = None) -> d
            "model_config": dataclasses.asdict(cfg.model), "setting": first["setting"],
            "precision": precision, "sgemm_peak_gflops": first["sgemm_peak_gflops"],
            "torch_threads": first["torch_threads"], "cores": os.cpu_count(),
-           "machine": platform.processor() or platform.machine(),
+           "machine": platform.processor() or platform.machine(), "cpu": cpu_name(),
            "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
            "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
            "models": [r for r in first["models"] if r["precision"] == precision],

@@ -31,15 +31,16 @@ listed. `test_predictions.parquet` has exactly one row per test review."""
 BENCH = """\
 ## bench.json
 
-Optional, written by `python -m attnstudy bench` and not checked by `validate_results`: per
-model the JAX and PyTorch median ms per training step, tokens/s, the JAX/PyTorch speed ratio,
-GFLOP/s against the measured SGEMM peak, evaluation reviews/s and jit compile seconds, plus the
-machine and shapes. Top-level `models` and `kernels` are the `setting` ("one core": pinned,
-single-threaded XLA, one torch thread; how the build trains) at `precision` (the config's
-`model.precision`); `settings[]` holds every measured setting (`setting`, `cores`,
-`torch_threads`, `xla_flags`, `sgemm_peak_gflops`, `kernels`, and `models` rows at each
-`precision`, float32 and bfloat16, with per-stage `stages`). Files written before the settings
-lack `settings`, `setting` and `precision` (their rows are float32); the report reads both."""
+Optional, written by `python -m attnstudy bench` and not checked by `validate_results`: per model
+the JAX and PyTorch median ms per training step, tokens/s, the JAX/PyTorch speed ratio, GFLOP/s
+against the measured SGEMM peak, evaluation reviews/s and jit compile seconds, plus the machine
+(`cpu`: its model name, since kernels and speeds differ between CPUs) and shapes. Top-level
+`models` and `kernels` are the `setting` ("one core": pinned, single-threaded XLA, one torch
+thread; how the build trains) at `precision` (the config's `model.precision`); `settings[]` holds
+every measured setting (`setting`, `cores`, `torch_threads`, `xla_flags`, `sgemm_peak_gflops`,
+`kernels`, and `models` rows at each `precision`, float32 and bfloat16, with per-stage `stages`).
+Files written before the settings lack `settings`, `setting` and `precision` (their rows are
+float32); the report reads both."""
 
 
 def _doc(model: type[BaseModel]) -> str:
