@@ -211,9 +211,8 @@ def test_recurrence_wording_compares_the_ledger_pair(bundle):
 # ----------------------------------------------------------------------------- reproducibility
 
 def test_rerun_spread_is_rendered_from_its_file(bundle, tmp_path, monkeypatch):
-    spread = wording.rerun_spread()  # the committed file: issue #16's measurement
-    assert spread is not None and spread["worst"] == "bilstm_matched"
-    assert 0.0101 < spread["max"] < 0.0103
+    spread = wording.rerun_spread()  # the committed file, measured on the published results
+    assert spread is not None and spread["max"] == abs(spread["diffs"][spread["worst"]]) > 0
 
     f = tmp_path / "spread.toml"
     f.write_text('source = "a test"\nresults_config = "0000000000000000"\nseed = 0\n'

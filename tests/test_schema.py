@@ -194,3 +194,13 @@ def test_missing_or_broken_files_are_one_line(copy):
     assert "not valid JSON" in refused(copy)
     (copy / "attention.json").unlink()
     assert "missing" in refused(copy)
+
+
+def test_provenance_records_the_commit_the_code_was_loaded_from(monkeypatch):
+    """A commit made while a long run trains is not the code it ran: the commit is read when
+    the process loads attnstudy.provenance, not when the run ends."""
+    from attnstudy import provenance
+
+    monkeypatch.setattr(provenance, "_git", lambda *args: "a later commit")
+    rec = provenance.provenance(provenance.now())
+    assert rec["git_commit"] == provenance.CODE_AT_START["git_commit"] != "a later commit"

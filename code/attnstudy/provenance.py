@@ -41,12 +41,22 @@ def cpu_name() -> str:
     return name or platform.processor() or "unknown"
 
 
-def provenance(started: str) -> dict:
-    """The record of one computation that began at `started` (ISO time) and ends now."""
+def _code_state() -> dict:
     return {"git_commit": _git("rev-parse", "HEAD") or "unknown",
             # uncommitted changes to what decides the numbers (the outputs themselves excluded)
             "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no", "--", "code",
-                                   "paper", "pyproject.toml")),
+                                   "paper", "pyproject.toml"))}
+
+
+# Read when the process loads its code, not when a run ends: a commit made while a long run
+# trains is not the code it ran.
+CODE_AT_START = _code_state()
+
+
+def provenance(started: str) -> dict:
+    """The record of one computation that began at `started` (ISO time) and ends now, with the
+    commit this process's code was loaded from."""
+    return {**CODE_AT_START,
             "python": platform.python_version(), "packages": versions(PACKAGES),
             "cpu": cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(),
             "threads": {"XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),

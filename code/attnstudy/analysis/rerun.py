@@ -42,7 +42,9 @@ def _machine(runs: list[dict]) -> str:
 def measure(published: Path, rerun: Path) -> dict:
     """The record of `paper/rerun_spread.toml`: per rerun model x seed, the published and the
     rerun test accuracy, the largest change of a single review's P(positive) and the number of
-    test decisions that changed; the two machines' CPUs and the rerun's setup."""
+    test decisions that changed; the two machines' CPUs, the commits their code came from and the
+    rerun's setup. The commits may differ; the rerun measures the machine alone when the later
+    code retrains the published runs bit for bit on the published CPU."""
     pub, pub_preds = _read(published)
     new, new_preds = _read(rerun)
     if _without_seeds(pub["config"]) != _without_seeds(new["config"]):
@@ -76,6 +78,8 @@ def measure(published: Path, rerun: Path) -> dict:
         "published_cpu": _machine([published_runs[r["model"], r["seed"]] for r in runs]),
         "rerun_cpu": _machine(runs),
         "setup": _setup(runs),
+        "published_commits": _commits([published_runs[r["model"], r["seed"]] for r in runs]),
+        "rerun_commits": _commits(runs),
         "max_prob_change": max(v["max_prob_change"] for v in accuracy.values()),
         "accuracy": accuracy,
     }
@@ -86,12 +90,17 @@ def _setup(runs: list[dict]) -> str:
     jax = sorted({(p.get("packages") or {}).get("jax", "?") for p in prov})
     single = all((p.get("threads") or {}).get("single_thread_xla") for p in prov)
     workers = "pinned single-threaded workers" if single else "workers"
-    return f"jax {', '.join(jax)}, the same run keys, {workers}"
+    return f"jax {', '.join(jax)}, {workers}"
+
+
+def _commits(runs: list[dict]) -> list[str]:
+    return sorted({((r.get("provenance") or {}).get("git_commit") or "not recorded")[:12]
+                   for r in runs})
 
 
 def _value(v) -> str:
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False)  # a TOML basic string is a JSON string
+    if isinstance(v, str | list):
+        return json.dumps(v, ensure_ascii=False)  # TOML basic strings and arrays of them
     return repr(v)
 
 

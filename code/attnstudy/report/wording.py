@@ -125,4 +125,5 @@ def rerun_spread(path: Path | None = None) -> dict | None:
     return {"rerun_cpu": None, "published_cpu": None, **raw, "diffs": diffs,
             "max": max(abs(d) for d in diffs.values()),
             "worst": max(diffs, key=lambda m: abs(diffs[m])),
-            "decisions_changed": None if None in changed else sum(changed)}
+            # per model: how many of its test decisions the rerun changed (None: not measured)
+            "decisions_changed": None if None in changed else (min(changed), max(changed))}
