@@ -375,6 +375,18 @@ def test_rerender_redraws_only_what_changed(built, tmp_path):
     (out / "report.pdf").unlink()
     render.render(built["results"], out)
     assert pdf.read_bytes()[:5] == b"%PDF-"
+    # a fresh clone has the committed PDF but no stamps: the PDF says which HTML it was made
+    # from, so it is kept; a PDF made from other HTML is redrawn
+    shutil.rmtree(out / "cache" / "render")
+    kept = pdf.stat().st_mtime_ns
+    render.render(built["results"], out)
+    assert pdf.stat().st_mtime_ns == kept
+    shutil.rmtree(out / "cache" / "render")
+    render.write_pdf("<p>another report</p>", pdf, key="0" * 16)
+    other = pdf.read_bytes()
+    render.render(built["results"], out)
+    assert pdf.read_bytes() != other and render.pdf_made_from(pdf, json.loads(
+        (out / "cache" / "render" / "pdf.json").read_text())["key"])
 
 
 def test_bench_summary_is_computed_from_bench_json(built, tmp_path):

@@ -120,7 +120,23 @@ def render_html(ctx: dict, drawn: list[dict]) -> str:
     return html
 
 
-def write_pdf(html: str, path: Path) -> None:
+PDF_KEY = "AttnstudyKey"  # the PDF's Info entry holding the key of the HTML it was made from
+
+
+def pdf_made_from(path: Path, key: str) -> bool:
+    """Whether the PDF at `path` was made from the HTML of `key` (write_pdf stores it in the
+    PDF's Info dictionary): a fresh clone's committed PDF needs no redraw, though the stamps of
+    the git-ignored cache are gone."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        return (PdfReader(path).metadata or {}).get(f"/{PDF_KEY}") == key
+    except (OSError, PdfReadError):
+        return False
+
+
+def write_pdf(html: str, path: Path, key: str = "") -> None:
     import weasyprint  # late: slow to import and only needed here
 
     # data: URIs only: the PDF never asks any host for anything
@@ -134,7 +150,8 @@ def write_pdf(html: str, path: Path) -> None:
         _, doc = pages.fill(for_print(html),
                             lambda h: weasyprint.HTML(string=h, url_fetcher=fetcher)
                             .render())
-        data = doc.write_pdf()
+        doc.metadata.custom = {PDF_KEY: key} if key else {}
+        data = doc.write_pdf(custom_metadata=bool(key))
     finally:
         if before is None:
             del os.environ["SOURCE_DATE_EPOCH"]
@@ -166,6 +183,7 @@ def render(results_dir: Path, out_dir: Path, pdf: bool = True) -> dict[str, Path
                         packages=("weasyprint",), extra=sha256(html.encode()).hexdigest())
         memo = Stamp(cache, "pdf", key)
         if not memo.current([paths["pdf"]]):
-            write_pdf(html, paths["pdf"])
+            if not pdf_made_from(paths["pdf"], key):
+                write_pdf(html, paths["pdf"], key)
             memo.record([paths["pdf"]])
     return paths
