@@ -241,6 +241,19 @@ def stage_profile(stages: dict, repeats: int) -> dict:
             "update_ms": ms["update"]}
 
 
+def interleaved(calls: dict, repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of each contender, taken in turns (so drift hits all alike). After a
+    switch, one untimed call first: the other framework's step leaves the heap holding other
+    buffers, and the first step after it pays for fresh pages (measured: a JAX transformer step
+    right after a PyTorch one took 1,145 ms, the next 785 ms; PyTorch was not affected)."""
+    times = {k: [] for k in calls}
+    for _ in range(repeats):
+        for k, fn in calls.items():
+            fn()
+            times[k].append(_timed(fn))
+    return times
+
+
 def bench_model(cfg: Config, name: str, repeats: int) -> list[dict]:
     """One row per precision: JAX and PyTorch at float32 and bfloat16, timed interleaved (so
     drift hits all four alike)."""
@@ -253,14 +266,8 @@ def bench_model(cfg: Config, name: str, repeats: int) -> list[dict]:
     for s in sides.values():  # warm-up
         for fn in (s["run"], s["run"], s["eval"]):
             fn()
-    steps = {k: [] for k in sides}
-    evals = {k: [] for k in sides}
-    for _ in range(repeats):
-        for k, s in sides.items():
-            steps[k].append(_timed(s["run"]))
-    for _ in range(max(2, repeats // 3)):
-        for k, s in sides.items():
-            evals[k].append(_timed(s["eval"]))
+    steps = interleaved({k: s["run"] for k, s in sides.items()}, repeats)
+    evals = interleaved({k: s["eval"] for k, s in sides.items()}, max(2, repeats // 3))
     flops = step_flops(cfg, name, *ids.shape)
     rows = []
     for p in PRECISIONS:
