@@ -104,3 +104,19 @@ def test_bench_without_settings_still_renders(bundle):
     assert (f"Here the JAX step runs at {fmt.n(min(main), 2)}–{fmt.n(max(main), 2)} times"
             in _text(html))
     assert len(_cells(html, "tab-bench")) == len(main)
+
+
+def test_bench_on_another_cpu_than_the_runs_says_so(bundle):
+    """Kernels and speeds depend on the CPU: Appendix B names the benchmark's CPU, and says when
+    it is not the one the runs trained on (each run's provenance)."""
+    b = copy.deepcopy(bundle)
+    trained = {r["provenance"]["cpu"] for r in b["results"]["runs"] if r.get("provenance")}
+    assert trained, "the fixture's runs record their CPU"
+    b["bench"]["cpu"] = sorted(trained)[0]
+    text = _text(_html(b))
+    assert f"It ran on {sorted(trained)[0]}." in text
+    assert "not on the CPU the runs" not in text
+    b["bench"]["cpu"] = "Other CPU 9000"
+    text = _text(_html(b))
+    assert ("It ran on Other CPU 9000, not on the CPU the runs of this report trained on "
+            f"({'; '.join(sorted(trained))})") in text

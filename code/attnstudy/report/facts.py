@@ -87,7 +87,7 @@ def training(runs: list[dict]) -> dict:
     out = {"n_runs": len(runs), "recorded": len(have), "total_train": sum(secs),
            "run_min": min(secs), "run_max": max(secs), "run_wall_min": None,
            "run_wall_max": None, "started": None,
-           "finished": None, "span": None, "commits": [], "machines": [], "cores": [],
+           "finished": None, "span": None, "commits": [], "machines": [], "cpus": [], "cores": [],
            "python": [], "packages": {}, "single_thread": 0}
     if not have:
         return out
@@ -108,6 +108,7 @@ def training(runs: list[dict]) -> dict:
         commits=[{"commit": c, "dirty": d, "runs": k} for (c, d), k in commits.most_common()],
         machines=sorted({f"{p.get('cpu', 'unknown')} ({p.get('cores', '?')} cores)"
                          for p in have}),
+        cpus=sorted({p.get("cpu", "unknown") for p in have}),
         cores=sorted({p["cores"] for p in have if p.get("cores")}),
         python=sorted({p["python"] for p in have if p.get("python")}),
         packages={k: sorted(v) for k, v in packages.items()},
