@@ -186,7 +186,7 @@ def kernel_profile(cfg: Config, seq: int, repeats: int) -> list[dict]:
     shapes = {  # name: (einsum, a shape, b shape)
         "LSTM time step, both directions": ("dbk,dkg->dbg", (2, BATCH, e + h), (2, e + h, 4 * h)),
         # in the layout the backward pass has it ([T, 2, B, *], lstm._layer_bwd): XLA's time for
-        # this contraction depends on the layout (Intel Xeon, bf16: 72 ms so, 135 ms as [2, T*B, *])
+        # this contraction depends on it (Intel Xeon, bf16: 76 ms here, 135 ms as [2, T*B, *])
         "LSTM weight gradient, all T·B rows": ("tdbk,tdbg->dkg", (seq, 2, BATCH, e + h),
                                                (seq, 2, BATCH, 4 * h)),
         "dense projection (mhsa QKV/out)": ("nk,kg->ng", (n, d), (d, d)),
