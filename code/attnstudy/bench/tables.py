@@ -3,6 +3,8 @@ first), then per-stage times and the kernels alone. Reads the rows `bench.measur
 
 from __future__ import annotations
 
+from attnstudy.bench.bench import STAGE_TOLERANCE, slow_steps
+
 PREC = {"float32": "f32", "bfloat16": "bf16"}
 
 
@@ -43,6 +45,13 @@ def print_tables(settings: list[dict], seq: int) -> None:
                 print(f"{m:<16}{PREC[p]:<6}" + "".join(
                     f"{x['forward_ms']:>9.1f}{x['backward_ms']:>9.1f}{x['update_ms']:>9.1f}  "
                     for x in (st["jax"], st["torch"])))
+    for s in settings:  # the regression check of issue #25 (bench.slow_steps)
+        slow = slow_steps(s["models"])
+        print(f"\n{s['setting']}: JAX step vs the sum of its stages: "
+              + ("; ".join(f"{r['model']} {PREC[r['precision']]} {r['step_over_stages']:.2f}x"
+                           for r in s["models"] if "step_over_stages" in r)))
+        print(f"  {'SLOW (over ' + format(STAGE_TOLERANCE, '.0%') + '): ' + '; '.join(slow)}"
+              if slow else f"  every step within {STAGE_TOLERANCE:.0%} of its stages")
     libs = ("jax", "jax_bf16", "torch", "torch_bf16", "numpy")
     for s in settings:
         print(f"\n{s['setting']}: kernels alone (ms, median)".ljust(46)
