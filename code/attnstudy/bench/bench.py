@@ -348,7 +348,7 @@ def measure(cfg: Config, models: list[str], repeats: int, setting: str) -> dict:
     from attnstudy.heap import reuse_freed_memory
     from attnstudy.training.workers import usable_cores
 
-    reuse_freed_memory()  # as every training process does (one_core_per_process)
+    heap_reuse = reuse_freed_memory()  # as every training process does (one_core_per_process)
     cores = usable_cores()[: SETTINGS[setting][1]]
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cores)
@@ -356,7 +356,8 @@ def measure(cfg: Config, models: list[str], repeats: int, setting: str) -> dict:
     peak = sgemm_peak_gflops()
     rows = [row for name in models for row in bench_model(cfg, name, repeats)]
     return {"setting": setting, "cores": cores, "torch_threads": torch.get_num_threads(),
-            "xla_flags": os.environ.get("XLA_FLAGS", ""), "sgemm_peak_gflops": peak,
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "heap_reuse": heap_reuse,
+            "sgemm_peak_gflops": peak,
             "models": rows, "kernels": kernel_profile(cfg, cfg.data.max_len, repeats)}
 
 
