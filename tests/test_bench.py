@@ -60,7 +60,7 @@ if sys.argv[1] == "reuse":
 libc = ctypes.CDLL(None)
 libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
 libc.free.argtypes = [ctypes.c_void_p]
-size = 256 * 2**20  # like XLA's per-call temporary buffer: malloc'd, filled, freed, every step
+size = 512 * 2**20  # like XLA's per-call temporary buffer: malloc'd, filled, freed, every step
 faults = []
 for _ in range(3):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -75,12 +75,13 @@ print(faults[-1])
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc only")
 def test_a_freed_large_buffer_is_reused_without_page_faults():
     """`heap.reuse_freed_memory` (the mhsa anomaly's fix): the third malloc/fill/free of a
-    256 MB buffer faults no pages in; glibc's default faults every page in again each time."""
+    512 MB buffer faults no pages in; glibc's default faults every page in again each time
+    (131k faults with 4 KiB pages, 256 if the kernel gives huge pages to every mapping)."""
     def faults(mode: str) -> int:
         out = subprocess.run([sys.executable, "-c", _FAULTS_SCRIPT, mode], check=True,
                              capture_output=True, text=True, env=os.environ | {
                                  "GLIBC_TUNABLES": ""})
         return int(out.stdout.strip())
 
-    assert faults("default") > 256 * 2**20 // 4096 // 2  # half its 4 KiB pages at least
-    assert faults("reuse") < 100
+    assert faults("default") >= 200
+    assert faults("reuse") < 50
