@@ -32,7 +32,7 @@ def test_a_switch_between_contenders_is_not_timed():
 
 
 def _row(model: str, step_ms: float, forward=100.0, backward=300.0, update=5.0) -> dict:
-    from attnstudy.bench.bench import step_over_stages
+    from attnstudy.bench.tables import step_over_stages
 
     row = {"model": model, "precision": "bfloat16", "jax_ms": step_ms,
            "stages": {"jax": {"forward_ms": forward, "backward_ms": backward,
@@ -43,7 +43,7 @@ def _row(model: str, step_ms: float, forward=100.0, backward=300.0, update=5.0) 
 def test_a_step_slower_than_its_stages_is_flagged():
     """The mhsa anomaly of issue #25 (a 750 ms step taking 1,130+ ms in some processes) is what
     `just bench` flags: a step more than 10% slower than its forward + backward + update."""
-    from attnstudy.bench.bench import slow_steps
+    from attnstudy.bench.tables import slow_steps
 
     rows = [_row("bilstm", 420.0), _row("mhsa", 1130.0, 250.0, 490.0, 10.0)]
     assert rows[0]["step_over_stages"] == 420.0 / 405.0

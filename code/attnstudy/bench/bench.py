@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from attnstudy.bench.tables import step_over_stages
 from attnstudy.config import BUILD, PRECISIONS, Config
 from attnstudy.keys import SINGLE_THREAD_XLA
 
@@ -289,27 +290,6 @@ def bench_model(cfg: Config, name: str, repeats: int) -> list[dict]:
                        for fw in ("jax", "torch")}})
         rows[-1]["step_over_stages"] = step_over_stages(rows[-1])
     return rows
-
-
-STAGE_TOLERANCE = 0.10  # a step slower than its stages' sum by more than this is flagged
-
-
-def step_over_stages(row: dict) -> float:
-    """JAX step time / the sum of its stages (forward + backward + update, each timed alone).
-
-    About 1.0 when the step runs as fast as its parts; well above it when the step pays for
-    something its parts do not (the mhsa anomaly of issue #25: fresh pages for XLA's per-call
-    buffers, see `attnstudy.heap`).
-    """
-    st = row["stages"]["jax"]
-    return row["jax_ms"] / (st["forward_ms"] + st["backward_ms"] + st["update_ms"])
-
-
-def slow_steps(rows: list[dict], tolerance: float = STAGE_TOLERANCE) -> list[str]:
-    """The regression check: "model precision: ratio" for every row whose step is more than
-    `tolerance` slower than the sum of its stages."""
-    return [f"{r['model']} {r['precision']}: step {r['step_over_stages']:.2f}x its stages"
-            for r in rows if r.get("step_over_stages", 1.0) > 1.0 + tolerance]
 
 
 # Environment of each setting's process (read at its start) and its cores: None = all usable.

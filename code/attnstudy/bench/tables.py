@@ -3,9 +3,26 @@ first), then per-stage times and the kernels alone. Reads the rows `bench.measur
 
 from __future__ import annotations
 
-from attnstudy.bench.bench import STAGE_TOLERANCE, slow_steps
-
 PREC = {"float32": "f32", "bfloat16": "bf16"}
+STAGE_TOLERANCE = 0.10  # a step slower than its stages' sum by more than this is flagged
+
+
+def step_over_stages(row: dict) -> float:
+    """JAX step time / the sum of its stages (forward + backward + update, each timed alone).
+
+    About 1.0 when the step runs as fast as its parts; well above it when the step pays for
+    something its parts do not (the mhsa anomaly of issue #25: fresh pages for XLA's per-call
+    buffers, see `attnstudy.heap`).
+    """
+    st = row["stages"]["jax"]
+    return row["jax_ms"] / (st["forward_ms"] + st["backward_ms"] + st["update_ms"])
+
+
+def slow_steps(rows: list[dict], tolerance: float = STAGE_TOLERANCE) -> list[str]:
+    """The regression check: "model precision: ratio" for every row whose step is more than
+    `tolerance` slower than the sum of its stages."""
+    return [f"{r['model']} {r['precision']}: step {r['step_over_stages']:.2f}x its stages"
+            for r in rows if r.get("step_over_stages", 1.0) > 1.0 + tolerance]
 
 
 def _rows(setting: dict) -> dict:
