@@ -37,7 +37,8 @@ test *args: setup-dev
     {{py}} -m pytest -q {{args}}
 
 # JAX vs PyTorch training-step benchmark -> build/results/bench.json (pass --quick for a shorter run).
-# Huge-page malloc for both frameworks: fresh large buffers page-fault slowly on these VMs.
+# Huge-page malloc for both frameworks: fresh large buffers page-fault slowly on these VMs
+# (the bench processes, like training, also keep freed memory for reuse: attnstudy/heap.py).
 bench *args: setup-dev
     GLIBC_TUNABLES=glibc.malloc.hugetlb=1 {{py}} -m attnstudy bench {{args}}
 

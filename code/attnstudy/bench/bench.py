@@ -27,6 +27,7 @@ import time
 
 import numpy as np
 
+from attnstudy.bench.tables import step_over_stages
 from attnstudy.config import BUILD, PRECISIONS, Config
 from attnstudy.keys import SINGLE_THREAD_XLA
 
@@ -287,6 +288,7 @@ def bench_model(cfg: Config, name: str, repeats: int) -> list[dict]:
             "jit_compile_s": sides[p, "jax"]["compile_s"], "repeats": repeats,
             "stages": {fw: stage_profile(sides[p, fw]["stages"], repeats)
                        for fw in ("jax", "torch")}})
+        rows[-1]["step_over_stages"] = step_over_stages(rows[-1])
     return rows
 
 
@@ -323,8 +325,10 @@ def measure(cfg: Config, models: list[str], repeats: int, setting: str) -> dict:
     """
     import torch
 
+    from attnstudy.heap import reuse_freed_memory
     from attnstudy.training.workers import usable_cores
 
+    heap_reuse = reuse_freed_memory()  # as every training process does (one_core_per_process)
     cores = usable_cores()[: SETTINGS[setting][1]]
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, cores)
@@ -332,7 +336,8 @@ def measure(cfg: Config, models: list[str], repeats: int, setting: str) -> dict:
     peak = sgemm_peak_gflops()
     rows = [row for name in models for row in bench_model(cfg, name, repeats)]
     return {"setting": setting, "cores": cores, "torch_threads": torch.get_num_threads(),
-            "xla_flags": os.environ.get("XLA_FLAGS", ""), "sgemm_peak_gflops": peak,
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "heap_reuse": heap_reuse,
+            "sgemm_peak_gflops": peak,
             "models": rows, "kernels": kernel_profile(cfg, cfg.data.max_len, repeats)}
 
 

@@ -4,6 +4,25 @@ first), then per-stage times and the kernels alone. Reads the rows `bench.measur
 from __future__ import annotations
 
 PREC = {"float32": "f32", "bfloat16": "bf16"}
+STAGE_TOLERANCE = 0.10  # a step slower than its stages' sum by more than this is flagged
+
+
+def step_over_stages(row: dict) -> float:
+    """JAX step time / the sum of its stages (forward + backward + update, each timed alone).
+
+    About 1.0 when the step runs as fast as its parts; well above it when the step pays for
+    something its parts do not (the mhsa anomaly of issue #25: fresh pages for XLA's per-call
+    buffers, see `attnstudy.heap`).
+    """
+    st = row["stages"]["jax"]
+    return row["jax_ms"] / (st["forward_ms"] + st["backward_ms"] + st["update_ms"])
+
+
+def slow_steps(rows: list[dict], tolerance: float = STAGE_TOLERANCE) -> list[str]:
+    """The regression check: "model precision: ratio" for every row whose step is more than
+    `tolerance` slower than the sum of its stages."""
+    return [f"{r['model']} {r['precision']}: step {r['step_over_stages']:.2f}x its stages"
+            for r in rows if r.get("step_over_stages", 1.0) > 1.0 + tolerance]
 
 
 def _rows(setting: dict) -> dict:
@@ -43,6 +62,13 @@ def print_tables(settings: list[dict], seq: int) -> None:
                 print(f"{m:<16}{PREC[p]:<6}" + "".join(
                     f"{x['forward_ms']:>9.1f}{x['backward_ms']:>9.1f}{x['update_ms']:>9.1f}  "
                     for x in (st["jax"], st["torch"])))
+    for s in settings:  # the regression check of issue #25 (bench.slow_steps)
+        slow = slow_steps(s["models"])
+        print(f"\n{s['setting']}: JAX step vs the sum of its stages: "
+              + ("; ".join(f"{r['model']} {PREC[r['precision']]} {r['step_over_stages']:.2f}x"
+                           for r in s["models"] if "step_over_stages" in r)))
+        print(f"  {'SLOW (over ' + format(STAGE_TOLERANCE, '.0%') + '): ' + '; '.join(slow)}"
+              if slow else f"  every step within {STAGE_TOLERANCE:.0%} of its stages")
     libs = ("jax", "jax_bf16", "torch", "torch_bf16", "numpy")
     for s in settings:
         print(f"\n{s['setting']}: kernels alone (ms, median)".ljust(46)

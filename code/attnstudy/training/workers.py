@@ -16,6 +16,7 @@ import time
 
 from attnstudy.config import Config
 from attnstudy.errors import UserError
+from attnstudy.heap import reuse_freed_memory
 from attnstudy.keys import SINGLE_THREAD_XLA
 
 BAR_ROW = 0  # terminal row of this process's progress bar (one per worker)
@@ -48,6 +49,7 @@ def one_core_per_process(core: int | None = None) -> set[int] | None:
     if SINGLE_THREAD_XLA not in flags:
         os.environ["XLA_FLAGS"] = f"{flags} {SINGLE_THREAD_XLA}".strip()
     os.environ.setdefault("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")  # read at process start
+    reuse_freed_memory()  # no fresh pages for XLA's per-step buffers (issue #25)
     if not hasattr(os, "sched_setaffinity"):
         return None
     previous = os.sched_getaffinity(0)
