@@ -16,7 +16,7 @@ import tomllib
 from attnstudy.analysis.sections import PAIR_CONSISTENCY
 from attnstudy.config import ROOT
 from attnstudy.metrics import LOWER_IS_BETTER, METRIC_LABELS
-from attnstudy.report import citation, wording
+from attnstudy.report import citation, verdicts, wording
 from attnstudy.report.benchmark import bench_table, settings_grid
 from attnstudy.report.figures import probe_counts, wilson
 from attnstudy.report.figures_attention import heat_scale, pick_short
@@ -49,31 +49,56 @@ def verdict_class(verdict: str) -> str:
     return "yes" if "support" in v or "confirm" in v else "unclear"
 
 
-def comparator(pairwise: list[dict], noise: float | None = None):
-    """cmp(a, b): the pairwise row for a vs b oriented so that diff = acc(a) - acc(b), or None.
-    `noise` is true when |diff| is no larger than the rerun spread (wording.rerun_spread)."""
+def comparator(pairwise: list[dict], summ: dict, margin: float, noise: float | None = None):
+    """cmp(a, b): the comparison of a and b oriented so that diff = acc(a) - acc(b), or None.
+
+    The headline basis: the difference of per-seed mean accuracies with a Welch 95% interval over
+    seeds (verdicts.per_seed, not adjusted for multiplicity), worded by verdicts.decide with the
+    declared equivalence margin and the rerun spread `noise`. `ens`: the secondary basis (seed
+    ensembles, analysis.json: bootstrap CI unadjusted, McNemar p Holm-adjusted), decided by the
+    same rule on its own interval."""
     def cmp(a: str, b: str) -> dict | None:
         for p in pairwise:
             if (p["a"], p["b"]) in ((a, b), (b, a)):
                 s = 1 if p["a"] == a else -1
                 lo, hi = sorted((s * p["ci_low"], s * p["ci_high"]))
-                sig = bool(p["significant"])
-                return {"a": a, "b": b, "diff": s * p["acc_diff"], "lo": lo, "hi": hi,
-                        "p": p.get("mcnemar_p_holm", p["mcnemar_p"]),
-                        "holm": "mcnemar_p_holm" in p, "sig": sig,
-                        "better": sig and s * p["acc_diff"] > 0,
-                        "noise": noise is not None and abs(p["acc_diff"]) <= noise,
-                        "worse": sig and s * p["acc_diff"] < 0}
+                ed = s * p["acc_diff"]
+                ps = verdicts.per_seed(summ[a]["accuracy"], summ[b]["accuracy"])
+                v = verdicts.decide(ps["diff"], ps["lo"], ps["hi"], margin, noise)
+                ev = verdicts.decide(ed, lo, hi, margin, noise)
+                return {"a": a, "b": b, "diff": ps["diff"], "lo": ps["lo"], "hi": ps["hi"],
+                        "verdict": v.word, "noise": v.noise, "finding": v.finding,
+                        "better": v.word == "better", "worse": v.word == "worse",
+                        "relation": verdicts.relation(v),
+                        "ens": {"diff": ed, "lo": lo, "hi": hi, "verdict": ev.word,
+                                "noise": ev.noise, "sig": bool(p["significant"]),
+                                "p": p.get("mcnemar_p_holm", p["mcnemar_p"]),
+                                "holm": "mcnemar_p_holm" in p}}
         return None
     return cmp
 
 
 def leaders(ranking: list[str], cmp) -> list[str]:
-    """The model with the highest mean accuracy and every model that is not significantly less
-    accurate than it (the analysis' pairwise flag; a pair not compared counts as a tie): the
-    prose calls one model the most accurate only when this list has one entry."""
+    """The model with the highest mean accuracy and every model not shown to be worse than it
+    (verdict other than "worse"; a pair not compared counts as not shown): the prose calls one
+    model the most accurate only when this list has one entry, and never calls the rest a tie."""
     top = ranking[0]
     return [top] + [m for m in ranking[1:] if not ((c := cmp(top, m)) and c["better"])]
+
+
+def lead(ranking: list[str], cmp) -> dict:
+    """The top model's comparisons by verdict: `open` (not shown worse than the top),
+    `equivalent`, `inconclusive`, `noise` (inconclusive as within the rerun spread), `beaten`."""
+    top, by = ranking[0], collections.defaultdict(list)
+    for m in ranking[1:]:
+        c = cmp(top, m)
+        word = c["verdict"] if c else "inconclusive"
+        by["beaten" if word == "better" else word].append(m)
+        if c and c["noise"]:
+            by["noise"].append(m)
+    return {"open": [m for m in ranking[1:] if m not in by["beaten"]], "beaten": by["beaten"],
+            "equivalent": by["equivalent"], "inconclusive": by["inconclusive"],
+            "noise": by["noise"]}
 
 
 def training(runs: list[dict]) -> dict:
@@ -278,18 +303,27 @@ def context(b: dict) -> dict:
     base_acc = (ana["baseline"].get("test") or {}).get("accuracy")
     short = pick_short(att, 2)
     spread = wording.rerun_spread()
-    cmp = comparator(ana["pairwise"], spread["max"] if spread else None)
+    margin = verdicts.margin()
+    cmp = comparator(ana["pairwise"], summ, margin, spread["max"] if spread else None)
+    pairs = [cmp(p["a"], p["b"]) for p in ana["pairwise"]]
     return {
         "res": res, "ana": ana, "att": att, "cfg": res["config"], "data": res["data"],
         "prov": res["provenance"], "train": training(res["runs"]),
         "grouping": res["data"].get("grouping") or "film",  # results before v2: always film
         "models": models, "summ": summ, "ranking": ranking, "best": ranking[0],
         "worst": ranking[-1], "leaders": leaders(ranking, cmp), "metrics": METRICS,
+        "lead": lead(ranking, cmp),
         "best_by_metric": {k: (min if k in LOWER_IS_BETTER else max)(
             models, key=lambda m, k=k: summ[m][k]["mean"]) for k, _ in METRICS},
         "above_baseline": [m for m in models if base_acc is not None
                            and summ[m]["accuracy"]["mean"] > base_acc],
         "cmp": cmp, "citation": citation.facts(citation.load(), res),
+        "pairs": pairs, "margin": margin,
+        # seed-ensemble accuracy of each model (secondary basis), as the pairwise rows record it
+        "ens_acc": {m: acc for p in ana["pairwise"]
+                    for m, acc in ((p["a"], p["acc_a"]), (p["b"], p["acc_b"]))}, "findings": [c for c in pairs if c["finding"]],
+        "pair_verdicts": collections.Counter(c["verdict"] for c in pairs),
+        "noise_verdicts": [c for c in pairs if c["noise"]],
         "sig_pairs": [p for p in ana["pairwise"] if p["significant"]],
         # pairs whose seed ensembles rank the two models the other way round from the per-seed
         # means of Table 3: said in the text, since a reader compares the two tables
