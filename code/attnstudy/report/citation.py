@@ -101,7 +101,8 @@ def made(res: dict) -> dict:
         last = max(runs, key=lambda p: dt.datetime.fromisoformat(p["finished"]))
         by: dict[tuple, list] = {}
         for p in sorted(runs, key=lambda p: p["started"]):
-            by.setdefault((p.get("git_commit") or "unknown", bool(p.get("git_dirty"))), []).append(p)
+            key = (p.get("git_commit") or "unknown", bool(p.get("git_dirty")))
+            by.setdefault(key, []).append(p)
         (commit, dirty), _ = max(by.items(), key=lambda kv: len(kv[1]))  # first max: earliest
         source = "most training runs recorded"
         n, total = len(by[(commit, dirty)]), len(runs)
@@ -146,7 +147,8 @@ def facts(meta: Meta, res: dict) -> dict:
     """What the report says about citing it, from the toml and the results' provenance."""
     when = made(res)
     return {"title": meta.title, "authors": [a.display for a in meta.authors],
-            "names": _names(meta), "version": meta.version, "content": CONTENT, "description": meta.description,
+            "names": _names(meta), "version": meta.version, "content": CONTENT,
+            "description": meta.description,
             "keywords": meta.keywords, "url": meta.url, "pdf_url": meta.pdf_url,
             **when, "highwire_date": when["date"].replace("-", "/"),
             "plain": plain(meta, when), "bibtex": bibtex(meta, when),

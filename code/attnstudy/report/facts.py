@@ -321,7 +321,8 @@ def context(b: dict) -> dict:
         "pairs": pairs, "margin": margin,
         # seed-ensemble accuracy of each model (secondary basis), as the pairwise rows record it
         "ens_acc": {m: acc for p in ana["pairwise"]
-                    for m, acc in ((p["a"], p["acc_a"]), (p["b"], p["acc_b"]))}, "findings": [c for c in pairs if c["finding"]],
+                    for m, acc in ((p["a"], p["acc_a"]), (p["b"], p["acc_b"]))},
+        "findings": [c for c in pairs if c["finding"]],
         "pair_verdicts": collections.Counter(c["verdict"] for c in pairs),
         "noise_verdicts": [c for c in pairs if c["noise"]],
         "sig_pairs": [p for p in ana["pairwise"] if p["significant"]],
