@@ -19,7 +19,7 @@ from attnstudy.metrics import LOWER_IS_BETTER, METRIC_LABELS
 from attnstudy.report import citation, verdicts, wording
 from attnstudy.report.benchmark import bench_table, settings_grid
 from attnstudy.report.figures import probe_counts, wilson
-from attnstudy.report.figures_attention import heat_scale, pick_short
+from attnstudy.report.figures_attention import heat_scale, pick_heat, pick_short, typical_len
 from attnstudy.report.style import baseline_label, order, ratio_css
 
 METRICS = tuple(METRIC_LABELS.items())
@@ -141,10 +141,13 @@ def training(runs: list[dict]) -> dict:
     return out
 
 
-def samples(att: dict, models: list[str]) -> tuple[list[dict], list[dict]]:
+def samples(att: dict, models: list[str], median: int | None = None
+            ) -> tuple[list[dict], list[dict]]:
     """(prediction samples, heat-map samples) from attention.json by the rules in the captions:
     the N_DISAGREE reviews with the largest spread of P(positive) across models, then the
-    N_AGREE with the smallest; the N_HEAT shortest reviews for the additive heat map."""
+    N_AGREE with the smallest; for the additive heat map the N_HEAT reviews of pick_heat (nearest
+    the test set's `median` length, one misclassified), with `right` and `top` (the three
+    highest-weighted tokens, (token, w * n))."""
     rows = []
     for s in att["samples"]:
         probs = {m: s["probs"][m] for m in models if m in s["probs"]}
@@ -155,10 +158,16 @@ def samples(att: dict, models: list[str]) -> tuple[list[dict], list[dict]]:
                      + (" …" if len(s["tokens"]) > EXCERPT else "")})
     by_spread = sorted(rows, key=lambda s: (-s["spread"], str(s["id"])))
     chosen = by_spread[:N_DISAGREE] + list(reversed(by_spread[N_DISAGREE:]))[:N_AGREE]
-    heat = sorted(rows, key=lambda s: (len(s["tokens"]), str(s["id"])))[:N_HEAT]
-    octaves = heat_scale(att)  # the figures' colour range
+    ids = [s["id"] for s in pick_heat(att, N_HEAT, median)]
+    heat = [next(r for r in rows if r["id"] == i) for i in ids]
+    octaves = heat_scale(att, median)  # the figures' colour range
     for s in heat:  # (token, weight, w * n, background, text colour): relative to uniform
         n = len(s["tokens"])
+        p = s["p"].get("additive")
+        s["right"] = p is None or (p >= 0.5) == bool(s["label"])
+        w = s["additive"] or []
+        s["top"] = [(s["tokens"][i], w[i] * n)
+                    for i in sorted(range(len(w)), key=lambda i: -w[i])[:3]]
         s["spans"] = [(tok, w, w * n, *ratio_css(math.log2(max(w * n, 1e-9)), octaves))
                       for tok, w in zip(s["tokens"], s["additive"] or [], strict=False)]
     return chosen, heat
@@ -291,7 +300,9 @@ def context(b: dict) -> dict:
                "eval_rps": _mean(r["eval_reviews_per_second"] for r in runs[m]),
                "best_step": _mean(r["best_step"] for r in runs[m]),
                "steps": _mean(r["steps"] for r in runs[m])} for m in models]
-    pred_samples, heat_samples = samples(att, models)
+    median = typical_len(res)
+    pred_samples, heat_samples = samples(att, models, median)
+    octaves = heat_scale(att, median)
     fixed = rules_fixed()
     ledger = [{**row, "cls": verdict_class(row["verdict"]), "fixed": fixed.get(row.get("id"))}
               for row in ana["ledger"]]
@@ -339,7 +350,9 @@ def context(b: dict) -> dict:
         "total_train": sum(r["train_seconds"] for r in res["runs"]),
         "buckets": buckets, "len_first": _mean(buckets[0]["accuracy"].values()),
         "len_last": _mean(buckets[-1]["accuracy"].values()),
-        "neg": ana["negation"], "octaves": heat_scale(att),
+        "neg": ana["negation"], "octaves": octaves,
+        # the token highlights' colour key: one swatch per octave of w * n
+        "heat_key": [(k, *ratio_css(float(k), octaves)) for k in range(-octaves, octaves + 1)],
         "neg_len": negation_facts(ana), "pair_rule": PAIR_CONSISTENCY,
         "attn": attention_facts(res, ana, summ),
         "attn_claim": next((r for r in ledger if r.get("id") == "attention-weights-matter"), None),
