@@ -144,7 +144,10 @@ def fig_confusion(results: dict):
         ax.set_xticks([0, 1], ["neg", "pos"])
         ax.set_yticks([0, 1], ["neg", "pos"] if m == models[0] else [])
         ax.grid(False)
-        ax.set_title(label(m), color=color(m) if m != "bilstm" else "#2b8cbe", fontsize=8.5)
+        # long names on two lines: six panels side by side leave ~1 inch a title
+        name = label(m) if len(label(m)) <= 9 else label(m).replace("-", "-\n", 1).replace(
+            " ", "\n", 1)
+        ax.set_title(name, color=color(m) if m != "bilstm" else "#2b8cbe", fontsize=8)
         ax.set_xlabel("predicted", fontsize=7.5)
     axes[0].set_ylabel("true", fontsize=7.5)
     return fig, pd.DataFrame(rows)
@@ -156,9 +159,11 @@ def fig_confusion(results: dict):
 buckets[0].hi }} tokens) to {{ len_last | pct(1) }} on the longest ({{ buckets[-1].lo }}–{{
 buckets[-1].hi }}).""", caption="""
 Test accuracy per review-length bucket (token count before truncation; bucket edges are length
-quantiles, n = reviews per bucket). The dotted line marks the truncation point. Look for models
-whose lines cross: an advantage that appears only for long reviews would favour attention's
-direct access to distant tokens.""")
+quantiles, n = reviews per bucket), mean over seeds, with a binomial 95% interval over the
+bucket's reviews (normal approximation; the spread over seeds is not in it). The y axis does not
+start at 0. The dotted line marks the truncation point. Averaged over models, accuracy
+{{ "falls" if len_last < len_first else "rises" }} from {{ len_first | pct(1) }} on the shortest
+reviews to {{ len_last | pct(1) }} on the longest.""")
 def fig_length(analysis: dict, results: dict):
     """Accuracy per review-length bucket (tokens before truncation); truncation point marked."""
     max_len = results["config"]["data"].get("max_len")
@@ -168,11 +173,17 @@ def fig_length(analysis: dict, results: dict):
                         "truncated_share": b["truncated_share"], "model": m,
                         "accuracy": b["accuracy"][m]}
                        for i, b in enumerate(buckets) for m in models])
+    if len(df):  # the plotted interval: binomial 95% over the bucket's reviews
+        df["ci95_half"] = 1.959964 * np.sqrt(df["accuracy"] * (1 - df["accuracy"]) / df["n"])
     fig, ax = _fig(3.0)
     x = np.arange(len(buckets))
     for m in models:
         acc = df[df["model"] == m]["accuracy"].to_numpy()
         ax.plot(x, acc, color=color(m), lw=1.6)
+        n = np.array([b["n"] for b in buckets], dtype=float)
+        half = 1.959964 * np.sqrt(acc * (1 - acc) / n)  # binomial, over the bucket's reviews
+        ax.errorbar(x + 0.04 * (models.index(m) - len(models) / 2), acc, yerr=half,
+                    fmt="none", ecolor=color(m), elinewidth=0.9, capsize=1.5, alpha=0.8)
         for i, b in enumerate(buckets):  # a marker per point: each has its own hover text
             tip(ax.plot(i, acc[i], marker(m), color=color(m), ms=5)[0],
                 f"{label(m)}, {b['lo']}–{b['hi']} tokens: accuracy {acc[i]:.2%} "
@@ -191,7 +202,7 @@ def fig_length(analysis: dict, results: dict):
                         textcoords="offset points", va="top", fontsize=8, color=BASELINE)
     ax.set_xlim(-0.5, len(buckets) - 0.5)
     ax.set_xlabel("review length in tokens (bucket)")
-    ax.set_ylabel("test accuracy (mean over seeds)")
+    ax.set_ylabel("test accuracy (mean over seeds;\naxis does not start at 0)")
     _legend(fig, models)
     return fig, df
 
