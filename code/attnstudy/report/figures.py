@@ -40,10 +40,9 @@ METRICS = (("accuracy", "Accuracy"), ("f1", "F1"), ("roc_auc", "ROC-AUC"))
 
 
 @figure("metrics", needs=("analysis",), title="Test accuracy, F1 and ROC-AUC per model",
-        alt="""{% if leaders | length > 1 %}{% for m in leaders %}{{ label(m) }}{{ ", " if
-loop.revindex > 2 else (" and " if loop.revindex == 2) }}{% endfor %} tie for the highest test
-accuracy ({{ label(best) }} {{ summ[best].accuracy.mean | pct(1) }}){% else %}{{ label(best) }}
-has the highest test accuracy, {{ summ[best].accuracy.mean | pct(1) }}{% endif %};
+        alt="""{{ label(best) }} has the highest mean test accuracy,
+{{ summ[best].accuracy.mean | pct(1) }}{% if leaders | length > 1 %} (not shown to be more
+accurate than {{ leaders | length - 1 }} of the others){% endif %};
 {{ label(worst) }} has the lowest, {{ summ[worst].accuracy.mean | pct(1) }}{% if
 (baseline.get("test") or {}).get("accuracy") is not none %}, against
 {{ baseline.test.accuracy | pct(1) }} for the {{ baseline_label }} baseline{% endif %}.""",
@@ -53,8 +52,13 @@ Accuracy, F1 and ROC-AUC per model: {% if seeds | length > 1 %}dots are the mean
 seed trained, so there is no interval over seeds{% endif %}{% if
 (baseline.get("test") or {}).get("accuracy") is not none %};
 the dashed line is the {{ baseline_label }} baseline (one fit, no interval){% endif %}. Dots, not
-bars: the axis covers only the range of the data, so compare positions and whether the intervals
-overlap.""")
+bars: the axis covers only the range of the data. Mean accuracy runs from
+{{ summ[worst].accuracy.mean | pct(1) }} ({{ label(worst) }}) to {{ summ[best].accuracy.mean |
+pct(1) }} ({{ label(best) }}){% if (baseline.get("test") or {}).get("accuracy") is not none %};
+the baseline reaches {{ baseline.test.accuracy | pct(1) }}{% if above_baseline %}, exceeded by
+{% for m in above_baseline %}{{ label(m) }}{{ ", " if not loop.last }}{% endfor %}{%
+endif %}{% endif %}; overlapping
+intervals are not a verdict ({{ ref("tab-pairwise") }} gives them).""")
 def fig_metrics(analysis: dict):
     """Accuracy, F1 and ROC-AUC per model: dot at the mean over seeds, line the 95% CI
     (analysis summary), the baseline as a dashed reference line."""
@@ -121,8 +125,12 @@ def confusion_facts(results: dict) -> dict:
         caption="""
 Test confusion matrices summed over {{ seeds | length | plural("seed") }}; each cell shows the
 count and its
-share of the true class (rows). Compare the off-diagonal cells: a model that trades false positives
-for false negatives has the same accuracy but a different error profile.""")
+share of the true class (rows). The share of negative reviews called positive runs from
+{{ f.models.values() | map(attribute="fpr") | min | pct(1) }} to {{ f.models.values() |
+map(attribute="fpr") | max | pct(1) }}, that of positive reviews called negative from
+{{ f.models.values() | map(attribute="fnr") | min | pct(1) }} to {{ f.models.values() |
+map(attribute="fnr") | max | pct(1) }}: models with similar accuracy can trade one error for the
+other.""")
 def fig_confusion(results: dict):
     """Test confusion matrix per model, summed over seeds; cells show count and row share."""
     sums = _confusions(results)
@@ -348,8 +356,11 @@ Removing the k most-attended tokens (solid) versus k random tokens (dashed): top
 change in P(positive); bottom row, share of predictions that flip. {% set ns = faith.values() |
 map(attribute="n_seeds") | unique | list %}{% if ns == [1] %}Lines are the single seed trained (no
 band between seeds).{% else %}Lines are the mean over {{ ns | join("–") }} seeds, shaded bands the
-range between seeds.{% endif %} If attention marks the tokens the prediction depends
-on, the solid line lies clearly above the dashed one, band clear of band. ρ is the Spearman
+range between seeds.{% endif %} {% for m, f in faith_facts.items() %}{{ "At" if loop.first
+else "at" }} k = {{ f.k_max }},
+removing {{ label(m) }}'s most-attended tokens changes P(positive) by {{ f.top | n(3) }} on
+average against {{ f.rand | n(3) }} for random tokens{{ "; " if not loop.last else "." }}{%
+endfor %} ρ is the Spearman
 correlation between attention and gradient importance.""")
 def fig_faithfulness(analysis: dict, results: dict):
     """Prediction change when the top-k attended vs k random tokens are removed, per model:
