@@ -26,6 +26,7 @@ from attnstudy.report import (
     results,
 )
 from attnstudy.report.figures_attention import pick_heat
+from attnstudy.report.heat import query_independence, typical_len
 from attnstudy.report.style import label as fig_label
 from attnstudy.report.style import prose_label
 from tests.test_report import Doc, _text, built  # noqa: F401  (the rendered fixture report)
@@ -207,7 +208,8 @@ def test_additive_highlights_are_a_figure_with_files_and_no_hover(built):  # noq
 
     bundle = results.load(built["results"])
     ctx = facts.context(bundle)
-    assert [s["id"] for s in pick_heat(bundle["attention"])] == [
+    median = typical_len(bundle["results"])
+    assert [s["id"] for s in pick_heat(bundle["attention"], median=median)] == [
         s["id"] for s in ctx["heat_samples"]]  # the same reviews as the HTML highlights
     df = pd.read_csv(built["paths"]["figures"] / "fig-additive.csv")
     assert list(dict.fromkeys(df["id"].astype(str))) == [str(s["id"])
@@ -271,3 +273,39 @@ def test_pdf_gets_the_inline_figures_as_images(built):  # noqa: F811
         img = next(a for t, a in Doc(block).tags if t == "img")
         assert img["src"].startswith("data:image/svg+xml;base64,") and img["alt"], name
         assert "aspect-ratio: 1 /" in img["style"], name
+
+
+# ----------------------------------------------------------------------------- heat-map samples
+
+def _sample(i: int, n: int, label: int, p: float, maps=None) -> dict:
+    return {"id": f"r{i}", "label": label, "tokens": ["w"] * n, "probs": {"additive": p},
+            "additive": [1 / n] * n, "mhsa": maps}
+
+
+def test_heat_samples_are_typical_length_with_a_wrong_one():
+    """Issue #26: the token highlights show reviews of about the test median length, n - 1 the
+    additive model gets right and one it gets wrong, not the shortest reviews."""
+    att = {"samples": [_sample(0, 20, 1, 0.9), _sample(1, 25, 1, 0.2),  # short; one wrong
+                       _sample(2, 170, 1, 0.9), _sample(3, 180, 0, 0.1),
+                       _sample(4, 190, 1, 0.8), _sample(5, 400, 0, 0.9)]}  # long and wrong
+    assert [s["id"] for s in pick_heat(att, 3)] == ["r0", "r1", "r2"]  # no median: shortest
+    # the two right ones nearest 177 tokens and the nearest wrong one, in length order
+    assert [s["id"] for s in pick_heat(att, 3, median=177)] == ["r1", "r2", "r3"]
+    wrong = [s for s in pick_heat(att, 3, median=177)
+             if (s["probs"]["additive"] >= 0.5) != bool(s["label"])]
+    assert len(wrong) == 1
+    # no wrong prediction among the samples: the nearest three
+    right = {"samples": [s for s in att["samples"] if s["id"] in ("r0", "r2", "r3", "r4")]}
+    assert [s["id"] for s in pick_heat(right, 3, median=177)] == ["r2", "r3", "r4"]
+
+
+def test_query_independence_measures_how_alike_the_rows_are():
+    n = 6
+    pooled = np.tile(np.linspace(0.5, 1.5, n) / np.linspace(0.5, 1.5, n).sum(), (n, 1))
+    pooled = pooled + np.random.default_rng(0).normal(0, 1e-4, (n, n))  # rows nearly alike
+    diag = np.full((n, n), 0.2 / (n - 1)) + np.eye(n) * (0.8 - 0.2 / (n - 1))  # self-attention
+    alike = query_independence({"samples": [_sample(0, n, 1, 0.9, [pooled.tolist()])]})
+    own = query_independence({"samples": [_sample(0, n, 1, 0.9, [diag.tolist()])]})
+    assert alike["ratio"] > 100 and own["ratio"] < 1
+    assert own["diag"] == pytest.approx(0.8 * n) and alike["n"] == own["n"] == 1
+    assert query_independence({"samples": [_sample(0, n, 1, 0.9)]}) is None
