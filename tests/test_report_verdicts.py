@@ -206,3 +206,14 @@ def test_leaders_sentence_never_calls_a_tie(bundle, verdict):
                 "noise": "(for MHSA the interval excludes 0, but the difference is within the "
                          "rerun spread)"}[verdict]
         assert tail in words
+
+
+def test_content_id_changes_with_the_content():
+    """Issue #26: a re-render with new content never shares its identifier with the old one."""
+    from attnstudy.report import citation
+
+    a = render.stamp_content(f"<p>version 2.1.0, content {citation.CONTENT}</p><p>old</p>")
+    b = render.stamp_content(f"<p>version 2.1.0, content {citation.CONTENT}</p><p>new</p>")
+    again = render.stamp_content(f"<p>version 2.1.0, content {citation.CONTENT}</p><p>old</p>")
+    assert citation.CONTENT not in a and a == again and a != b
+    assert re.fullmatch(r"<p>version 2.1.0, content [0-9a-f]{10}</p><p>old</p>", a)
