@@ -6,6 +6,7 @@ tests/fixtures/make_results.py (the `built` fixture of tests/test_report.py)."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -70,11 +71,14 @@ def test_every_placed_figure_has_svg_png_csv_linked(built):  # noqa: F811
     assert set(placed) == set(figures.FIGURES) and "additive" in placed
     for name in placed:
         block = html.split(f'<figure id="fig-{name}"')[1].split("</figure>")[0]
-        links = [a["href"] for t, a in Doc(block).tags if t == "a" and "download" in a]
-        assert links == [f"figures/fig-{name}.{e}" for e in ("svg", "png", "csv")], name
-        for link in links:
-            f = built["paths"]["html"].parent / link
-            assert f.is_file() and f.stat().st_size > 0, f
+        links = {a["download"]: a["href"] for t, a in Doc(block).tags
+                 if t == "a" and "download" in a}
+        assert list(links) == [f"fig-{name}.{e}" for e in ("svg", "png", "csv")], name
+        for fname, href in links.items():  # embedded: the HTML keeps them when moved alone
+            assert href.startswith("data:"), (name, href[:40])
+            data = base64.b64decode(href.split(",", 1)[1])
+            if not fname.endswith(".svg"):  # the SVG download is the drawn SVG (same bytes)
+                assert data == (fig_dir / fname).read_bytes(), fname
         assert (fig_dir / f"fig-{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert len(pd.read_csv(fig_dir / f"fig-{name}.csv")) > 0, name
         assert "<svg" in (fig_dir / f"fig-{name}.svg").read_text()
