@@ -38,11 +38,12 @@ _spec.loader.exec_module(make_results)
 
 CHROMIUM = Path("/usr/bin/chromium")
 SECTIONS = ("abstract", "contents", "introduction", "method", "method-data", "method-models",
-            "method-training", "method-evaluation", "results", "results-test",
+            "method-training", "method-evaluation", "verdict-rule", "results", "results-test",
             "results-pairwise", "results-training", "results-length", "results-negation",
             "results-attention", "results-ablations", "results-samples", "claims", "discussion",
             "limitations", "cite", "references", "reproducibility", "benchmark")
-TABLES = ("tab-data", "tab-models", "tab-metrics", "tab-pairwise", "tab-timing", "tab-probes",
+TABLES = ("tab-data", "tab-models", "tab-metrics", "tab-pairwise", "tab-ensemble", "tab-timing",
+          "tab-probes",
           "tab-negation-length", "tab-ablations", "tab-samples", "tab-ledger", "tab-env",
           "tab-config", "tab-bench", "tab-bench-settings", "tab-bench-stages",
           "tab-bench-kernels")
