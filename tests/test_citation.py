@@ -110,7 +110,7 @@ def test_changelog_ends_at_the_current_version_and_v1_is_dated():
 
 
 @pytest.mark.parametrize("edit,needle", [
-    (lambda s: s.replace('version = "2.0.0"\ndescription', 'version = "3.0.0"\ndescription'),
+    (lambda s: s.replace('version = "2.1.0"\ndescription', 'version = "3.0.0"\ndescription'),
      "last changelog entry"),
     (lambda s: s.replace('name = "The attnstudy authors"', 'given-names = "Ann"'), "authors"),
     (lambda s: s.replace("title =", "titel ="), "title"),
@@ -123,3 +123,14 @@ def test_a_bad_citation_toml_is_one_line(tmp_path, edit, needle):
     with pytest.raises(UserError) as e:
         citation.load(path)
     assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_title_and_description_ask_the_question():
+    """What a citation manager imports states the study's question, not an answer the data
+    may reject (issue #26: "Why attention matters" outlived the verdicts)."""
+    meta = citation.load()
+    text = f"{meta.title} {meta.description}"
+    assert "?" in text
+    for answer in ("why attention matters", "attention helps", "attention matters"):
+        assert answer not in text.lower()
+    assert meta.title in citation.cff(meta) and meta.description in citation.cff(meta)

@@ -6,6 +6,7 @@ tests/fixtures/make_results.py (the `built` fixture of tests/test_report.py)."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -26,6 +27,7 @@ from attnstudy.report import (
     results,
 )
 from attnstudy.report.figures_attention import pick_heat
+from attnstudy.report.heat import query_independence, typical_len
 from attnstudy.report.style import label as fig_label
 from attnstudy.report.style import prose_label
 from tests.test_report import Doc, _text, built  # noqa: F401  (the rendered fixture report)
@@ -69,11 +71,14 @@ def test_every_placed_figure_has_svg_png_csv_linked(built):  # noqa: F811
     assert set(placed) == set(figures.FIGURES) and "additive" in placed
     for name in placed:
         block = html.split(f'<figure id="fig-{name}"')[1].split("</figure>")[0]
-        links = [a["href"] for t, a in Doc(block).tags if t == "a" and "download" in a]
-        assert links == [f"figures/fig-{name}.{e}" for e in ("svg", "png", "csv")], name
-        for link in links:
-            f = built["paths"]["html"].parent / link
-            assert f.is_file() and f.stat().st_size > 0, f
+        links = {a["download"]: a["href"] for t, a in Doc(block).tags
+                 if t == "a" and "download" in a}
+        assert list(links) == [f"fig-{name}.{e}" for e in ("svg", "png", "csv")], name
+        for fname, href in links.items():  # embedded: the HTML keeps them when moved alone
+            assert href.startswith("data:"), (name, href[:40])
+            data = base64.b64decode(href.split(",", 1)[1])
+            if not fname.endswith(".svg"):  # the SVG download is the drawn SVG (same bytes)
+                assert data == (fig_dir / fname).read_bytes(), fname
         assert (fig_dir / f"fig-{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert len(pd.read_csv(fig_dir / f"fig-{name}.csv")) > 0, name
         assert "<svg" in (fig_dir / f"fig-{name}.svg").read_text()
@@ -207,7 +212,8 @@ def test_additive_highlights_are_a_figure_with_files_and_no_hover(built):  # noq
 
     bundle = results.load(built["results"])
     ctx = facts.context(bundle)
-    assert [s["id"] for s in pick_heat(bundle["attention"])] == [
+    median = typical_len(bundle["results"])
+    assert [s["id"] for s in pick_heat(bundle["attention"], median=median)] == [
         s["id"] for s in ctx["heat_samples"]]  # the same reviews as the HTML highlights
     df = pd.read_csv(built["paths"]["figures"] / "fig-additive.csv")
     assert list(dict.fromkeys(df["id"].astype(str))) == [str(s["id"])
@@ -271,3 +277,39 @@ def test_pdf_gets_the_inline_figures_as_images(built):  # noqa: F811
         img = next(a for t, a in Doc(block).tags if t == "img")
         assert img["src"].startswith("data:image/svg+xml;base64,") and img["alt"], name
         assert "aspect-ratio: 1 /" in img["style"], name
+
+
+# ----------------------------------------------------------------------------- heat-map samples
+
+def _sample(i: int, n: int, label: int, p: float, maps=None) -> dict:
+    return {"id": f"r{i}", "label": label, "tokens": ["w"] * n, "probs": {"additive": p},
+            "additive": [1 / n] * n, "mhsa": maps}
+
+
+def test_heat_samples_are_typical_length_with_a_wrong_one():
+    """Issue #26: the token highlights show reviews of about the test median length, n - 1 the
+    additive model gets right and one it gets wrong, not the shortest reviews."""
+    att = {"samples": [_sample(0, 20, 1, 0.9), _sample(1, 25, 1, 0.2),  # short; one wrong
+                       _sample(2, 170, 1, 0.9), _sample(3, 180, 0, 0.1),
+                       _sample(4, 190, 1, 0.8), _sample(5, 400, 0, 0.9)]}  # long and wrong
+    assert [s["id"] for s in pick_heat(att, 3)] == ["r0", "r1", "r2"]  # no median: shortest
+    # the two right ones nearest 177 tokens and the nearest wrong one, in length order
+    assert [s["id"] for s in pick_heat(att, 3, median=177)] == ["r1", "r2", "r3"]
+    wrong = [s for s in pick_heat(att, 3, median=177)
+             if (s["probs"]["additive"] >= 0.5) != bool(s["label"])]
+    assert len(wrong) == 1
+    # no wrong prediction among the samples: the nearest three
+    right = {"samples": [s for s in att["samples"] if s["id"] in ("r0", "r2", "r3", "r4")]}
+    assert [s["id"] for s in pick_heat(right, 3, median=177)] == ["r2", "r3", "r4"]
+
+
+def test_query_independence_measures_how_alike_the_rows_are():
+    n = 6
+    pooled = np.tile(np.linspace(0.5, 1.5, n) / np.linspace(0.5, 1.5, n).sum(), (n, 1))
+    pooled = pooled + np.random.default_rng(0).normal(0, 1e-4, (n, n))  # rows nearly alike
+    diag = np.full((n, n), 0.2 / (n - 1)) + np.eye(n) * (0.8 - 0.2 / (n - 1))  # self-attention
+    alike = query_independence({"samples": [_sample(0, n, 1, 0.9, [pooled.tolist()])]})
+    own = query_independence({"samples": [_sample(0, n, 1, 0.9, [diag.tolist()])]})
+    assert alike["ratio"] > 100 and own["ratio"] < 1
+    assert own["diag"] == pytest.approx(0.8 * n) and alike["n"] == own["n"] == 1
+    assert query_independence({"samples": [_sample(0, n, 1, 0.9)]}) is None

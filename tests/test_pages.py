@@ -2,6 +2,7 @@
 past the text after it instead of leaving the page over a third blank; figures keep their order."""
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +56,66 @@ def test_a_page_without_a_gap_is_left_alone():
     html = _doc(20, 1)
     filled, doc = pages.fill(html, _render)
     assert filled == html and _gaps(doc) == []
+
+
+# ----------------------------------------------------------------------------- the committed PDF
+
+PDF = Path(__file__).parents[1] / "build" / "report.pdf"
+
+
+def blank_fractions(pdf) -> list[float]:
+    """Per page: the longest run of blank pixel rows in the text area (A4 minus the 20 mm top and
+    22 mm bottom margins, so the running header and page number are left out), as a share of
+    it; pages drawn at 40 dpi by pdftoppm."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import numpy as np
+
+    if not shutil.which("pdftoppm"):
+        pytest.skip("needs pdftoppm (poppler-utils)")
+    out = []
+    with tempfile.TemporaryDirectory() as d:
+        subprocess.run(["pdftoppm", "-r", "40", "-gray", str(pdf), f"{d}/p"], check=True)
+        for f in sorted(Path(d).glob("p-*.pgm")):
+            raw = f.read_bytes()  # binary PGM: "P5\n<w> <h>\n255\n" then the pixels
+            head = raw.split(b"\n", 3)
+            w, h = map(int, head[1].split())
+            a = np.frombuffer(head[3][-w * h:], dtype=np.uint8).reshape(h, w)
+            ink = (a[int(h * 20 / 297):int(h * 275 / 297)] < 235).any(axis=1)
+            run = best = 0
+            for v in ink:
+                run = 0 if v else run + 1
+                best = max(best, run)
+            out.append(best / len(ink))
+    return out
+
+
+def section_starts(reader) -> set[int]:
+    """0-based pages on which a section (h2) begins: the PDF bookmarks one level below the
+    title's (h1), or the top level when the title has none."""
+    def level(items, depth):
+        for o in items:
+            if isinstance(o, list):
+                yield from level(o, depth + 1)
+            else:
+                yield depth, reader.get_destination_page_number(o)
+
+    marks = list(level(reader.outline, 0))
+    top = 1 if sum(d == 0 for d, _ in marks) == 1 and len(marks) > 1 else 0
+    return {p for d, p in marks if d == top}
+
+
+def test_no_committed_pdf_page_is_over_a_third_blank_but_a_sections_last():
+    """Issue #26: a page more than a third blank must end a section (the next page opens one)."""
+    from pypdf import PdfReader
+
+    if not PDF.is_file():
+        pytest.skip("no build/report.pdf")
+    reader = PdfReader(PDF)
+    fracs, starts = blank_fractions(PDF), section_starts(reader)
+    assert len(fracs) == len(reader.pages) and starts
+    gaps = [(i + 1, round(f, 2)) for i, f in enumerate(fracs[:-1])
+            if f > pages.GAP and i + 1 not in starts]
+    assert gaps == [], f"pages (1-based) over a third blank mid-section: {gaps}"

@@ -24,6 +24,9 @@ from attnstudy.config import ROOT
 from attnstudy.errors import UserError
 
 CITATION = ROOT / "paper" / "citation.toml"
+# Stands for the report's content id until the HTML is complete: render.stamp_content replaces it
+# with a digest of the HTML, so two renders with different content never share an identifier.
+CONTENT = "@@content-id@@"
 BIBTEX_SPECIAL = str.maketrans({c: "\\" + c for c in "&%$#_"})
 
 
@@ -88,16 +91,27 @@ def load(path: Path = CITATION) -> Meta:
 
 
 def made(res: dict) -> dict:
-    """Date, commit and dirty flag of the results: the last-finished training run's own record,
-    else (results written before runs recorded one) the step that wrote results.json."""
+    """Date, commit and dirty flag of the results: the date the last training run finished, the
+    commit most runs were trained at (ties: the one trained first), the code they were computed
+    by, not a later commit that touched other files; results written before runs recorded
+    provenance fall back to results.json's. `created`: that finish time (ISO 8601), the PDF's
+    creation date, so the same results give the same PDF."""
     runs = [r["provenance"] for r in res["runs"] if r.get("provenance")]
     if runs:
-        p = max(runs, key=lambda p: dt.datetime.fromisoformat(p["finished"]))
-        source = "the last training run's own record"
+        last = max(runs, key=lambda p: dt.datetime.fromisoformat(p["finished"]))
+        by: dict[tuple, list] = {}
+        for p in sorted(runs, key=lambda p: p["started"]):
+            key = (p.get("git_commit") or "unknown", bool(p.get("git_dirty")))
+            by.setdefault(key, []).append(p)
+        (commit, dirty), _ = max(by.items(), key=lambda kv: len(kv[1]))  # first max: earliest
+        source = "most training runs recorded"
+        n, total = len(by[(commit, dirty)]), len(runs)
     else:
-        p, source = res["provenance"], "results.json's provenance (the runs recorded none)"
-    return {"date": p["finished"][:10], "commit": p.get("git_commit") or "unknown",
-            "dirty": bool(p.get("git_dirty")), "source": source}
+        last = res["provenance"]
+        commit, dirty = last.get("git_commit") or "unknown", bool(last.get("git_dirty"))
+        source, n, total = "results.json records (the runs recorded none)", 0, 0
+    return {"date": last["finished"][:10], "created": last["finished"], "commit": commit,
+            "dirty": dirty, "source": source, "commit_runs": n, "runs_recorded": total}
 
 
 def _names(meta: Meta) -> str:
@@ -109,7 +123,7 @@ def bibtex(meta: Meta, when: dict) -> str:
     """A @misc entry (BibLaTeX reads `date` and `version`; BibTeX reads year, url and note)."""
     year = when["date"][:4]
     key = f"attnstudy{year}v{meta.version.split('.')[0]}"  # e.g. attnstudy2026v2
-    note = (f"Version {meta.version}, results at commit {when['commit']}"
+    note = (f"Version {meta.version} (content {CONTENT}), runs trained at commit {when['commit']}"
             + (" with uncommitted changes" if when["dirty"] else ""))
     fields = [("author", " and ".join(a.bibtex for a in meta.authors)),
               ("title", meta.title.translate(BIBTEX_SPECIAL)), ("year", year),
@@ -124,15 +138,17 @@ def plain(meta: Meta, when: dict) -> str:
     dirty = " with uncommitted changes" if when["dirty"] else ""
     url = f" {meta.url}" if meta.url else ""
     stop = "" if meta.title.endswith((".", "?", "!")) else "."
-    return (f"{_names(meta)} ({when['date']}). {meta.title}{stop} Version {meta.version}, "
-            f"results at commit {when['commit'][:12]}{dirty}.{url}")
+    return (f"{_names(meta)} ({when['date']}). {meta.title}{stop} Version {meta.version} "
+            f"(content {CONTENT}), "
+            f"runs trained at commit {when['commit'][:12]}{dirty}.{url}")
 
 
 def facts(meta: Meta, res: dict) -> dict:
     """What the report says about citing it, from the toml and the results' provenance."""
     when = made(res)
     return {"title": meta.title, "authors": [a.display for a in meta.authors],
-            "names": _names(meta), "version": meta.version, "description": meta.description,
+            "names": _names(meta), "version": meta.version, "content": CONTENT,
+            "description": meta.description,
             "keywords": meta.keywords, "url": meta.url, "pdf_url": meta.pdf_url,
             **when, "highwire_date": when["date"].replace("-", "/"),
             "plain": plain(meta, when), "bibtex": bibtex(meta, when),

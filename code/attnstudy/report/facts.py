@@ -16,10 +16,10 @@ import tomllib
 from attnstudy.analysis.sections import PAIR_CONSISTENCY
 from attnstudy.config import ROOT
 from attnstudy.metrics import LOWER_IS_BETTER, METRIC_LABELS
-from attnstudy.report import citation, wording
+from attnstudy.report import citation, verdicts, wording
 from attnstudy.report.benchmark import bench_table, settings_grid
 from attnstudy.report.figures import probe_counts, wilson
-from attnstudy.report.figures_attention import heat_scale, pick_short
+from attnstudy.report.figures_attention import heat_scale, pick_heat, pick_short, typical_len
 from attnstudy.report.style import baseline_label, order, ratio_css
 
 METRICS = tuple(METRIC_LABELS.items())
@@ -49,31 +49,56 @@ def verdict_class(verdict: str) -> str:
     return "yes" if "support" in v or "confirm" in v else "unclear"
 
 
-def comparator(pairwise: list[dict], noise: float | None = None):
-    """cmp(a, b): the pairwise row for a vs b oriented so that diff = acc(a) - acc(b), or None.
-    `noise` is true when |diff| is no larger than the rerun spread (wording.rerun_spread)."""
+def comparator(pairwise: list[dict], summ: dict, margin: float, noise: float | None = None):
+    """cmp(a, b): the comparison of a and b oriented so that diff = acc(a) - acc(b), or None.
+
+    The headline basis: the difference of per-seed mean accuracies with a Welch 95% interval over
+    seeds (verdicts.per_seed, not adjusted for multiplicity), worded by verdicts.decide with the
+    declared equivalence margin and the rerun spread `noise`. `ens`: the secondary basis (seed
+    ensembles, analysis.json: bootstrap CI unadjusted, McNemar p Holm-adjusted), decided by the
+    same rule on its own interval."""
     def cmp(a: str, b: str) -> dict | None:
         for p in pairwise:
             if (p["a"], p["b"]) in ((a, b), (b, a)):
                 s = 1 if p["a"] == a else -1
                 lo, hi = sorted((s * p["ci_low"], s * p["ci_high"]))
-                sig = bool(p["significant"])
-                return {"a": a, "b": b, "diff": s * p["acc_diff"], "lo": lo, "hi": hi,
-                        "p": p.get("mcnemar_p_holm", p["mcnemar_p"]),
-                        "holm": "mcnemar_p_holm" in p, "sig": sig,
-                        "better": sig and s * p["acc_diff"] > 0,
-                        "noise": noise is not None and abs(p["acc_diff"]) <= noise,
-                        "worse": sig and s * p["acc_diff"] < 0}
+                ed = s * p["acc_diff"]
+                ps = verdicts.per_seed(summ[a]["accuracy"], summ[b]["accuracy"])
+                v = verdicts.decide(ps["diff"], ps["lo"], ps["hi"], margin, noise)
+                ev = verdicts.decide(ed, lo, hi, margin, noise)
+                return {"a": a, "b": b, "diff": ps["diff"], "lo": ps["lo"], "hi": ps["hi"],
+                        "verdict": v.word, "noise": v.noise, "finding": v.finding,
+                        "better": v.word == "better", "worse": v.word == "worse",
+                        "relation": verdicts.relation(v),
+                        "ens": {"diff": ed, "lo": lo, "hi": hi, "verdict": ev.word,
+                                "noise": ev.noise, "sig": bool(p["significant"]),
+                                "p": p.get("mcnemar_p_holm", p["mcnemar_p"]),
+                                "holm": "mcnemar_p_holm" in p}}
         return None
     return cmp
 
 
 def leaders(ranking: list[str], cmp) -> list[str]:
-    """The model with the highest mean accuracy and every model that is not significantly less
-    accurate than it (the analysis' pairwise flag; a pair not compared counts as a tie): the
-    prose calls one model the most accurate only when this list has one entry."""
+    """The model with the highest mean accuracy and every model not shown to be worse than it
+    (verdict other than "worse"; a pair not compared counts as not shown): the prose calls one
+    model the most accurate only when this list has one entry, and never calls the rest a tie."""
     top = ranking[0]
     return [top] + [m for m in ranking[1:] if not ((c := cmp(top, m)) and c["better"])]
+
+
+def lead(ranking: list[str], cmp) -> dict:
+    """The top model's comparisons by verdict: `open` (not shown worse than the top),
+    `equivalent`, `inconclusive`, `noise` (inconclusive as within the rerun spread), `beaten`."""
+    top, by = ranking[0], collections.defaultdict(list)
+    for m in ranking[1:]:
+        c = cmp(top, m)
+        word = c["verdict"] if c else "inconclusive"
+        by["beaten" if word == "better" else word].append(m)
+        if c and c["noise"]:
+            by["noise"].append(m)
+    return {"open": [m for m in ranking[1:] if m not in by["beaten"]], "beaten": by["beaten"],
+            "equivalent": by["equivalent"], "inconclusive": by["inconclusive"],
+            "noise": by["noise"]}
 
 
 def training(runs: list[dict]) -> dict:
@@ -116,10 +141,13 @@ def training(runs: list[dict]) -> dict:
     return out
 
 
-def samples(att: dict, models: list[str]) -> tuple[list[dict], list[dict]]:
+def samples(att: dict, models: list[str], median: int | None = None
+            ) -> tuple[list[dict], list[dict]]:
     """(prediction samples, heat-map samples) from attention.json by the rules in the captions:
     the N_DISAGREE reviews with the largest spread of P(positive) across models, then the
-    N_AGREE with the smallest; the N_HEAT shortest reviews for the additive heat map."""
+    N_AGREE with the smallest; for the additive heat map the N_HEAT reviews of pick_heat (nearest
+    the test set's `median` length, one misclassified), with `right` and `top` (the three
+    highest-weighted tokens, (token, w * n))."""
     rows = []
     for s in att["samples"]:
         probs = {m: s["probs"][m] for m in models if m in s["probs"]}
@@ -130,10 +158,16 @@ def samples(att: dict, models: list[str]) -> tuple[list[dict], list[dict]]:
                      + (" …" if len(s["tokens"]) > EXCERPT else "")})
     by_spread = sorted(rows, key=lambda s: (-s["spread"], str(s["id"])))
     chosen = by_spread[:N_DISAGREE] + list(reversed(by_spread[N_DISAGREE:]))[:N_AGREE]
-    heat = sorted(rows, key=lambda s: (len(s["tokens"]), str(s["id"])))[:N_HEAT]
-    octaves = heat_scale(att)  # the figures' colour range
+    ids = [s["id"] for s in pick_heat(att, N_HEAT, median)]
+    heat = [next(r for r in rows if r["id"] == i) for i in ids]
+    octaves = heat_scale(att, median)  # the figures' colour range
     for s in heat:  # (token, weight, w * n, background, text colour): relative to uniform
         n = len(s["tokens"])
+        p = s["p"].get("additive")
+        s["right"] = p is None or (p >= 0.5) == bool(s["label"])
+        w = s["additive"] or []
+        s["top"] = [(s["tokens"][i], w[i] * n)
+                    for i in sorted(range(len(w)), key=lambda i: -w[i])[:3]]
         s["spans"] = [(tok, w, w * n, *ratio_css(math.log2(max(w * n, 1e-9)), octaves))
                       for tok, w in zip(s["tokens"], s["additive"] or [], strict=False)]
     return chosen, heat
@@ -266,7 +300,9 @@ def context(b: dict) -> dict:
                "eval_rps": _mean(r["eval_reviews_per_second"] for r in runs[m]),
                "best_step": _mean(r["best_step"] for r in runs[m]),
                "steps": _mean(r["steps"] for r in runs[m])} for m in models]
-    pred_samples, heat_samples = samples(att, models)
+    median = typical_len(res)
+    pred_samples, heat_samples = samples(att, models, median)
+    octaves = heat_scale(att, median)
     fixed = rules_fixed()
     ledger = [{**row, "cls": verdict_class(row["verdict"]), "fixed": fixed.get(row.get("id"))}
               for row in ana["ledger"]]
@@ -278,18 +314,28 @@ def context(b: dict) -> dict:
     base_acc = (ana["baseline"].get("test") or {}).get("accuracy")
     short = pick_short(att, 2)
     spread = wording.rerun_spread()
-    cmp = comparator(ana["pairwise"], spread["max"] if spread else None)
+    margin = verdicts.margin()
+    cmp = comparator(ana["pairwise"], summ, margin, spread["max"] if spread else None)
+    pairs = [cmp(p["a"], p["b"]) for p in ana["pairwise"]]
     return {
         "res": res, "ana": ana, "att": att, "cfg": res["config"], "data": res["data"],
         "prov": res["provenance"], "train": training(res["runs"]),
         "grouping": res["data"].get("grouping") or "film",  # results before v2: always film
         "models": models, "summ": summ, "ranking": ranking, "best": ranking[0],
         "worst": ranking[-1], "leaders": leaders(ranking, cmp), "metrics": METRICS,
+        "lead": lead(ranking, cmp),
         "best_by_metric": {k: (min if k in LOWER_IS_BETTER else max)(
             models, key=lambda m, k=k: summ[m][k]["mean"]) for k, _ in METRICS},
         "above_baseline": [m for m in models if base_acc is not None
                            and summ[m]["accuracy"]["mean"] > base_acc],
         "cmp": cmp, "citation": citation.facts(citation.load(), res),
+        "pairs": pairs, "margin": margin,
+        # seed-ensemble accuracy of each model (secondary basis), as the pairwise rows record it
+        "ens_acc": {m: acc for p in ana["pairwise"]
+                    for m, acc in ((p["a"], p["acc_a"]), (p["b"], p["acc_b"]))},
+        "findings": [c for c in pairs if c["finding"]],
+        "pair_verdicts": collections.Counter(c["verdict"] for c in pairs),
+        "noise_verdicts": [c for c in pairs if c["noise"]],
         "sig_pairs": [p for p in ana["pairwise"] if p["significant"]],
         # pairs whose seed ensembles rank the two models the other way round from the per-seed
         # means of Table 3: said in the text, since a reader compares the two tables
@@ -304,7 +350,9 @@ def context(b: dict) -> dict:
         "total_train": sum(r["train_seconds"] for r in res["runs"]),
         "buckets": buckets, "len_first": _mean(buckets[0]["accuracy"].values()),
         "len_last": _mean(buckets[-1]["accuracy"].values()),
-        "neg": ana["negation"], "octaves": heat_scale(att),
+        "neg": ana["negation"], "octaves": octaves,
+        # the token highlights' colour key: one swatch per octave of w * n
+        "heat_key": [(k, *ratio_css(float(k), octaves)) for k in range(-octaves, octaves + 1)],
         "neg_len": negation_facts(ana), "pair_rule": PAIR_CONSISTENCY,
         "attn": attention_facts(res, ana, summ),
         "attn_claim": next((r for r in ledger if r.get("id") == "attention-weights-matter"), None),

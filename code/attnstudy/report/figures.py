@@ -40,10 +40,9 @@ METRICS = (("accuracy", "Accuracy"), ("f1", "F1"), ("roc_auc", "ROC-AUC"))
 
 
 @figure("metrics", needs=("analysis",), title="Test accuracy, F1 and ROC-AUC per model",
-        alt="""{% if leaders | length > 1 %}{% for m in leaders %}{{ label(m) }}{{ ", " if
-loop.revindex > 2 else (" and " if loop.revindex == 2) }}{% endfor %} tie for the highest test
-accuracy ({{ label(best) }} {{ summ[best].accuracy.mean | pct(1) }}){% else %}{{ label(best) }}
-has the highest test accuracy, {{ summ[best].accuracy.mean | pct(1) }}{% endif %};
+        alt="""{{ label(best) }} has the highest mean test accuracy,
+{{ summ[best].accuracy.mean | pct(1) }}{% if leaders | length > 1 %} (not shown to be more
+accurate than {{ leaders | length - 1 }} of the others){% endif %};
 {{ label(worst) }} has the lowest, {{ summ[worst].accuracy.mean | pct(1) }}{% if
 (baseline.get("test") or {}).get("accuracy") is not none %}, against
 {{ baseline.test.accuracy | pct(1) }} for the {{ baseline_label }} baseline{% endif %}.""",
@@ -53,8 +52,12 @@ Accuracy, F1 and ROC-AUC per model: {% if seeds | length > 1 %}dots are the mean
 seed trained, so there is no interval over seeds{% endif %}{% if
 (baseline.get("test") or {}).get("accuracy") is not none %};
 the dashed line is the {{ baseline_label }} baseline (one fit, no interval){% endif %}. Dots, not
-bars: the axis covers only the range of the data, so compare positions and whether the intervals
-overlap.""")
+bars: the axis covers only the range of the data. Mean accuracy runs from
+{{ summ[worst].accuracy.mean | pct(1) }} ({{ label(worst) }}) to {{ summ[best].accuracy.mean |
+pct(1) }} ({{ label(best) }}){% if (baseline.get("test") or {}).get("accuracy") is not none %};
+the baseline reaches {{ baseline.test.accuracy | pct(1) }}{% if above_baseline %}, exceeded by {{
+above_baseline | length }} of them{% endif %}{% endif %}; overlapping intervals are not a verdict
+({{ ref("tab-pairwise") }} gives them).""")
 def fig_metrics(analysis: dict):
     """Accuracy, F1 and ROC-AUC per model: dot at the mean over seeds, line the 95% CI
     (analysis summary), the baseline as a dashed reference line."""
@@ -109,8 +112,10 @@ def confusion_facts(results: dict) -> dict:
     """Per model, the share of negative reviews called positive (fpr) and of positive reviews
     called negative (fnr), over all seeds."""
     sums = _confusions(results)
-    return {"models": {m: {"fpr": c[0, 1] / max(c[0].sum(), 1), "fnr": c[1, 0] / max(c[1].sum(), 1)}
-                       for m in order(sums) for c in [sums[m]]}}
+    ms = {m: {"fpr": c[0, 1] / max(c[0].sum(), 1), "fnr": c[1, 0] / max(c[1].sum(), 1)}
+          for m in order(sums) for c in [sums[m]]}
+    return {"models": ms, **{k: (min(v[k] for v in ms.values()), max(v[k] for v in ms.values()))
+                             for k in ("fpr", "fnr")}}
 
 
 @figure("confusion", needs=("results",), facts=confusion_facts,
@@ -121,8 +126,9 @@ def confusion_facts(results: dict) -> dict:
         caption="""
 Test confusion matrices summed over {{ seeds | length | plural("seed") }}; each cell shows the
 count and its
-share of the true class (rows). Compare the off-diagonal cells: a model that trades false positives
-for false negatives has the same accuracy but a different error profile.""")
+share of the true class (rows). Negative reviews called positive: {{ f.fpr[0] | pct(1) }} to
+{{ f.fpr[1] | pct(1) }}; positive called negative: {{ f.fnr[0] | pct(1) }} to {{ f.fnr[1] | pct(1)
+}}, so models of similar accuracy can trade one error for the other.""")
 def fig_confusion(results: dict):
     """Test confusion matrix per model, summed over seeds; cells show count and row share."""
     sums = _confusions(results)
@@ -144,7 +150,8 @@ def fig_confusion(results: dict):
         ax.set_xticks([0, 1], ["neg", "pos"])
         ax.set_yticks([0, 1], ["neg", "pos"] if m == models[0] else [])
         ax.grid(False)
-        ax.set_title(label(m), color=color(m) if m != "bilstm" else "#2b8cbe", fontsize=8.5)
+        name = label(m).replace("-", "-\n", 1).replace(" ", "\n", 1)  # six panels: ~1 inch each
+        ax.set_title(name, color=color(m) if m != "bilstm" else "#2b8cbe", fontsize=8)
         ax.set_xlabel("predicted", fontsize=7.5)
     axes[0].set_ylabel("true", fontsize=7.5)
     return fig, pd.DataFrame(rows)
@@ -156,9 +163,11 @@ def fig_confusion(results: dict):
 buckets[0].hi }} tokens) to {{ len_last | pct(1) }} on the longest ({{ buckets[-1].lo }}–{{
 buckets[-1].hi }}).""", caption="""
 Test accuracy per review-length bucket (token count before truncation; bucket edges are length
-quantiles, n = reviews per bucket). The dotted line marks the truncation point. Look for models
-whose lines cross: an advantage that appears only for long reviews would favour attention's
-direct access to distant tokens.""")
+quantiles, n = reviews per bucket), mean over seeds, with a binomial 95% interval over the
+bucket's reviews (normal approximation; not the seed spread); the y axis does not start at 0 and
+the dotted line marks the truncation point. Averaged over models, accuracy {{ "falls" if
+len_last < len_first else "rises" }} from {{ len_first | pct(1) }} (shortest) to {{ len_last |
+pct(1) }} (longest).""")
 def fig_length(analysis: dict, results: dict):
     """Accuracy per review-length bucket (tokens before truncation); truncation point marked."""
     max_len = results["config"]["data"].get("max_len")
@@ -168,11 +177,15 @@ def fig_length(analysis: dict, results: dict):
                         "truncated_share": b["truncated_share"], "model": m,
                         "accuracy": b["accuracy"][m]}
                        for i, b in enumerate(buckets) for m in models])
+    df = df.assign(ci95_half=lambda d: 1.96 * np.sqrt(d.accuracy * (1 - d.accuracy) / d.n))
     fig, ax = _fig(3.0)
     x = np.arange(len(buckets))
     for m in models:
         acc = df[df["model"] == m]["accuracy"].to_numpy()
         ax.plot(x, acc, color=color(m), lw=1.6)
+        ax.errorbar(x + 0.04 * (models.index(m) - len(models) / 2), acc, fmt="none",
+                    yerr=df[df["model"] == m]["ci95_half"].to_numpy(), ecolor=color(m),
+                    elinewidth=0.9, capsize=1.5, alpha=0.8)
         for i, b in enumerate(buckets):  # a marker per point: each has its own hover text
             tip(ax.plot(i, acc[i], marker(m), color=color(m), ms=5)[0],
                 f"{label(m)}, {b['lo']}–{b['hi']} tokens: accuracy {acc[i]:.2%} "
@@ -191,7 +204,7 @@ def fig_length(analysis: dict, results: dict):
                         textcoords="offset points", va="top", fontsize=8, color=BASELINE)
     ax.set_xlim(-0.5, len(buckets) - 0.5)
     ax.set_xlabel("review length in tokens (bucket)")
-    ax.set_ylabel("test accuracy (mean over seeds)")
+    ax.set_ylabel("test accuracy (mean over seeds;\naxis does not start at 0)")
     _legend(fig, models)
     return fig, df
 
@@ -337,8 +350,10 @@ Removing the k most-attended tokens (solid) versus k random tokens (dashed): top
 change in P(positive); bottom row, share of predictions that flip. {% set ns = faith.values() |
 map(attribute="n_seeds") | unique | list %}{% if ns == [1] %}Lines are the single seed trained (no
 band between seeds).{% else %}Lines are the mean over {{ ns | join("–") }} seeds, shaded bands the
-range between seeds.{% endif %} If attention marks the tokens the prediction depends
-on, the solid line lies clearly above the dashed one, band clear of band. ρ is the Spearman
+range between seeds.{% endif %} {% for m, f in faith_facts.items() %}{{ "At" if loop.first else
+"at" }} k = {{ f.k_max }}, removing {{ label(m) }}'s most-attended tokens changes P(positive) by
+{{ f.top | n(3) }} against {{ f.rand | n(3) }} for random ones{{ "; " if not loop.last else "."
+}}{% endfor %} ρ is the Spearman
 correlation between attention and gradient importance.""")
 def fig_faithfulness(analysis: dict, results: dict):
     """Prediction change when the top-k attended vs k random tokens are removed, per model:

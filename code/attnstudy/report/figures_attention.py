@@ -24,6 +24,13 @@ from attnstudy.report.figkit import (
     subplots,
 )
 from attnstudy.report.figures_training import selection
+from attnstudy.report.heat import (  # noqa: F401  (pick_heat: part of this module's interface)
+    heat_scale,
+    pick_heat,
+    pick_short,
+    query_independence,
+    typical_len,
+)
 from attnstudy.report.style import (
     BASELINE,
     INK,
@@ -32,7 +39,6 @@ from attnstudy.report.style import (
     PDF_TALL_HEIGHT_IN,
     PDF_WIDTH_IN,
     color,
-    heat_octaves,
     label,
     order,
     ratio_css,
@@ -48,28 +54,6 @@ SAY_STATS = """ {% import "_macros.html.j2" as x with context %}{{
 x.attention_stats(short=true) }}"""
 
 
-def pick_short(attention: dict, n: int = 1) -> list[dict]:
-    """The attention figures' rule: the n shortest samples that have MHSA maps, ties by id."""
-    have = [s for s in attention["samples"] if s.get("mhsa")]
-    return sorted(have, key=lambda s: (len(s["tokens"]), str(s["id"])))[:n]
-
-
-def heat_scale(attention: dict) -> int:
-    """Octaves of w * n the heat maps saturate at (style.heat_octaves), over every weight they
-    show: the additive weights of the token highlights (pick_heat) and, for the pick_short
-    reviews, the additive weights, the MHSA query x key maps and the attention tokens receive
-    (over heads and per head)."""
-    ratios = []
-    for s in pick_heat(attention) + pick_short(attention, 2):
-        t = len(s["tokens"])
-        ratios += [w * t for w in s.get("additive") or []]
-        if s.get("mhsa"):
-            maps = np.asarray(s["mhsa"], dtype=float)
-            ratios += list((maps * t).ravel()) + list((maps.mean(axis=1) * t).ravel())
-            ratios += [w * t for w in s.get("mhsa_received") or maps.mean(axis=(0, 1))]
-    return heat_octaves(ratios)
-
-
 def short(tok: str) -> str:
     return tok if len(tok) <= LABEL_CHARS else tok[:LABEL_CHARS - 1] + "…"
 
@@ -79,7 +63,9 @@ def text_in(chars: int) -> float:
     return chars * 0.62 * MIN_LABEL_PT / 72 + 0.08
 
 
-@figure("attention-mhsa", needs=("attention",), when=lambda b: bool(pick_short(b["attention"])),
+@figure("attention-mhsa", needs=("attention", "results"),
+        when=lambda b: bool(pick_short(b["attention"])),
+        facts=lambda attention, results: {"q": query_independence(attention)},
         title="MHSA self-attention per head on one short review",
         alt="""On review {{ mhsa_sample.id }}, the MHSA heads' weights lie between
 ×{{ heat_range.mhsa[0] | n(2) }} and ×{{ heat_range.mhsa[1] | n(2) }} of uniform.""",
@@ -89,14 +75,19 @@ sampled review that has maps (review {{ s.id }}, truth {{ "positive" if s.label 
 row = query token, column = key token, colour = weight relative to uniform (w · n, red above,
 blue below, white = 1/n, saturating at ×{{ 2 ** octaves }} and ×1/{{ 2 ** octaves }} as in the
 other heat maps); here the weights lie between ×{{ heat_range.mhsa[0] | n(2) }} and
-×{{ heat_range.mhsa[1] | n(2) }} of uniform. A red column collects evidence from one token for
-every query; a red diagonal keeps each token's own state.""" + SAY_STATS)
-def fig_attention_mhsa(attention: dict):
+×{{ heat_range.mhsa[1] | n(2) }} of uniform. {% if f.q %}Over the {{ f.q.n }} sampled reviews
+with maps, a key's weight varies {{ f.q.ratio | n(0) }} times more across keys than across queries
+(median over {{ f.q.heads }} heads and the reviews; smallest {{ f.q.ratio_min | n(1) }}){%
+if f.q.ratio >= 10 %}: the rows are nearly alike, so each head pools nearly the same weighted mean
+for every query{% else %}: the queries attend differently{% endif %}. The diagonal gets
+×{{ f.q.diag | n(2) }} of uniform (median){% if f.q.diag < 1.5 %}: no head keeps a token's own
+state{% endif %}.{% endif %}""" + SAY_STATS)
+def fig_attention_mhsa(attention: dict, results: dict):
     """Per-head MHSA query x key weights x n for the shortest sample review."""
     (s,) = pick_short(attention, 1)
     maps, tokens = np.asarray(s["mhsa"], dtype=float), s["tokens"]
     heads, t = maps.shape[0], len(tokens)
-    octaves = heat_scale(attention)
+    octaves = heat_scale(attention, typical_len(results))
     lab = text_in(max(len(short(x)) for x in tokens))
     ncols = 2 if heads > 1 else 1
     nrows = -(-heads // ncols)
@@ -127,7 +118,7 @@ def fig_attention_mhsa(attention: dict):
     return fig, df
 
 
-@figure("attention-received", needs=("attention",),
+@figure("attention-received", needs=("attention", "results"),
         when=lambda b: bool(pick_short(b["attention"])),
         title="Attention each token gets, relative to uniform",
         alt="""{% set r = heat_range %}{% if r.additive %}On these reviews the additive weights lie
@@ -145,9 +136,9 @@ additive weights lie between ×{{ r.additive[0] | n(2) }} and ×{{ r.additive[1]
 uniform{% endif %}{% if r.received %}{{ "," if r.additive else " In these reviews" }} the
 attention MHSA's tokens receive between ×{{ r.received[0] | n(2) }} and
 ×{{ r.received[1] | n(2) }}{% endif %}.""" + SAY_STATS)
-def fig_attention_received(attention: dict):
+def fig_attention_received(attention: dict, results: dict):
     """Per token: additive weight, MHSA received (mean and per head), as log2(w * n) rows."""
-    samples, octaves = pick_short(attention, 2), heat_scale(attention)
+    samples, octaves = pick_short(attention, 2), heat_scale(attention, typical_len(results))
     lab = text_in(max(len(short(x)) for s in samples for x in s["tokens"]))
     blocks = []
     for s in samples:
@@ -178,14 +169,6 @@ def fig_attention_received(attention: dict):
     return fig, pd.DataFrame(out)
 
 
-HEAT_N = 3  # reviews in the additive token highlights (facts.N_HEAT: the same rule, tested)
-
-
-def pick_heat(attention: dict, n: int = HEAT_N) -> list[dict]:
-    """The token highlights' rule: the n shortest sampled reviews, ties by id."""
-    return sorted(attention["samples"], key=lambda s: (len(s["tokens"]), str(s["id"])))[:n]
-
-
 def _token_lines(tokens: list[str], size: float, width_in: float) -> list[list[tuple]]:
     """Tokens wrapped into lines of at most width_in inches: [[(x inches, token), ...], ...],
     widths measured on the font's outlines (the drawn text, not a character count)."""
@@ -204,25 +187,33 @@ def _token_lines(tokens: list[str], size: float, width_in: float) -> list[list[t
     return lines
 
 
-@figure("additive", needs=("attention",), when=lambda b: bool(pick_heat(b["attention"])),
-        title="Additive attention on short test reviews",
-        alt="""Additive attention on the {{ heat_samples | length }} shortest sampled test
-reviews{% if heat_span[0] is not none %}: the weights lie between ×{{ heat_span[0] | n(2) }} and
-×{{ heat_span[1] | n(2) }} of uniform{% endif %}.""",
+@figure("additive", needs=("attention", "results"),
+        when=lambda b: bool(pick_heat(b["attention"])),
+        title="Additive attention on typical-length test reviews",
+        alt="""Additive attention on {{ heat_samples | length }} sampled test reviews of about the
+median length{% if heat_span[0] is not none %}: the weights lie between ×{{ heat_span[0] | n(2) }}
+and ×{{ heat_span[1] | n(2) }} of uniform{% endif %}.""",
         caption="""
-The additive model's attention weights on the {{ heat_samples | length }} shortest sampled test
-reviews (seed {{ att.seed }}), each token's background coloured by its weight relative to
-uniform (w · n, n = tokens in the review) on the scale of the other heat maps: red above
-uniform, blue below, white at 1/n, saturating at ×{{ 2 ** octaves }} and
-×1/{{ 2 ** octaves }}{% if heat_span[0] is not none %}; here the weights lie between
-×{{ heat_span[0] | n(2) }} and ×{{ heat_span[1] | n(2) }} of uniform{% endif %}.
-Look at whether the red tokens are sentiment words or negations.""" + SAY_STATS)
-def fig_additive(attention: dict):
-    """The shortest sampled reviews as running text, each token on its w * n colour (the HTML
-    token highlights' scale, style.ratio_css)."""
+The additive model's attention weights (seed {{ att.seed }}) on the {{ heat_samples | length }}
+sampled test reviews nearest the test set's median length of
+{{ data.token_length_percentiles.p50 }} tokens ({% for s in heat_samples %}{{ s.tokens | length
+}}{{ ", " if not loop.last }}{% endfor %} tokens; {{ heat_samples | rejectattr("right") | list
+| length }} of them misclassified), each token's
+background coloured by its weight relative to uniform (w · n, n = tokens in the review; key
+above the reviews). {% for s in heat_samples %}{{ "In" if loop.first else "in" }} review {{ s.id
+}} the three highest weights fall on {% for tok, r in s.top %}“{{ tok }}” (×{{ r | n(1) }}){{
+", " if loop.revindex > 2 else (" and " if loop.revindex == 2) }}{% endfor %}{{
+"; " if not loop.last else "." }}{% endfor %}
+{% if heat_span[0] is not none %}Over these reviews the weights lie between
+×{{ heat_span[0] | n(2) }} and ×{{ heat_span[1] | n(2) }} of uniform.{% endif %}""" + SAY_STATS)
+def fig_additive(attention: dict, results: dict):
+    """The typical-length sampled reviews as running text, each token on its w * n colour (the
+    HTML token highlights' scale, style.ratio_css)."""
     size, line_h, pad = 9.0, 0.22, 0.1
-    blocks = [(s, _token_lines(s["tokens"], size, WIDTH - 2 * pad)) for s in pick_heat(attention)]
-    octaves = heat_scale(attention)
+    median = typical_len(results)
+    blocks = [(s, _token_lines(s["tokens"], size, WIDTH - 2 * pad))
+              for s in pick_heat(attention, median=median)]
+    octaves = heat_scale(attention, median)
     height = sum((len(lines) + 1) * line_h + 0.12 for _, lines in blocks) + 0.1
     fig = plt.figure(figsize=(WIDTH, height))
     y, rows = height - 0.1, []
@@ -265,7 +256,7 @@ def _stat_rows(stats: dict) -> list[tuple[str, str, str, dict, dict]]:
 
 @figure("attention-stats", needs=("analysis",),
         when=lambda b: bool(b["analysis"]["attention"]["statistics"]),
-        title="How peaked the attention is over all test reviews",
+        title="How peaked the attention is over all test reviews (largest weight: log scale)",
         alt="""Median normalised attention entropy over the test reviews (1 = uniform):
 {% for m, s in attn.stats.items() %}{{ label(m) }} {{ s.entropy | n(3) }}{{ ", " if not loop.last
 else "." }}{% endfor %}""",
@@ -320,6 +311,7 @@ def fig_attention_stats(analysis: dict):
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(title)
+        ax.set_xlabel("log scale" if scale == "log" else "linear scale", fontsize=7.5)
         ax.grid(axis="y", visible=False)
     axes[0].set_yticks(y, [name for _, name, *_ in rows])
     axes[0].set_ylim(-0.7, len(rows) - 0.4)

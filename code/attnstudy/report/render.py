@@ -24,7 +24,7 @@ from markupsafe import Markup, escape
 from attnstudy.config import ROOT
 from attnstudy.files import Stamp, atomic_write
 from attnstudy.keys import cache_key
-from attnstudy.report import draw, facts, figures, fmt, pages, results
+from attnstudy.report import citation, draw, facts, figures, fmt, pages, results
 from attnstudy.report.registry import Registry, references
 
 TEMPLATES, PROSE = ROOT / "templates", ROOT / "paper" / "prose"
@@ -70,16 +70,37 @@ INLINED = re.compile(r'<svg id="svg-[\w-]+" class="fig-svg" role="img" aria-labe
                      r'data-figure="[\w-]+" style="([^"]*)".*?</svg>', re.S)
 
 
+FIG_FILES = re.compile(r'<span class="fig-files">.*?</span>', re.S)
+
+
 def for_print(html: str) -> str:
     """The HTML the PDF is made from: each inlined SVG (inline_svg) as an <img> of itself, as
-    every figure was before (a PDF has no hover; WeasyPrint draws figures as images)."""
+    every figure was before (a PDF has no hover; WeasyPrint draws figures as images), and no
+    figure downloads (data: URIs of megabytes; the HTML carries them)."""
+    html = FIG_FILES.sub("", html)
     return INLINED.sub(lambda m: f'<img src="{data_uri(m[0].encode(), "image/svg+xml")}" '
                                  f'alt="{m[1]}" style="{m[2]}">', html)
 
 
-def render_html(ctx: dict, drawn: list[dict]) -> str:
+MIME = {"svg": "image/svg+xml", "png": "image/png", "csv": "text/csv"}
+
+
+def downloads(fig: dict, fig_dir: Path | None) -> dict[str, str]:
+    """A figure's SVG, PNG and CSV as data: URIs (the HTML keeps them when moved or mailed
+    alone); a format missing from `fig_dir` (or no `fig_dir`) links to figures/ beside it."""
+    out = {}
+    for e in draw.FORMATS:
+        path = fig_dir / f"fig-{fig['name']}.{e}" if fig_dir else None
+        out[e] = (data_uri(fig["svg_bytes"], MIME[e]) if e == "svg" and fig_dir
+                  else data_uri(path.read_bytes(), MIME[e]) if path and path.is_file()
+                  else f"{FIGURE_DIR}/fig-{fig['name']}.{e}")
+    return out
+
+
+def render_html(ctx: dict, drawn: list[dict], fig_dir: Path | None = None) -> str:
     """The report from the context (facts.context) and the drawn figures ({"name", "svg_bytes",
-    "aspect"}): every figure's caption and alt text come from its registry entry."""
+    "aspect"}; their files in `fig_dir`, embedded as downloads): every figure's caption and alt
+    text come from its registry entry."""
     env, refs = environment(), references(REFERENCES)
     template = env.get_template("report.html.j2")
     css = Markup((TEMPLATES / "report.css").read_text(encoding="utf-8"))
@@ -92,7 +113,7 @@ def render_html(ctx: dict, drawn: list[dict]) -> str:
                                                .render(**ctx, f=own[f["name"]])).striptags()
                                         .split()),
                         "uri": data_uri(f["svg_bytes"], "image/svg+xml"),
-                        "files": {e: f"{FIGURE_DIR}/fig-{f['name']}.{e}" for e in draw.FORMATS}}
+                        "files": downloads(f, fig_dir)}
             for f in drawn}
     for f in drawn:  # a figure with hover texts is inlined; the others stay images
         g = figs[f["name"]]
@@ -117,7 +138,13 @@ def render_html(ctx: dict, drawn: list[dict]) -> str:
             **names, f=own.get(n, {})))
         html = template.render(**names)
         prev = reg
-    return html
+    return stamp_content(html)
+
+
+def stamp_content(html: str) -> str:
+    """The HTML with its content id (citation.CONTENT) filled in: the first 10 hex digits of
+    the SHA-256 of the HTML as rendered with the placeholder, so it changes with any content."""
+    return html.replace(citation.CONTENT, sha256(html.encode()).hexdigest()[:10])
 
 
 PDF_KEY = "AttnstudyKey"  # the PDF's Info entry holding the key of the HTML it was made from
@@ -174,7 +201,7 @@ def render(results_dir: Path, out_dir: Path, pdf: bool = True) -> dict[str, Path
         if pdf:
             import weasyprint  # noqa: F401  (warm: its import is slow)
         drawn = finish()
-    html = render_html(ctx, drawn)
+    html = render_html(ctx, drawn, paths["figures"])
     with atomic_write(paths["html"]) as f:
         f.write(html)
     if pdf:
