@@ -123,10 +123,10 @@ def test_real_data_slice(imdb_dir):
 def test_results_check_fingerprint_matches_the_encoded_dataset(imdb_dir):
     """The runner decides "results are current" from file checksums alone; that fingerprint
     must be the one the encoded dataset (and so every run key) carries."""
-    from attnstudy.training import runner
+    from attnstudy.pipeline import cache
 
     ds = encode.load_dataset(load_config("smoke").data, data_dir=imdb_dir)
-    assert runner.local_fingerprint(imdb_dir) == ds.fingerprint
+    assert cache.local_fingerprint(imdb_dir) == ds.fingerprint
 
 
 def _word(prefix: str, i: int) -> str:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from attnstudy.analysis import sections as sec
-from attnstudy.analysis.attention import attention
+from attnstudy.analysis.attention_effects import attention
 from attnstudy.analysis.claim_rules import Evidence
 from attnstudy.analysis.claims import CLAIMS, ledger
 from attnstudy.metrics import decide
@@ -29,7 +29,8 @@ from attnstudy.metrics import decide
 
 def analyse(results: dict, predictions, probes: list, cfg, claims=CLAIMS) -> dict:
     """analysis.json's sections (summary, pairwise, baseline, length, negation, faithfulness,
-    attention, ledger); the runner adds schema_version, config_hash and analysis_key.
+    attention, ledger); the pipeline words the ledger (report.ledger_text) and adds
+    schema_version, config_hash and analysis_key.
 
     `results` is results.json (its `baseline` record, when present, is the TF-IDF baseline),
     `predictions` test_predictions.parquet as a DataFrame (a `baseline` column, when present,

@@ -323,7 +323,7 @@ def measure(cfg: Config, models: list[str], repeats: int, setting: str) -> dict:
     """
     import torch
 
-    from attnstudy.training.workers import usable_cores
+    from attnstudy.cores import usable_cores
 
     cores = usable_cores()[: SETTINGS[setting][1]]
     if hasattr(os, "sched_setaffinity"):

@@ -220,7 +220,7 @@ class ResultsFile(Record):
     provenance: Provenance = Field(description="where these files were aggregated")
     weights: dict[str, WeightFile] | None = keyed(
         "weights/: `<model>.msgpack` (first seed's parameters), `vocab.json`, `config.json` "
-        "(attnstudy.training.publish); absent in older results", "<file>", default=None)
+        "(attnstudy.pipeline.publish); absent in older results", "<file>", default=None)
 
 
 # ----------------------------------------------------------------------------- test_predictions
