@@ -344,9 +344,9 @@ def test_a_second_build_waits_for_the_run_the_first_trains(tmp_path, capsys):
     """The run folder's lock: a second holder waits (saying so in one line) until it is free."""
     import threading
 
-    order = []
-    with cache.run_lock(tmp_path, "additive seed 0"):
-        waiter = threading.Thread(target=lambda: cache.run_lock(tmp_path, "additive seed 0")
+    order, rdir = [], tmp_path / "runs" / "additive-seed0-key"
+    with cache.run_lock(rdir, "additive seed 0"):
+        waiter = threading.Thread(target=lambda: cache.run_lock(rdir, "additive seed 0")
                                   .__enter__() or order.append("second"))
         waiter.start()
         waiter.join(timeout=0.5)
@@ -356,3 +356,5 @@ def test_a_second_build_waits_for_the_run_the_first_trains(tmp_path, capsys):
     assert order == ["first", "second"]
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["attnstudy: additive seed 0 is being trained by another build; waiting for it"]
+    assert [p.name for p in tmp_path.rglob("*.lock")] == ["additive-seed0-key.lock"]
+    assert not rdir.exists()  # the run folder holds only the run's own files

@@ -34,7 +34,7 @@ def _parquet_rows(path: Path, wanted: list[str]) -> tuple[list[str], Iterator[Ro
 
     try:
         pf = pq.ParquetFile(path)
-    except Exception:
+    except (OSError, ValueError):  # pyarrow's ArrowInvalid is a ValueError, ArrowIOError OSError
         raise UserError(f"{path} is not a readable Parquet file") from None
     header = pf.schema_arrow.names
 

@@ -4,7 +4,7 @@
         checkpoint.msgpack                              resume state while it trains
         best_params.msgpack, trained.json               its selected parameters and training record
         eval-<eval key>/result.json, test_probs.npy, attention.json    its measurements
-        .lock                                           held by the build training the run
+    build/cache/locks/<run folder>.lock                 held by the build training that run
     build/cache/baseline/<key>.json                     the TF-IDF baseline
 
 Every key is `attnstudy.keys.cache_key`: config values, the code that computes it (the module
@@ -89,13 +89,15 @@ def local_fingerprint(data_dir: Path) -> str:
 
 @contextlib.contextmanager
 def run_lock(rdir: Path, what: str):
-    """Hold `rdir`'s lock file while training or storing the run: a second build that needs the
-    same run waits for the first (and then finds it finished) instead of training it again. The
-    kernel releases the lock when its process dies, so a killed build never blocks the next."""
+    """Hold the lock file of run folder `rdir` while training or storing the run: a second build
+    that needs the same run waits for the first (and then finds it finished) instead of training
+    it again. The kernel releases the lock when its process dies, so a killed build never blocks
+    the next. Locks live beside the run folders, which keep only the run's own files."""
     import fcntl
 
-    rdir.mkdir(parents=True, exist_ok=True)
-    with open(rdir / ".lock", "w") as f:
+    locks = rdir.parent.parent / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{rdir.name}.lock", "w") as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
