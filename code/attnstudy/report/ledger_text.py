@@ -2,8 +2,9 @@
 paper/prose/ledger.txt.j2 and the values analysis.claims decided the verdict with.
 
 `worded(analysed)` gives analysis.json's sections with every ledger row's "rule" and "result"
-(plain text) added; a result ends with the verdict the rule gives on the other accuracy basis
-(facts "other_basis"), if any. The pipeline words the ledger before it writes analysis.json.
+(plain text) added, worded from the facts as decided and then made JSON-safe (NaN -> None); a
+result ends with the verdict the rule gives on the other accuracy basis (facts "other_basis"), if
+any. The pipeline words the ledger before it writes analysis.json.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import jinja2
 
 from attnstudy.analysis.claims import CLAIMS, load_claims
+from attnstudy.analysis.sections import clean
 from attnstudy.config import ROOT
 from attnstudy.errors import UserError
 
@@ -89,6 +91,6 @@ def worded(analysed: dict, claims: Path | str = CLAIMS, template: Path | str = T
                                      where=where)
         rule = _say(getattr(words, f"{c['kind']}_rule"), c, where=where)
         before = {k: v for k, v in row.items() if k not in ("verdict", "facts")}
-        rows.append({**before, "rule": rule, "result": result, "verdict": verdict,
-                     "facts": facts})
+        rows.append(clean({**before, "rule": rule, "result": result, "verdict": verdict,
+                           "facts": facts}))  # JSON-safe once worded: NaN -> None
     return {**analysed, "ledger": rows}
