@@ -16,7 +16,7 @@ from pydantic import Field
 
 from attnstudy.config import PROFILES
 from attnstudy.metrics import METRICS
-from attnstudy.schema.attention import (
+from attnstudy.schema.attention_records import (
     Ablation,
     AttentionSection,
     AttentionStats,
