@@ -1,7 +1,7 @@
 """The results files as pydantic models: the one definition that `validate_results` checks and
 `schema_markdown` prints as build/results/README.md.
 
-results.json and attention.json are what the runner writes, so their records are closed
+results.json and attention.json are what the pipeline writes, so their records are closed
 (`Record`: an undocumented field is an error, so the README cannot miss one). analysis.json is
 looser (`Loose`: documented fields required, extra fields allowed) because its sections grow
 with the analysis. Types are strict: no str -> int coercion, no bool where an int belongs (an
@@ -211,8 +211,10 @@ class ResultsFile(Record):
     profile: Literal[PROFILES] = Field(description="the profile built")
     config: ConfigRecord
     config_hash: Hex16 = Field(description="hash of the config sections; every file agrees")
-    build_key: str = Field(description="identifies config, code and every run; the runner "
-                           "reuses the files while it matches")
+    build_key: str = Field(description="identifies everything the results files are made from: "
+                           "config, every run and evaluation, the baseline, the code and "
+                           "libraries that write them; the pipeline reuses the files while it "
+                           "matches")
     data: DataSummary
     models: dict[str, ModelInfo] = keyed("every model in config.train.models", "<model>")
     runs: list[Run] = Field(description="one per model x seed")
