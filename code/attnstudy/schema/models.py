@@ -211,10 +211,8 @@ class ResultsFile(Record):
     profile: Literal[PROFILES] = Field(description="the profile built")
     config: ConfigRecord
     config_hash: Hex16 = Field(description="hash of the config sections; every file agrees")
-    build_key: str = Field(description="identifies everything the results files are made from: "
-                           "config, every run and evaluation, the baseline, the code and "
-                           "libraries that write them; the pipeline reuses the files while it "
-                           "matches")
+    build_key: str = Field(description="identifies all the results files are made from (config, "
+                           "runs, evaluations, baseline, code, libraries); reused while it matches")
     data: DataSummary
     models: dict[str, ModelInfo] = keyed("every model in config.train.models", "<model>")
     runs: list[Run] = Field(description="one per model x seed")
