@@ -381,8 +381,8 @@ def test_other_basis_verdict_is_computed_not_typed():
     verdict, facts = cr.pairwise({"requires": [], "pairs": [["a", "b"]]}, t, ev)
     assert verdict == "not supported"
     assert facts["other_basis"] == {"basis": "on per-seed means", "verdict": "supported"}
-    words = ledger_mod._words(ledger_mod.TEMPLATE)
-    said = ledger_mod._say(words.other_basis, facts["other_basis"], verdict, where="test")
+    words = ledger_text._words(ledger_text.TEMPLATE)
+    said = ledger_text._say(words.other_basis, facts["other_basis"], verdict, where="test")
     assert said == "On per-seed means it would read supported."
     ev.runs["a"][0]["test"]["accuracy"] = 0.8525  # the same difference on both bases
     assert cr.pairwise({"requires": [], "pairs": [["a", "b"]]}, t, ev)[1]["other_basis"][
