@@ -14,6 +14,7 @@ from attnstudy.analysis import sections
 from attnstudy.config import load_config
 from attnstudy.data.probes import load_probes
 from attnstudy.data.text import has_negation, tokenize
+from attnstudy.report.ledger_text import worded
 
 N = 3000
 SEEDS = (0, 1, 2)
@@ -73,7 +74,7 @@ def run(res, pred, probes, base, cfg, **kw) -> dict:
     if "probs" in base:
         pred["baseline"] = base["probs"]
     res = {**res, "baseline": {k: v for k, v in base.items() if k != "probs"}}
-    return analysis.analyse(res, pred, probes, cfg, **kw)
+    return worded(analysis.analyse(res, pred, probes, cfg, **kw), **kw)  # as the pipeline
 
 
 def verdicts(out) -> dict[str, str]:

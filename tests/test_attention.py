@@ -15,7 +15,7 @@ from scipy import stats as sps
 from attnstudy.config import load_config
 from attnstudy.data.encode import Split
 from attnstudy.evaluation import ablations, attention_stats
-from attnstudy.models import attention
+from attnstudy.models import attention_ops
 from attnstudy.models import classifiers as models
 from attnstudy.models.inference import attention_weights, compiled_predict, predict_probs
 from attnstudy.schema import models as schema
@@ -37,22 +37,22 @@ def random_rows(shape, mask, seed=0):
 
 
 def test_entropy_is_one_for_uniform_and_zero_for_one_hot():
-    uniform = np.asarray(attention.uniform(jnp.asarray(MASK)))
+    uniform = np.asarray(attention_ops.uniform(jnp.asarray(MASK)))
     np.testing.assert_allclose(uniform.sum(1), 1.0, rtol=1e-6)
-    np.testing.assert_allclose(attention.normalised_entropy(uniform, MASK), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(attention_ops.normalised_entropy(uniform, MASK), 1.0, rtol=1e-6)
     one_hot = np.zeros(MASK.shape, np.float32)
     one_hot[np.arange(6), LENGTHS - 1] = 1.0  # the last real token
-    ent = np.asarray(attention.normalised_entropy(one_hot, MASK))
+    ent = np.asarray(attention_ops.normalised_entropy(one_hot, MASK))
     assert ent[LENGTHS == 1] == 1.0  # one token: uniform and one-hot at once, defined as 1
     np.testing.assert_allclose(ent[LENGTHS > 1], 0.0, atol=1e-7)
-    between = np.asarray(attention.normalised_entropy(random_rows(MASK.shape, MASK), MASK))
+    between = np.asarray(attention_ops.normalised_entropy(random_rows(MASK.shape, MASK), MASK))
     assert ((between > 0.5) & (between < 1))[LENGTHS > 1].all()
 
 
 def test_permutation_keeps_each_rows_weights_and_touches_no_padding():
     w = random_rows(MASK.shape, MASK)
     w[~MASK] = 0.0
-    p = np.asarray(attention.permute(jnp.asarray(w), jnp.asarray(MASK), jax.random.key(0)))
+    p = np.asarray(attention_ops.permute(jnp.asarray(w), jnp.asarray(MASK), jax.random.key(0)))
     for i in range(len(w)):
         np.testing.assert_array_equal(np.sort(p[i]), np.sort(w[i]))  # the same multiset
     assert (p[~MASK] == 0).all()
@@ -60,13 +60,13 @@ def test_permutation_keeps_each_rows_weights_and_touches_no_padding():
     # mhsa layout [b, heads, q, k]: padded query rows stay zero, real rows are shuffled
     valid = MASK[:, None, :, None] & MASK[:, None, None, :]
     w4 = random_rows((6, 2, 12, 12), np.broadcast_to(valid, (6, 2, 12, 12)), seed=1)
-    p4 = np.asarray(attention.permute(jnp.asarray(w4), jnp.asarray(valid), jax.random.key(1)))
+    p4 = np.asarray(attention_ops.permute(jnp.asarray(w4), jnp.asarray(valid), jax.random.key(1)))
     np.testing.assert_array_equal(np.sort(p4, -1), np.sort(w4, -1))
     assert (p4[~np.broadcast_to(valid, p4.shape)] == 0).all()
     # a mask that is not right-padded: invalid entries keep their (nonzero) values in place
     holes = np.array([[True, False, True, True, False, True]])
     w1 = np.arange(1, 7, dtype=np.float32)[None]
-    p1 = np.asarray(attention.permute(jnp.asarray(w1), jnp.asarray(holes), jax.random.key(2)))
+    p1 = np.asarray(attention_ops.permute(jnp.asarray(w1), jnp.asarray(holes), jax.random.key(2)))
     assert (p1[~holes] == w1[~holes]).all() and sorted(p1[holes]) == sorted(w1[holes])
 
 
@@ -184,15 +184,24 @@ def stored(name):
                          cfg.train.eval_batch_size)
 
 
+def measure(cfg, name, seed, vocab_size, params, split, probs):
+    """{ablation: record} for a model of `ABLATIONS` (None for the others), as evaluation
+    records them: `probs` are the unablated model's P(positive) on `split`, as stored."""
+    if name not in attention_ops.ABLATIONS:
+        return None
+    return ablations.records(cfg, probs, ablations.per_review(cfg, name, seed, vocab_size, params,
+                                                              split)[0], split.labels)
+
+
 @pytest.mark.parametrize("name", ["additive", "mhsa"])
 def test_ablation_records_leave_the_stored_predictions_alone(name):
     cfg, split = setting()
     before = stored(name)
     kept = before.copy()
-    rec = ablations.measure(cfg, name, 0, VOCAB, trained(name)[1], split, before)
+    rec = measure(cfg, name, 0, VOCAB, trained(name)[1], split, before)
     np.testing.assert_array_equal(before, kept)  # not written to
     np.testing.assert_array_equal(stored(name), kept)  # and recomputed: bit for bit
-    assert set(rec) == set(attention.ABLATIONS[name])
+    assert set(rec) == set(attention_ops.ABLATIONS[name])
     for mode, r in rec.items():
         schema.Ablation.model_validate(r)
         p = ablations.per_review(cfg, name, 0, VOCAB, trained(name)[1], split)[0][mode]
@@ -202,7 +211,7 @@ def test_ablation_records_leave_the_stored_predictions_alone(name):
         assert r["ci_low"] <= r["acc_diff"] <= r["ci_high"] and r["ci_level"] == 0.95
         assert r["mean_abs_prob_change"] == pytest.approx(np.abs(p - before).mean(), rel=1e-6)
     assert rec["permuted"]["mean_abs_prob_change"] > 0
-    assert ablations.measure(cfg, "bilstm", 0, VOCAB, None, split, before) is None
+    assert measure(cfg, "bilstm", 0, VOCAB, None, split, before) is None
 
 
 @pytest.mark.parametrize("name", ["additive", "mhsa"])
@@ -241,7 +250,7 @@ def test_curve_point_attention():
 
 
 def test_analysis_section_summarises_the_runs_records():
-    from attnstudy.analysis.attention import attention as section
+    from attnstudy.analysis.attention_effects import attention as section
 
     cfg, split = setting()
     runs = {}
@@ -251,7 +260,7 @@ def test_analysis_section_summarises_the_runs_records():
         for seed in (0, 1):  # two "seeds": the same parameters, permuted with different keys
             runs[name].append({
                 "seed": seed,
-                "ablations": ablations.measure(cfg, name, seed, VOCAB, trained(name)[1], split,
+                "ablations": measure(cfg, name, seed, VOCAB, trained(name)[1], split,
                                                probs),
                 "attention_stats": attention_stats.measure(name, ablations.per_review(
                     cfg, name, seed, VOCAB, trained(name)[1], split)[1], split.lengths),
@@ -263,7 +272,7 @@ def test_analysis_section_summarises_the_runs_records():
     out = section(runs)
     schema.AttentionSection.model_validate(out)
     assert set(out["ablations"]) == set(out["statistics"]) == set(out["learning"]) == set(
-        attention.ABLATIONS)
+        attention_ops.ABLATIONS)
     perm = out["ablations"]["mhsa"]["permuted"]
     diffs = [r["ablations"]["permuted"]["acc_diff"] for r in runs["mhsa"]]
     assert perm["acc_diff"]["mean"] == pytest.approx(np.mean(diffs)) and perm["n_seeds"] == 2

@@ -12,6 +12,8 @@ import pytest
 from attnstudy.analysis import claims as ledger_mod
 from attnstudy.analysis.claim_rules import KINDS
 from attnstudy.errors import UserError
+from attnstudy.report import ledger_text
+from attnstudy.report.ledger_text import worded
 from tests.test_analysis import PROBES, SEEDS, N, faith_run, run, synthetic
 
 MODELS = ("bilstm", "additive", "mhsa", "bilstm_matched", "transformer")
@@ -233,14 +235,14 @@ def test_pairwise_claims_state_both_bases():
 
 
 def test_numbers_show_the_side_of_the_cut():
-    d = ledger_mod.decisive
+    d = ledger_text.decisive
     assert d(0.0099, (0, 0.01), 100, 2, sign=True) == "+0.99"
     assert d(0.009999, (0, 0.01), 100, 2, sign=True) == "+0.9999"  # never "+1.00" below 1 point
     assert d(-0.00001, (0,), 100, 2, sign=True) == "-0.001"
     assert d(0.7999, (0.8,), 100, 1) == "79.99"
     assert d(0.8, (0.8,), 100, 1) == "80.0"
-    assert ledger_mod.pval_text(0.0499, 0.05) == "p = 0.0499"  # not "0.05"
-    assert ledger_mod.pval_text(0.2, 0.05) == "p = 0.2"
+    assert ledger_text.pval_text(0.0499, 0.05) == "p = 0.0499"  # not "0.05"
+    assert ledger_text.pval_text(0.2, 0.05) == "p = 0.2"
     # +0.77 points (23 reviews of 3000) against 1-point and 0.5-point cuts, in the sentence
     r = row(scenario("attention_slightly_ahead"), "attention-beyond-size")
     assert r["facts"]["pairs"][0]["diff"] == pytest.approx(23 / N)
@@ -318,8 +320,9 @@ def test_report_fixture_ledger_is_the_packages(tmp_path):
     fixture = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fixture)
     out = fixture.make(tmp_path)
-    again = analyse(read_json(out / "results.json"),
-                    pd.read_parquet(out / "test_predictions.parquet"), PROBES, fixture.config())
+    again = worded(analyse(read_json(out / "results.json"),
+                           pd.read_parquet(out / "test_predictions.parquet"), PROBES,
+                           fixture.config()))
     assert read_json(out / "analysis.json")["ledger"] == json.loads(json.dumps(again["ledger"]))
     assert set(fixture.verdicts(out)) == set(fixture.VERDICTS)
 
@@ -378,8 +381,8 @@ def test_other_basis_verdict_is_computed_not_typed():
     verdict, facts = cr.pairwise({"requires": [], "pairs": [["a", "b"]]}, t, ev)
     assert verdict == "not supported"
     assert facts["other_basis"] == {"basis": "on per-seed means", "verdict": "supported"}
-    words = ledger_mod._words(ledger_mod.TEMPLATE)
-    said = ledger_mod._say(words.other_basis, facts["other_basis"], verdict, where="test")
+    words = ledger_text._words(ledger_text.TEMPLATE)
+    said = ledger_text._say(words.other_basis, facts["other_basis"], verdict, where="test")
     assert said == "On per-seed means it would read supported."
     ev.runs["a"][0]["test"]["accuracy"] = 0.8525  # the same difference on both bases
     assert cr.pairwise({"requires": [], "pairs": [["a", "b"]]}, t, ev)[1]["other_basis"][

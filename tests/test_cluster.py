@@ -197,7 +197,7 @@ def test_the_reaper_kills_its_whole_session(tmp_path):
               f"    open({str(pidfile)!r}, 'w').write(str(os.getpid()))\n"
               "    time.sleep(300)\n"
               "time.sleep(300)\n")
-    reaper = subprocess.Popen([sys.executable, "-m", "attnstudy.training.reaper", str(folder),
+    reaper = subprocess.Popen([sys.executable, "-m", "attnstudy.pipeline.reaper", str(folder),
                                sys.executable, "-c", daemon], stdin=subprocess.PIPE,
                               start_new_session=True)
     try:
@@ -238,9 +238,9 @@ def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
 def test_a_node_with_other_code_or_libraries_is_refused(tmp_path, monkeypatch):
     from attnstudy.config import load_config
     from attnstudy.errors import UserError
-    from attnstudy.training import executors, runner
+    from attnstudy.pipeline import cache, executors
 
-    monkeypatch.setattr(runner, "CACHE", tmp_path)
+    monkeypatch.setattr(cache, "CACHE", tmp_path)
     cfg = load_config("smoke")
     result = {"run_key": "mhsa-seed0-0123456789abcdef", "node": "n1", "versions": {"jax": "0.1"},
               "files": {"trained.json": b"{}"}}
@@ -248,14 +248,21 @@ def test_a_node_with_other_code_or_libraries_is_refused(tmp_path, monkeypatch):
                        r"machine mhsa-seed0-\w+: its code or libraries differ \(jax 0.1; here"):
         executors.store(cfg, "mhsa", 0, "fingerprint", result)
     assert not list(tmp_path.rglob("*"))  # nothing of it was stored
-    good = {**result, "run_key": runner.run_dir(cfg, "mhsa", 0, "fingerprint").name}
+    good = {**result, "run_key": cache.run_dir(cfg, "mhsa", 0, "fingerprint").name,
+            "eval_key": "eval-0123456789ab"}
+    # the same run, but evaluated by other evaluation code (or without the driver's probes)
+    with pytest.raises(UserError, match=r"node n1 computes evaluation eval-0123456789ab, this "
+                       r"machine eval-\w+: its code or libraries differ"):
+        executors.store(cfg, "mhsa", 0, "fingerprint", good)
+    assert not list(tmp_path.rglob("*"))
+    good["eval_key"] = cache.eval_dir(cfg, "mhsa", 0, "fingerprint").name
     executors.store(cfg, "mhsa", 0, "fingerprint", good)
-    assert (runner.run_dir(cfg, "mhsa", 0, "fingerprint") / "trained.json").read_bytes() == b"{}"
+    assert (cache.run_dir(cfg, "mhsa", 0, "fingerprint") / "trained.json").read_bytes() == b"{}"
 
 
 def test_cluster_setting(monkeypatch):
     from attnstudy.errors import UserError
-    from attnstudy.training import executors
+    from attnstudy.pipeline import executors
 
     monkeypatch.delenv("ATTNSTUDY_CLUSTER", raising=False)
     assert executors.from_setting(None) is None  # the local pool

@@ -84,6 +84,24 @@ def test_tiny_data_loads(tiny_imdb):
     assert ds.vocab[:2] == ["<pad>", "<unk>"]
 
 
+@pytest.mark.parametrize("damage", [lambda b: b[: len(b) // 2], lambda b: b"not a zip file",
+                                    lambda b: b[:30] + bytes(len(b) - 30)])
+def test_a_damaged_encoding_cache_is_said_and_rebuilt(tiny_imdb, tmp_path, monkeypatch, capsys,
+                                                       damage):
+    """A torn, foreign or zeroed cache file: one warning line, then the same encoding again."""
+    monkeypatch.setattr(encode, "CACHE", tmp_path / "cache")
+    cfg = DataConfig(vocab_size=50, max_len=8, bucket_edges=(4, 8), val_fraction=0.2)
+    first = encode.load_dataset(cfg, tiny_imdb)
+    (path,) = (tmp_path / "cache").glob("*.npz")
+    path.write_bytes(damage(path.read_bytes()))
+    again = encode.load_dataset(cfg, tiny_imdb)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is unreadable" in err[0] and "encoding again" in err[0], err
+    assert again.vocab == first.vocab and (again.train.ids == first.train.ids).all()
+    assert encode.load_dataset(cfg, tiny_imdb).vocab == first.vocab  # rebuilt: read silently
+    assert not capsys.readouterr().err
+
+
 @pytest.mark.parametrize("rows, message", [
     ({"text": ["good", "bad"], "label": [1, 2]}, "label 2 outside {0, 1}"),
     ({"text": ["good", "  "], "label": [1, 0]}, "empty or whitespace-only"),
@@ -123,10 +141,10 @@ def test_real_data_slice(imdb_dir):
 def test_results_check_fingerprint_matches_the_encoded_dataset(imdb_dir):
     """The runner decides "results are current" from file checksums alone; that fingerprint
     must be the one the encoded dataset (and so every run key) carries."""
-    from attnstudy.training import runner
+    from attnstudy.pipeline import cache
 
     ds = encode.load_dataset(load_config("smoke").data, data_dir=imdb_dir)
-    assert runner.local_fingerprint(imdb_dir) == ds.fingerprint
+    assert cache.local_fingerprint(imdb_dir) == ds.fingerprint
 
 
 def _word(prefix: str, i: int) -> str:

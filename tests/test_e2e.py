@@ -115,7 +115,8 @@ def test_published_results_stay_frozen_when_only_code_changed(out, imdb_dir, tmp
     import dataclasses
 
     from attnstudy.config import load_config
-    from attnstudy.training import runner
+    from attnstudy.pipeline import results as runner
+    from attnstudy.pipeline import runs
 
     monkeypatch.setenv("IMDB_DIR", str(imdb_dir))
     published = tmp_path / "results"
@@ -126,7 +127,7 @@ def test_published_results_stay_frozen_when_only_code_changed(out, imdb_dir, tmp
     full = dataclasses.replace(load_config("smoke"), profile="full")
     runner.refresh_analysis(full, published)  # as committed: analysis.json matches results.json
     before = {p: p.read_bytes() for p in published.rglob("*") if p.is_file()}  # and weights/
-    monkeypatch.setattr(runner, "run_all", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr(runs, "run_all", lambda *a, **k: pytest.fail("retrained"))
     assert runner.write_results(full, out=published) == published
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "stay frozen" in err[0] and "just retrain" in err[0]

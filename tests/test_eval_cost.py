@@ -20,7 +20,7 @@ from attnstudy.config import load_config
 from attnstudy.data.encode import Split, load_dataset
 from attnstudy.data.probes import load_probes
 from attnstudy.evaluation import ablations, attention_stats, evaluate
-from attnstudy.models.attention import ABLATIONS
+from attnstudy.models.attention_ops import ABLATIONS
 from attnstudy.training import loop
 
 _spec = importlib.util.spec_from_file_location(
@@ -108,16 +108,16 @@ def random_valid(rng, b: int, t: int, right_padded: bool) -> np.ndarray:
 
 @pytest.mark.parametrize("right_padded", [True, False])
 def test_permute_is_the_three_argsort_permutation(right_padded):
-    """The one-sort `attention.permute` gives the old one's output exactly, for the same key:
+    """The one-sort `attention_ops.permute` gives the old one's output exactly, for the same key:
     additive [b, t] and mhsa [b, heads, q, k] layouts (query x key mask), many lengths, rows
-    packed into one integer key (t < attention.PACKED_MAX) and not (t >= it)."""
+    packed into one integer key (t < attention_ops.PACKED_MAX) and not (t >= it)."""
     import jax
     import jax.numpy as jnp
 
-    from attnstudy.models import attention
+    from attnstudy.models import attention_ops
 
     rng = np.random.default_rng(0)
-    new, old = jax.jit(attention.permute), jax.jit(reference.permute)
+    new, old = jax.jit(attention_ops.permute), jax.jit(reference.permute)
     for t in (1, 2, 7, 64, 400, 511, 512, 600):
         mask = random_valid(rng, 64, t, right_padded)
         w = np.where(mask, rng.random((64, t), np.float32), 0.0).astype(np.float32)
@@ -145,7 +145,7 @@ def test_permute_sorts_once():
     import jax
     import jax.numpy as jnp
 
-    from attnstudy.models import attention
+    from attnstudy.models import attention_ops
 
     w, v = jnp.ones((2, 4, 8, 8)), jnp.ones((2, 1, 8, 8), bool)
 
@@ -153,4 +153,4 @@ def test_permute_sorts_once():
         return jax.jit(fn).lower(w, v, jax.random.key(0)).compile().as_text().count(" sort(")
 
     assert sorts(reference.permute) == 3
-    assert sorts(attention.permute) == 1
+    assert sorts(attention_ops.permute) == 1

@@ -21,7 +21,7 @@ import pytest
 from attnstudy import keys
 from attnstudy.config import AnalysisConfig, Config, DataConfig, TrainConfig
 from attnstudy.data import encode, text
-from attnstudy.training import runner
+from attnstudy.pipeline import cache, results
 from tests.test_structure import SOURCE, import_graph
 
 REAL_DIGEST = keys.code_digest
@@ -85,7 +85,7 @@ def use_digests(monkeypatch, overrides: dict[str, str]) -> None:
 # ----------------------------------------------------------------------------- code_digest
 
 MODULES = ("attnstudy.data.encode", "attnstudy.data.text", "attnstudy.keys",
-           "attnstudy.training.runner")
+           "attnstudy.pipeline.results")
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -195,16 +195,20 @@ def test_dataset_key_follows_tokenizer_config_and_data(digest_of, monkeypatch):
 # the rest raise errors, write files or make keys; checkpoints store parameters bit for bit.
 NEUTRAL = {"attnstudy.config", "attnstudy.errors", "attnstudy.files", "attnstudy.keys",
            "attnstudy.training.checkpoints"}
+# what only makes keys, schedules runs, pins threads (keys hold the setting) or records when
+# and where: never a number of the results
+ORCHESTRATION = {"attnstudy.pipeline.cache", "attnstudy.pipeline.workers", "attnstudy.cores",
+                 "attnstudy.provenance"}
 
 
-def reached(*entries: str) -> set[str]:
-    """The package modules `entries` import, directly or not (function-level imports too);
-    package `__init__`s holding nothing but a docstring count as neutral."""
+def reached(*entries: str, stop: frozenset = frozenset()) -> set[str]:
+    """The package modules `entries` import, directly or not (function-level imports too), not
+    walking into `stop`; package `__init__`s holding nothing but a docstring count as neutral."""
     graph = import_graph(SOURCE)
     seen, todo = set(), list(entries)
     while todo:
         m = todo.pop()
-        if m not in seen:
+        if m not in seen and m not in stop:
             seen.add(m)
             todo.extend(graph[m])
     inits = {m for m in seen if (SOURCE / Path(*m.split(".")[1:]) / "__init__.py").is_file()}
@@ -216,49 +220,49 @@ def reached(*entries: str) -> set[str]:
 
 
 def test_keyed_code_covers_what_each_step_runs():
-    assert reached("attnstudy.training.loop", "attnstudy.data.encode") <= set(runner.TRAIN_CODE)
+    assert reached("attnstudy.training.loop", "attnstudy.data.encode") <= set(cache.TRAIN_CODE)
     # an evaluation lives inside its run's folder: the run key covers the model code
     assert reached("attnstudy.evaluation.evaluate", "attnstudy.data.probes") <= (
-        set(runner.EVAL_CODE) | set(runner.TRAIN_CODE))
-    assert reached("attnstudy.analysis.baseline") <= set(runner.BASELINE_CODE)
-    assert reached("attnstudy.analysis.analyse") <= set(runner.ANALYSIS_CODE)
-    assert {"attnstudy.data.text", "attnstudy.metrics"} <= set(runner.BASELINE_CODE)
+        set(cache.EVAL_CODE) | set(cache.TRAIN_CODE))
+    assert reached("attnstudy.analysis.baseline") <= set(results.BASELINE_CODE)
+    assert reached("attnstudy.analysis.analyse") <= set(results.ANALYSIS_CODE)
+    assert {"attnstudy.data.text", "attnstudy.metrics"} <= set(results.BASELINE_CODE)
 
 
 CFG = Config()
 
 
 def run_key() -> str:
-    return runner.run_key(CFG, "additive", 0, "fp")
+    return cache.run_key(CFG, "additive", 0, "fp")
 
 
-@pytest.mark.parametrize("module", runner.TRAIN_CODE)
+@pytest.mark.parametrize("module", cache.TRAIN_CODE)
 def test_run_key_follows_training_code(module, monkeypatch):
     base = run_key()
     use_digests(monkeypatch, {module: "0" * 64})
     assert run_key() != base
 
 
-@pytest.mark.parametrize("module", sorted(set(runner.EVAL_CODE) - set(runner.TRAIN_CODE)))
+@pytest.mark.parametrize("module", sorted(set(cache.EVAL_CODE) - set(cache.TRAIN_CODE)))
 def test_evaluation_code_reevaluates_without_retraining(module, monkeypatch):
-    run, ev = run_key(), runner.eval_key(CFG)
+    run, ev = run_key(), cache.eval_key(CFG)
     use_digests(monkeypatch, {module: "0" * 64})
-    assert run_key() == run and runner.eval_key(CFG) != ev
+    assert run_key() == run and cache.eval_key(CFG) != ev
 
 
 def test_run_and_eval_keys_follow_their_settings(tmp_path, monkeypatch):
-    run, ev = run_key(), runner.eval_key(CFG)
-    assert runner.run_key(CFG, "mhsa", 0, "fp") != run
-    assert runner.run_key(CFG, "additive", 1, "fp") != run
-    assert runner.run_key(CFG, "additive", 0, "other") != run
+    run, ev = run_key(), cache.eval_key(CFG)
+    assert cache.run_key(CFG, "mhsa", 0, "fp") != run
+    assert cache.run_key(CFG, "additive", 1, "fp") != run
+    assert cache.run_key(CFG, "additive", 0, "other") != run
     # the list of models and seeds to train is not a setting of one run
     wider = Config(train=TrainConfig(models=("additive",), seeds=(0, 5)))
-    assert runner.run_key(wider, "additive", 0, "fp") == run
-    assert runner.eval_key(Config(analysis=AnalysisConfig(faithfulness_k=(1, 2)))) != ev
+    assert cache.run_key(wider, "additive", 0, "fp") == run
+    assert cache.eval_key(Config(analysis=AnalysisConfig(faithfulness_k=(1, 2)))) != ev
     probes = tmp_path / "probes.tsv"
     probes.write_text("text\tlabel\nfine\t1\n")
-    monkeypatch.setattr(runner, "PROBES_PATH", probes)
-    assert runner.eval_key(CFG) != ev
+    monkeypatch.setattr(cache, "PROBES_PATH", probes)
+    assert cache.eval_key(CFG) != ev
 
 
 class _Key(Exception):
@@ -266,15 +270,15 @@ class _Key(Exception):
 
 
 def baseline_key(monkeypatch) -> str:
-    """The key `runner.baseline` files its result under (stopped before it trains anything)."""
+    """The key `results.baseline` files its result under (stopped before it trains anything)."""
     def spy(kind, *args, **kwargs):
         if kind == "baseline":
             raise _Key(keys.cache_key(kind, *args, **kwargs))
         return keys.cache_key(kind, *args, **kwargs)
 
-    monkeypatch.setattr(runner, "cache_key", spy)
+    monkeypatch.setattr(results, "cache_key", spy)
     with pytest.raises(_Key) as e:
-        runner.baseline(CFG, types.SimpleNamespace(fingerprint="fp"))
+        results.baseline(CFG, types.SimpleNamespace(fingerprint="fp"))
     return e.value.args[0]
 
 
@@ -289,3 +293,69 @@ def test_baseline_key_follows_normalise_and_metrics(digest_of, monkeypatch):
     assert baseline_key(monkeypatch) != base
     use_digests(monkeypatch, {"attnstudy.training.loop": "0" * 64})  # neural training only
     assert baseline_key(monkeypatch) == base
+
+
+# ----------------------------------------------------------------------------- the results set
+
+def test_build_key_covers_what_write_results_runs():
+    """Every module `write_results` runs is in the code of a key the build key holds: the runs'
+    (run key), their evaluations' (eval key), the baseline's, the analysis's or its own."""
+    keyed = (set(cache.TRAIN_CODE) | set(cache.EVAL_CODE) | set(results.BASELINE_CODE)
+             | set(results.ANALYSIS_CODE) | set(results.RESULTS_CODE) | ORCHESTRATION)
+    # the schema validates and documents the files; its version is part of the build key
+    missing = reached("attnstudy.pipeline.results", stop=frozenset({"attnstudy.schema"})) - keyed
+    assert not missing, f"write_results runs code no key holds: {sorted(missing)}"
+
+
+def build_key() -> str:
+    return results.build_key(CFG, "fp")
+
+
+@pytest.mark.parametrize("module", sorted(set(results.BASELINE_CODE) | set(results.RESULTS_CODE)
+                                          | set(cache.EVAL_CODE)))
+def test_build_key_follows_the_code_of_every_output(module, monkeypatch):
+    base = build_key()
+    use_digests(monkeypatch, {module: "0" * 64})
+    assert build_key() != base
+
+
+@pytest.mark.parametrize("package", ["scikit-learn", "scipy", "numpy", "pandas", "pyarrow",
+                                     "flax", "jax"])
+def test_build_key_follows_the_libraries_that_compute_or_write_the_results(package, monkeypatch):
+    base = build_key()
+    real = keys.versions
+    monkeypatch.setattr(keys, "versions", lambda packages=keys.PACKAGES: {
+        p: ("0.0.0" if p == package else v) for p, v in real(packages).items()})
+    assert build_key() != base
+
+
+def test_build_key_follows_the_probes_and_the_baseline(tmp_path, monkeypatch):
+    base = build_key()
+    probes = tmp_path / "probes.tsv"
+    probes.write_text("text\tlabel\nfine\t1\n")
+    monkeypatch.setattr(cache, "PROBES_PATH", probes)
+    assert build_key() != base
+    monkeypatch.undo()
+    assert build_key() == base
+    monkeypatch.setattr(results, "baseline_key", lambda cfg, fp: "another baseline")
+    assert build_key() != base
+
+
+def test_a_second_build_waits_for_the_run_the_first_trains(tmp_path, capsys):
+    """The run folder's lock: a second holder waits (saying so in one line) until it is free."""
+    import threading
+
+    order, rdir = [], tmp_path / "runs" / "additive-seed0-key"
+    with cache.run_lock(rdir, "additive seed 0"):
+        waiter = threading.Thread(target=lambda: cache.run_lock(rdir, "additive seed 0")
+                                  .__enter__() or order.append("second"))
+        waiter.start()
+        waiter.join(timeout=0.5)
+        assert waiter.is_alive() and not order  # waits while the first holds it
+        order.append("first")
+    waiter.join(timeout=10)
+    assert order == ["first", "second"]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["attnstudy: additive seed 0 is being trained by another build; waiting for it"]
+    assert [p.name for p in tmp_path.rglob("*.lock")] == ["additive-seed0-key.lock"]
+    assert not rdir.exists()  # the run folder holds only the run's own files

@@ -6,11 +6,20 @@ import collections
 
 import pytest
 
-from attnstudy.data.probes import CATEGORIES, DEFAULT_PATH, load_probes, pair_index
+from attnstudy.data.probes import CATEGORIES, DEFAULT_PATH, Probe, load_probes
 from attnstudy.data.text import tokenize
 from attnstudy.errors import UserError
 
 HEADER = "pair_id\tcategory\ttext\tlabel\n"
+
+
+def pair_index(probes: list[Probe]) -> dict[str, tuple[int, int]]:
+    """pair_id -> (row of the positive member, row of the negative member), in first-seen order."""
+    out: dict[str, list[int | None]] = {}
+    for i, p in enumerate(probes):
+        slot = out.setdefault(p.pair_id, [None, None])
+        slot[0 if p.label == 1 else 1] = i
+    return {k: (v[0], v[1]) for k, v in out.items()}
 
 
 def test_shipped_file_loads_with_enough_pairs():

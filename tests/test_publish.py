@@ -1,4 +1,4 @@
-"""Published weights (attnstudy.training.publish): a smoke build exports them beside its results;
+"""Published weights (attnstudy.pipeline.publish): a smoke build exports them beside its results;
 from them alone (a fresh clone: no data folder, no run cache, no network) `predict`, `predict
 --explain` and `evaluate` work and reproduce the stored seed-0 test predictions bit for bit.
 """
@@ -37,8 +37,8 @@ def built(tmp_path_factory, imdb_dir) -> Path:
     if (BUILD / "cache" / "jax").is_dir():  # compiled executables only: saves compile time
         shutil.copytree(BUILD / "cache" / "jax", build / "cache" / "jax")
     env = {**os.environ, "ATTNSTUDY_BUILD": str(build), "IMDB_DIR": str(imdb_dir)}
-    code = ("from attnstudy.config import load_config; from attnstudy.training import runner; "
-            "runner.write_results(load_config('smoke'))")
+    code = ("from attnstudy.config import load_config; from attnstudy.pipeline import results; "
+            "results.write_results(load_config('smoke'))")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=1200,
                    capture_output=True)
     return build
@@ -176,7 +176,7 @@ def labelled(tmp_path) -> dict[str, Path]:
 
 
 def test_every_input_format_reads_the_same_rows(labelled):
-    from attnstudy.evaluation.predict import iter_inputs
+    from attnstudy.cli.inputs import iter_inputs
 
     read = {k: list(iter_inputs([], f, "text", "label", chunk=4)) for k, f in labelled.items()}
     assert all(chunks == read["csv"] for chunks in read.values())
@@ -290,8 +290,8 @@ def test_bad_files_are_one_line_errors(fresh, tmp_path, name, content, message):
     ("broken.jsonl", '{"text": "good"\n', "broken.jsonl:1: not a JSON object"),
 ])
 def test_bad_rows_in_any_format_are_one_line_errors(tmp_path, name, content, message):
+    from attnstudy.cli.inputs import iter_inputs
     from attnstudy.errors import UserError
-    from attnstudy.evaluation.predict import iter_inputs
 
     path = tmp_path / name
     if name == "bad.parquet":
@@ -306,7 +306,7 @@ def test_bad_rows_in_any_format_are_one_line_errors(tmp_path, name, content, mes
 
 
 def test_json_lines_survive_line_separators_in_reviews():
-    from attnstudy.evaluation.predict import json_line
+    from attnstudy.cli.predict import json_line
 
     rec = {"text": "caf\u00e9\u2028next\x85line\u2029end", "prob": 0.5}
     line = json_line(rec)
@@ -331,8 +331,8 @@ def test_committed_weights_reproduce_the_committed_predictions(imdb_dir, tmp_pat
     from attnstudy.data.batches import eval_batches
     from attnstudy.data.encode import encode_texts
     from attnstudy.metrics import THRESHOLD
+    from attnstudy.pipeline import publish
     from attnstudy.provenance import cpu_name
-    from attnstudy.training import publish
 
     results = ROOT / "build" / "results"
     pub = publish.load_published(results / publish.WEIGHTS)

@@ -17,9 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from attnstudy import files as io
+from attnstudy.cli.inputs import iter_inputs
 from attnstudy.data import imdb
 from attnstudy.errors import UserError
-from attnstudy.evaluation import predict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,7 +80,7 @@ def test_huge_input_is_streamed_in_chunks(tmp_path):
         f.write("text\tlabel\n")
         for i in range(10_000):
             f.write(f"review number {i}\t{i % 2}\n")
-    chunks = predict.iter_inputs([], path, "text", "label", chunk=256)
+    chunks = iter_inputs([], path, "text", "label", chunk=256)
     first_texts, first_labels = next(chunks)  # a generator: the file is not read up front
     assert len(first_texts) == 256 and first_labels[:2] == [0, 1]
     assert sum(len(t) for t, _ in chunks) == 10_000 - 256
@@ -90,7 +90,7 @@ def test_bad_label_in_input_file(tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("text,label\ngood,1\nbad,maybe\n")
     with pytest.raises(UserError, match=r"x.csv:3: label 'maybe' is not 0 or 1"):
-        list(predict.iter_inputs([], path, "text", "label", chunk=10))
+        list(iter_inputs([], path, "text", "label", chunk=10))
 
 
 @pytest.mark.slow
@@ -129,10 +129,10 @@ def test_kill_9_during_training_resumes(imdb_dir, tmp_path):
 def test_results_from_another_config_are_refused(tmp_path, monkeypatch):
     from attnstudy import cli
     from attnstudy.config import load_config
+    from attnstudy.pipeline import cache
     from attnstudy.schema import SCHEMA_VERSION
-    from attnstudy.training import runner
 
-    monkeypatch.setattr(runner, "results_dir", lambda cfg: tmp_path)
+    monkeypatch.setattr(cache, "results_dir", lambda cfg: tmp_path)
     io.write_json(tmp_path / "results.json", {"schema_version": SCHEMA_VERSION,
                                               "config_hash": "0000", "profile": "quick"})
     with pytest.raises(UserError, match="made with another config"):
@@ -151,7 +151,7 @@ def test_probe_predictions_parquet_roundtrip(tmp_path):
 
 
 def test_worker_count_follows_request_env_and_work(monkeypatch):
-    from attnstudy.training import workers
+    from attnstudy.pipeline import workers
 
     monkeypatch.setenv("ATTNSTUDY_CORES", "0,1")
     monkeypatch.delenv("ATTNSTUDY_WORKERS", raising=False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import collections
 import copy
-import dataclasses
 import datetime as dt
 import html as htmllib
 import importlib.util
@@ -512,16 +511,24 @@ def test_readme_block_comes_from_the_results(built):
         assert f"| `{m}` | {res['models'][m]['params']:,} | {100 * acc.mean():.2f} ± " in block
 
 
-def test_a_failing_figure_fails_the_render(built, tmp_path, monkeypatch):
-    """A figure that raises in a worker process stops the render: no report, no memo."""
-    def broken(analysis):
-        raise ValueError("figure bug")
+def test_a_failing_figure_fails_the_render(built, tmp_path):
+    """A figure that raises in a worker process stops the render: no report, no memo. In a
+    fresh interpreter without JAX, where the pool forks (draw.start_method) and its workers
+    inherit the patched figure; never forked from this process, which has JAX loaded."""
+    import sys
 
-    spec = figures.FIGURES["metrics"]
-    monkeypatch.setitem(figures.FIGURES, "metrics", dataclasses.replace(spec, draw=broken))
-    monkeypatch.setattr(draw, "start_method", lambda: "fork")  # workers inherit the patch
-    with pytest.raises(ValueError, match="figure bug"):
-        render.render(built["results"], tmp_path / "out", pdf=False)
+    code = f"""
+import dataclasses, sys
+from pathlib import Path
+from attnstudy.report import draw, figures, render
+def broken(analysis):
+    raise ValueError("figure bug")
+figures.FIGURES["metrics"] = dataclasses.replace(figures.FIGURES["metrics"], draw=broken)
+assert "jax" not in sys.modules and draw.start_method() == "fork"
+render.render(Path({str(built["results"])!r}), Path({str(tmp_path / "out")!r}), pdf=False)
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert p.returncode != 0 and "ValueError: figure bug" in p.stderr, p.stderr[-2000:]
     assert not (tmp_path / "out" / "report.html").exists()
     assert not (tmp_path / "out" / "cache" / "render" / "figures.json").exists()
 
@@ -592,6 +599,12 @@ def test_captions_state_what_the_attention_statistics_say(built):
     assert f"between ×{lo:.2f} and ×{hi:.2f} of uniform" in cap
 
 
+def pdf_scale(width_in: float, height_in: float, tall: bool = False) -> float:
+    """How much the PDF shrinks a figure of this size (1 = printed at its own size)."""
+    max_h = style.PDF_TALL_HEIGHT_IN if tall else style.PDF_MAX_HEIGHT_IN
+    return min(1.0, style.PDF_WIDTH_IN / width_in, max_h / height_in)
+
+
 def test_heatmap_token_labels_print_at_8pt(built):
     """Token labels of the heat maps are >= 8 pt in the PDF: font size in the SVG times the
     scale the PDF's figure box (report.css print rules, style.PDF_*) applies."""
@@ -602,7 +615,7 @@ def test_heatmap_token_labels_print_at_8pt(built):
         w, h = (float(v) / 72 for v in re.search(r'width="([\d.]+)pt" height="([\d.]+)pt"',
                                                  svg).groups())
         tall = "tall" in _block(built["html"], f"fig-{name}", "figure").split(">")[0]
-        scale = style.pdf_scale(w, h, tall)
+        scale = pdf_scale(w, h, tall)
         sizes = [float(size) for size, text in re.findall(
             r'<text style="font-size: ([\d.]+)px[^>]*>([^<]+)', svg) if text.strip() in tokens]
         assert len(sizes) >= 10, name

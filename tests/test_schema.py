@@ -35,6 +35,7 @@ def _upgrade(out: Path) -> None:
     from attnstudy.analysis.baseline import tfidf_logreg
     from attnstudy.data.probes import load_probes
     from attnstudy.provenance import now, provenance
+    from attnstudy.report.ledger_text import worded
 
     res, preds = read_json(out / "results.json"), pd.read_parquet(out / "test_predictions.parquet")
     probes = load_probes()
@@ -69,7 +70,7 @@ def _upgrade(out: Path) -> None:
     att = read_json(out / "attention.json")
     att["schema_version"] = SCHEMA_VERSION
     write_json(out / "attention.json", att)
-    analysed = analyse(res, preds, probes, make_results.config())
+    analysed = worded(analyse(res, preds, probes, make_results.config()))  # as the pipeline
     write_json(out / "analysis.json", {"schema_version": SCHEMA_VERSION,
                                        "config_hash": res["config_hash"],
                                        "analysis_key": "a" * 16, **analysed})

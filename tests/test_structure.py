@@ -1,5 +1,5 @@
-"""The package's shape: no import cycles, no module over 400 lines, a docstring in every
-subpackage's `__init__.py`.
+"""The package's shape: its layers (the import-linter contract in pyproject.toml), no import
+cycles, no module over 400 lines, a docstring in every subpackage's `__init__.py`.
 
 The import graph is read statically (ast), function-level imports included: a lazy import
 hides a cycle from Python but not from a reader, and the next refactor may hoist it.
@@ -10,6 +10,10 @@ from __future__ import annotations
 import ast
 import graphlib
 import itertools
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,7 +134,7 @@ def test_walker_resolves_packages_relative_and_attribute_imports(tmp_path):
 
 def test_no_import_cycles():
     graph = import_graph(SOURCE)
-    assert len(graph) > 30 and graph["attnstudy.training.runner"]  # the walk saw the package
+    assert len(graph) > 30 and graph["attnstudy.pipeline.results"]  # the walk saw the package
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
@@ -149,3 +153,34 @@ def test_subpackage_init_has_a_docstring(folder):
     init = folder / "__init__.py"
     assert init.is_file(), f"{folder} has modules but no __init__.py"
     assert ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))), f"{init}: no docstring"
+
+
+# ----------------------------------------------------------------------------- the layers
+
+ROOT = SOURCE.parents[1]
+
+
+def lint_imports(root: Path, code: Path) -> subprocess.CompletedProcess:
+    """import-linter's contracts of `root`/pyproject.toml on the package under `code`."""
+    cli = Path(sys.executable).parent / "lint-imports"
+    env = {**os.environ, "PYTHONPATH": str(code)}
+    return subprocess.run([str(cli), "--no-cache", "--config", str(root / "pyproject.toml")],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_every_module_imports_only_the_layers_below_it():
+    p = lint_imports(ROOT, SOURCE.parent)
+    assert p.returncode == 0 and "1 kept, 0 broken" in p.stdout, p.stdout + p.stderr
+
+
+def test_an_upward_import_breaks_the_layers(tmp_path):
+    """The contract can fail: a copy of the package where data imports the pipeline."""
+    shutil.copytree(SOURCE, tmp_path / "code" / PACKAGE,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    text = tmp_path / "code" / PACKAGE / "data" / "text.py"
+    text.write_text(text.read_text() + "\n\ndef _upward():\n"
+                    "    from attnstudy.pipeline import results\n    return results\n")
+    p = lint_imports(tmp_path, tmp_path / "code")
+    assert p.returncode != 0 and "BROKEN" in p.stdout, p.stdout + p.stderr
+    assert "attnstudy.data.text -> attnstudy.pipeline.results" in p.stdout, p.stdout

@@ -16,10 +16,10 @@ import importlib.util
 import json
 from importlib import metadata
 
-# Every process that trains or evaluates runs XLA on one thread (see training.workers): XLA splits
+# Every process that trains or evaluates runs XLA on one thread (see attnstudy.cores): XLA splits
 # some reductions by its thread count, so this setting is part of what a number depends on.
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy")
+PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy")  # what a trained run's numbers depend on
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:

@@ -1,6 +1,6 @@
 """Where and how a number was made: commit, time, machine, package versions and threading.
 
-Each trained run records its own provenance (training.runner), so a results set re-aggregated
+Each trained run records its own provenance (pipeline.runs), so a results set re-aggregated
 later still says when and where every model was trained.
 """
 
@@ -13,10 +13,11 @@ import subprocess
 import sys
 
 from attnstudy.config import ROOT
-from attnstudy.keys import SINGLE_THREAD_XLA, versions
+from attnstudy.keys import PACKAGES, SINGLE_THREAD_XLA, versions
 
-PACKAGES = ("jax", "jaxlib", "flax", "optax", "numpy", "datasets", "scikit-learn", "scipy",
-            "matplotlib", "jinja2", "weasyprint")
+# recorded: the libraries every key holds (keys.PACKAGES), and those of the data, the baseline,
+# the figures and the report
+RECORDED = (*PACKAGES, "datasets", "scikit-learn", "scipy", "matplotlib", "jinja2", "weasyprint")
 
 
 def now() -> str:
@@ -57,7 +58,7 @@ def provenance(started: str) -> dict:
     """The record of one computation that began at `started` (ISO time) and ends now, with the
     commit this process's code was loaded from."""
     return {**CODE_AT_START,
-            "python": platform.python_version(), "packages": versions(PACKAGES),
+            "python": platform.python_version(), "packages": versions(RECORDED),
             "cpu": cpu_name(), "cores": os.cpu_count(), "platform": platform.platform(),
             "threads": {"XLA_FLAGS": os.environ.get("XLA_FLAGS", ""),
                         "single_thread_xla": SINGLE_THREAD_XLA in os.environ.get("XLA_FLAGS", ""),

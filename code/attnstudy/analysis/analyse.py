@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from attnstudy.analysis import sections as sec
-from attnstudy.analysis.attention import attention
+from attnstudy.analysis.attention_effects import attention
 from attnstudy.analysis.claim_rules import Evidence
 from attnstudy.analysis.claims import CLAIMS, ledger
 from attnstudy.metrics import decide
@@ -29,7 +29,9 @@ from attnstudy.metrics import decide
 
 def analyse(results: dict, predictions, probes: list, cfg, claims=CLAIMS) -> dict:
     """analysis.json's sections (summary, pairwise, baseline, length, negation, faithfulness,
-    attention, ledger); the runner adds schema_version, config_hash and analysis_key.
+    attention, ledger); the pipeline words the ledger (report.ledger_text, from its facts as
+    decided, numpy values and NaN included) and adds schema_version, config_hash and
+    analysis_key.
 
     `results` is results.json (its `baseline` record, when present, is the TF-IDF baseline),
     `predictions` test_predictions.parquet as a DataFrame (a `baseline` column, when present,
@@ -64,7 +66,7 @@ def analyse(results: dict, predictions, probes: list, cfg, claims=CLAIMS) -> dic
                            pcorrect=pcorrect, negation=real, length_ens=length_ens, faith=faith,
                            baseline=baseline, n_boot=n_boot, seed=seed,
                            ablations=att["ablations"], per_seed=per_seed), claims)
-    return sec.clean({
+    return {**sec.clean({
         "summary": sec.summary(runs),
         "pairwise": pairwise,
         "baseline": {k: v for k, v in (baseline or {}).items() if k != "probs"},
@@ -75,5 +77,4 @@ def analyse(results: dict, predictions, probes: list, cfg, claims=CLAIMS) -> dic
                      "probes": sec.negation_probes(probes, pcorrect)},
         "faithfulness": faith,
         "attention": att,
-        "ledger": rows,
-    })
+    }), "ledger": rows}  # as decided: report.ledger_text words them, then makes them JSON-safe

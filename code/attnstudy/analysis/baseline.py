@@ -2,7 +2,7 @@
 
 Texts go through `attnstudy.data.text.normalise` (lowercase, NFKC, HTML tags removed) and
 scikit-learn's default word pattern; bigrams and sublinear term frequencies are what make this
-baseline strong on IMDb. The runner trains it on the same training part as the neural models
+baseline strong on IMDb. The pipeline trains it on the same training part as the neural models
 (validation rows held out) and scores the same test rows, so it can be compared review by review.
 """
 

@@ -1,10 +1,10 @@
 """The claims ledger: each claim of paper/claims.toml, decided by its kind's rule with the
-thresholds declared there, and worded by paper/prose/ledger.txt.j2 from the same values.
+thresholds declared there.
 
 A ledger row is {"id", "claim", "source", "test", "kind", "metric", "basis", "thresholds",
-"rule", "result", "verdict", "facts"}: "rule" and "result" are the template's plain-text
-sentences, "facts" the numbers behind the result (see attnstudy.analysis.claim_rules). A result
-ends with the verdict the rule gives on the other accuracy basis (facts "other_basis"), if any.
+"verdict", "facts"}: "facts" are the numbers behind the verdict (see
+attnstudy.analysis.claim_rules). The sentences that state each rule and result are the report's
+(attnstudy.report.ledger_text, from paper/prose/ledger.txt.j2), worded from the same values.
 """
 
 from __future__ import annotations
@@ -12,14 +12,11 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-import jinja2
-
 from attnstudy.analysis.claim_rules import KINDS, Evidence, NotMeasured
 from attnstudy.config import ROOT
 from attnstudy.errors import UserError
 
 CLAIMS = ROOT / "paper" / "claims.toml"
-TEMPLATE = ROOT / "paper" / "prose" / "ledger.txt.j2"
 COMMON = {"id": str, "claim": str, "source": str, "test": str, "kind": str, "metric": str,
           "basis": (str, dict), "thresholds": dict, "fixed": str}
 SOURCES = ("seed", "ours")
@@ -80,80 +77,18 @@ def _check(c: dict, where: str) -> None:
         need(len(c["control"]) == 2, "'control' must be one [a, b] model pair")
 
 
-# ----------------------------------------------------------------------------- wording
-
-def decisive(x: float, cuts=(), scale: float = 1.0, digits: int = 2, sign: bool = False) -> str:
-    """`scale * x` with `digits` decimals, or more until the printed number sits on the same
-    side of every cut as x does: +0.0099 vs a 0.01 cut prints "+0.99" (points), never "+1.00"."""
-    fmt, x = ("+" if sign else ""), x + 0.0  # -0.0 (a flipped 0) prints as 0
-    for d in range(digits, digits + 6):
-        s = f"{scale * x:{fmt}.{d}f}"
-        if all((float(s) > scale * c) - (float(s) < scale * c)
-               == (scale * x > scale * c) - (scale * x < scale * c) for c in cuts):
-            break
-    return s
-
-
-def pval_text(p: float, alpha: float) -> str:
-    """"p = 0.044" (2 significant digits, more when needed to show p vs alpha); "p < 1e-4"."""
-    if p < 1e-4:
-        return "p < 1e-4"
-    for d in range(2, 8):
-        s = f"{p:.{d}g}"
-        if (float(s) < alpha) == (p < alpha):
-            break
-    return f"p = {s}"
-
-
-def _environment(folder: Path) -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)),
-                             undefined=jinja2.StrictUndefined, autoescape=False,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=False)
-    env.filters.update(
-        pts=lambda x, *cuts: decisive(x, (0, *cuts), 100, 2, sign=True),  # fraction -> points
-        pct=lambda x, *cuts: decisive(x, cuts, 100, 1) + "%",  # fraction -> percent
-        num=lambda x, *cuts, digits=2: decisive(x, cuts, 1, digits),
-        g100=lambda x: f"{100 * x:g}",  # a threshold in points or percent: 0.02 -> "2"
-        points=lambda x: f"{100 * x:g} point" + ("" if 100 * x == 1 else "s"),
-        pval=pval_text)
-    return env
-
-
-def _words(template: Path):
-    """The template's macros: `<kind>_rule(c)`, `<kind>_result(c, f)`, `missing(c, needs)`."""
-    try:
-        return _environment(template.parent).get_template(template.name).module
-    except jinja2.TemplateError as e:
-        raise UserError(f"{template}: {e}") from None
-
-
-def _say(macro, *args, where: str) -> str:
-    try:
-        return " ".join(str(macro(*args)).split())
-    except jinja2.UndefinedError as e:  # a template naming a fact or threshold that is not there
-        raise UserError(f"{where}: {e.message}") from None
-
-
 # ----------------------------------------------------------------------------- the ledger
 
-def ledger(ev: Evidence, path: Path | str = CLAIMS, template: Path | str = TEMPLATE) -> list[dict]:
+def ledger(ev: Evidence, path: Path | str = CLAIMS) -> list[dict]:
     """One row per claim of `path`, in its order (see the module docstring)."""
-    words = _words(Path(template))
     rows = []
     for c in load_claims(path):
-        kind, t, where = KINDS[c["kind"]], c["thresholds"], f"{template}: claim {c['id']!r}"
+        kind = KINDS[c["kind"]]
         try:
-            verdict, facts = kind.rule(c, t, ev)
-            result = _say(getattr(words, f"{c['kind']}_result"), c, facts, where=where)
-            if facts.get("other_basis"):  # the verdict's sensitivity to the accuracy basis
-                result += " " + _say(words.other_basis, facts["other_basis"], verdict,
-                                     where=where)
+            verdict, facts = kind.rule(c, c["thresholds"], ev)
         except NotMeasured as e:
             verdict, facts = "inconclusive", {"missing": list(e.args[0])}
-            result = _say(words.missing, c, facts["missing"], where=where)
         rows.append({"id": c["id"], "claim": c["claim"], "source": c["source"], "test": c["test"],
                      "kind": c["kind"], "metric": c["metric"], "basis": c["basis"],
-                     "thresholds": t, "rule": _say(getattr(words, f"{c['kind']}_rule"), c,
-                                                   where=where),
-                     "result": result, "verdict": verdict, "facts": facts})
+                     "thresholds": c["thresholds"], "verdict": verdict, "facts": facts})
     return rows

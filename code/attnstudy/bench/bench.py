@@ -325,8 +325,8 @@ def measure(cfg: Config, models: list[str], repeats: int, setting: str) -> dict:
     """
     import torch
 
+    from attnstudy.cores import usable_cores
     from attnstudy.heap import reuse_freed_memory
-    from attnstudy.training.workers import usable_cores
 
     heap_reuse = reuse_freed_memory()  # as every training process does (one_core_per_process)
     cores = usable_cores()[: SETTINGS[setting][1]]

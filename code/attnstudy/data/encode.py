@@ -10,6 +10,9 @@ field of `Dataset` says which).
 from __future__ import annotations
 
 import collections
+import sys
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,8 +182,9 @@ def load_dataset(cfg: DataConfig, data_dir: Path | None = None, use_cache: bool 
     if use_cache and cache.exists():
         try:
             return _load_cached(cache, fingerprint, checksums)
-        except Exception:  # a torn or old cache file is rebuilt, never trusted
-            pass
+        except CORRUPT as e:  # a torn or foreign cache file is rebuilt, never trusted
+            print(f"attnstudy: warning: the encoded-data cache {cache} is unreadable "
+                  f"({type(e).__name__}); encoding again", file=sys.stderr)
     if raw is None:
         raw, checksums = imdb.load_raw(data_dir)
     train_raw, test_raw = raw["train"], raw["test"]
@@ -227,11 +231,17 @@ def _save_cached(path: Path, ds: Dataset) -> None:
         np.savez(f, **arrays)
 
 
+# What a torn, truncated or foreign .npz raises when read: not a zip (BadZipFile), a damaged
+# member (zlib.error, EOFError, ValueError), a missing member (KeyError), an unreadable file.
+CORRUPT = (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
 def _load_cached(path: Path, fingerprint: str, checksums: dict) -> Dataset:
-    z = np.load(path)
-    splits = {name: Split(*(z[f"{name}.{f}"] for f in FIELDS)) for name in ("train", "val", "test")}
-    return Dataset(vocab=[str(w) for w in z["vocab"]], fingerprint=fingerprint,
-                   checksums=checksums, grouping=str(z["grouping"]), **splits)
+    with np.load(path, allow_pickle=False) as z:
+        splits = {name: Split(*(z[f"{name}.{f}"] for f in FIELDS))
+                  for name in ("train", "val", "test")}
+        return Dataset(vocab=[str(w) for w in z["vocab"]], fingerprint=fingerprint,
+                       checksums=checksums, grouping=str(z["grouping"]), **splits)
 
 
 def summary(ds: Dataset, max_len: int) -> dict:

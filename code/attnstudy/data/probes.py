@@ -88,12 +88,3 @@ def load_probes(path: Path | str | None = None) -> list[Probe]:
             raise UserError(f"{path}: pair {pid!r} mixes categories {members[0].category!r} and "
                             f"{members[1].category!r}")
     return probes
-
-
-def pair_index(probes: list[Probe]) -> dict[str, tuple[int, int]]:
-    """pair_id -> (row of the positive member, row of the negative member), in first-seen order."""
-    out: dict[str, list[int | None]] = {}
-    for i, p in enumerate(probes):
-        slot = out.setdefault(p.pair_id, [None, None])
-        slot[0 if p.label == 1 else 1] = i
-    return {k: (v[0], v[1]) for k, v in out.items()}

@@ -1,2 +1,3 @@
-"""Evaluation of trained runs: test metrics and dumps (evaluate), faithfulness, attention ablations
-(ablations) and statistics (attention_stats), and the predict/evaluate commands (predict)."""
+"""Evaluation of trained parameters: test metrics and dumps (evaluate), faithfulness, attention
+ablations (ablations) and statistics (attention_stats), per-token explanations (explain) and
+accuracy with CIs and paired differences on any labelled file (compare)."""

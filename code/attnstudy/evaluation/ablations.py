@@ -1,7 +1,7 @@
 """Does the attention do anything? The trained parameters evaluated with their attention
 weights replaced, on the whole test split (additive and mhsa, every seed).
 
-Ablations (`attention.ABLATIONS`; the modules' `mode`, see attnstudy.models.attention):
+Ablations (`attention_ops.ABLATIONS`; the modules' `mode`, see attnstudy.models.attention_ops):
 
   uniform   1/n on each of the n real tokens, every query row for mhsa (Wiegreffe & Pinter
             2019); for additive this is exactly bilstm_mean's masked mean-pool of the same states
@@ -35,8 +35,8 @@ from attnstudy.config import Config, ModelConfig
 from attnstudy.data.batches import eval_batches
 from attnstudy.data.encode import PAD, Split
 from attnstudy.metrics import decide
-from attnstudy.models import attention
-from attnstudy.models.attention import ABLATIONS
+from attnstudy.models import attention_ops
+from attnstudy.models.attention_ops import ABLATIONS
 from attnstudy.models.classifiers import Encoder, build_model
 from attnstudy.models.inference import attention_weights
 
@@ -52,7 +52,7 @@ def compiled_pass(name: str, mcfg: ModelConfig, vocab_size: int, max_len: int):
     """run(params, ids, mask, key) -> ({mode: ablated logits <float32>[b]}, statistics), jitted
     once per process and model (one compile per bucket width).
 
-    The statistics are `attention.review_stats` of the learned weights, "dist" zero-padded to
+    The statistics are `attention_ops.review_stats` of the learned weights, "dist" zero-padded to
     max_len so every bucket width gives the same shape. The encoder runs once: its states are
     kept from the learned forward and handed to each ablated module (same parameters, mode set)
     in place of running it again; `key` feeds the "ablation" rng collection as in one apply.
@@ -75,7 +75,7 @@ def compiled_pass(name: str, mcfg: ModelConfig, vocab_size: int, max_len: int):
 
         with nn.intercept_methods(keep):
             _, weights = attention_weights(model, params, ids, mask)
-        st = attention.review_stats(weights, mask)
+        st = attention_ops.review_stats(weights, mask)
         st["dist"] = jnp.pad(st["dist"], ((0, 0), (0, 0), (0, max_len - ids.shape[1])))
         with nn.intercept_methods(reuse):
             logits = {mode: m.apply({"params": params}, ids, mask, rngs={"ablation": key})
@@ -88,7 +88,7 @@ def compiled_pass(name: str, mcfg: ModelConfig, vocab_size: int, max_len: int):
 def per_review(cfg: Config, name: str, seed: int, vocab_size: int, params,
                split: Split) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """({ablation: P(positive) <float32>[n]}, {statistic: <float32>[n, c]}) for every row of
-    `split` in one pass (statistics as `attention.review_stats`, "dist" [n, c, max_len]).
+    `split` in one pass (statistics as `attention_ops.review_stats`, "dist" [n, c, max_len]).
 
     Batch i permutes with key fold_in(key([analysis.seed, seed]), i), so it is reproducible;
     P(positive) is the sigmoid of each batch's real rows, as `inference.predict_probs` takes it.
@@ -131,13 +131,3 @@ def records(cfg: Config, probs: np.ndarray, ablated: dict[str, np.ndarray],
     a = cfg.analysis
     return {mode: compare(probs, p, labels, a.bootstrap_samples, a.seed)
             for mode, p in ablated.items()}
-
-
-def measure(cfg: Config, name: str, seed: int, vocab_size: int, params, split: Split,
-            probs: np.ndarray) -> dict | None:
-    """{ablation: record} for a model of `ABLATIONS` (None for the others); `probs` are the
-    unablated model's P(positive) on `split`, as stored."""
-    if name not in ABLATIONS:
-        return None
-    return records(cfg, probs, per_review(cfg, name, seed, vocab_size, params, split)[0],
-                   split.labels)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sps
 
-from attnstudy.models import attention
+from attnstudy.models import attention_ops
 
 QUANTILES = (5, 25, 50, 75, 95)
 STATS = ("entropy", "max_weight", "top5_mass", "position_spearman")
@@ -65,7 +65,7 @@ def uniform_reference(lengths: np.ndarray) -> dict:
     """The statistics' summaries for uniform weights on reviews of these lengths."""
     n = np.asarray(lengths, np.float64)
     return {"entropy": summarise(np.ones_like(n)), "max_weight": summarise(1 / n),
-            "top5_mass": summarise(np.minimum(attention.TOP_K, n) / n)}
+            "top5_mass": summarise(np.minimum(attention_ops.TOP_K, n) / n)}
 
 
 def per_review(st: dict, lengths: np.ndarray) -> dict:
@@ -93,8 +93,8 @@ def summary(st: dict, lengths: np.ndarray) -> dict:
 
 
 def measure(name: str, st: dict | None, lengths: np.ndarray) -> dict | None:
-    """The attention statistics of a run of `attention.ABLATIONS`' models (else None) from
+    """The attention statistics of a run of `attention_ops.ABLATIONS`' models (else None) from
     `ablations.per_review`'s statistics on the reviews of these lengths."""
-    if name not in attention.ABLATIONS:
+    if name not in attention_ops.ABLATIONS:
         return None
     return summary(per_review(st, lengths), np.asarray(lengths))

@@ -1,8 +1,9 @@
 """Evaluating one trained run: test metrics, probe predictions, faithfulness, attention
 ablations and statistics (ablations.py, attention_stats.py), attention dumps.
 
-Only the checkpoint with the best validation loss reaches this module; the test set is read
-here and nowhere earlier.
+Only the checkpoint selected on the validation split reaches this module (`train.select`:
+highest validation accuracy or lowest validation loss); the test set is read here and nowhere
+earlier.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from attnstudy.config import Config
 from attnstudy.data.batches import eval_batches
 from attnstudy.data.encode import PAD, Dataset, Split, encode_texts
 from attnstudy.metrics import decide, metrics
-from attnstudy.models.attention import ABLATIONS
+from attnstudy.models.attention_ops import ABLATIONS
 from attnstudy.models.inference import attention_weights, compiled_predict, predict_probs
 
 FAITHFULNESS_MODELS = ("additive", "mhsa")  # the attention the paper interprets

@@ -1,3 +1,3 @@
 """Models: the BiLSTM kernel (lstm), the classifiers (classifiers), matmul precision (precision),
-attention ablations and statistics (attention), inference (jitted forward, attention read-out),
-PyTorch twins (twins)."""
+operations on attention weights: ablations and statistics (attention_ops), inference (jitted
+forward, attention read-out), PyTorch twins (twins)."""

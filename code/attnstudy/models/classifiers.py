@@ -17,7 +17,7 @@ second code path: `model.apply(params, ids, mask, mutable=["intermediates"])`; t
 embeddings pass through `perturb("embedded")` so gradients w.r.t. them are one `jax.grad` away.
 
 The attention of additive and mhsa can be ablated at inference with the same parameters:
-`model.clone(attention_mode=m)` for a mode of `attention.MODES` ("permuted" draws from the
+`model.clone(attention_mode=m)` for a mode of `attention_ops.MODES` ("permuted" draws from the
 "ablation" rng collection: `apply(..., rngs={"ablation": key})`).
 
 `ModelConfig.precision` = "bfloat16" gives every matmul (LSTM, dense layers, attention scores and
@@ -35,7 +35,7 @@ import jax.numpy as jnp
 
 from attnstudy.config import MODEL_NAMES, ModelConfig
 from attnstudy.errors import UserError
-from attnstudy.models import attention, lstm
+from attnstudy.models import attention_ops, lstm
 from attnstudy.models.precision import dense_dot, einsum
 
 NEG = -1e9  # masked score: exp(NEG - max) is exactly 0 in float32, without inf arithmetic
@@ -99,7 +99,7 @@ def _rng(module: nn.Module, mode: str):
 class AdditiveAttention(nn.Module):
     """score_t = v . tanh(W h_t + b); a = softmax over real tokens; context = sum_t a_t h_t.
 
-    `mode` "uniform" / "permuted" replaces a by the ablated weights (attention.MODES). Sows the
+    `mode` "uniform" / "permuted" replaces a by the ablated weights (attention_ops.MODES). Sows the
     weights used <float32>[b, t] (zero on padding) as "attention".
     """
 
@@ -115,7 +115,7 @@ class AdditiveAttention(nn.Module):
         hidden = jnp.tanh(nn.Dense(self.dim, name="w", dot_general=dot)(h))
         scores = nn.Dense(1, use_bias=False, name="v", dot_general=dot)(hidden)
         weights = jax.nn.softmax(jnp.where(mask, scores[..., 0], NEG), axis=-1)
-        weights = attention.ablate(weights, mask, self.mode, _rng(self, self.mode))
+        weights = attention_ops.ablate(weights, mask, self.mode, _rng(self, self.mode))
         self.sow("intermediates", "attention", weights)
         return einsum("bt,btd->bd", weights, h, self.precision)
 
@@ -126,7 +126,7 @@ class SelfAttention(nn.Module):
     <float32>[b, t, d] -> [b, t, d]. Sows weights <float32>[b, heads, t, t] (query x key; rows
     of padded queries and columns of padded keys are zero) as "attention".
 
-    `mode` (attention.MODES): "uniform" / "permuted" replace each real query's row of weights;
+    `mode` (attention_ops.MODES): "uniform" / "permuted" replace each real query's row of weights;
     "none" removes the attention sublayer (query, key, value, softmax and the output projection
     with its bias) and returns LayerNorm(h): the block minus its sublayer. The norm stays
     because it belongs to the residual stream the classifier was trained on; dropping it too
@@ -141,7 +141,7 @@ class SelfAttention(nn.Module):
 
     @nn.compact
     def __call__(self, h, mask):
-        if self.mode not in attention.MODES:
+        if self.mode not in attention_ops.MODES:
             raise ValueError(f"self-attention has no mode {self.mode!r}")
         norm = nn.LayerNorm(epsilon=LN_EPS, name="norm")
         if self.mode == "none":
@@ -157,7 +157,7 @@ class SelfAttention(nn.Module):
         weights = jax.nn.softmax(jnp.where(mask[:, None, None, :], scores, NEG), axis=-1)
         weights = weights * mask[:, None, :, None]
         valid = mask[:, None, :, None] & mask[:, None, None, :]
-        weights = attention.ablate(weights, valid, self.mode, _rng(self, self.mode))
+        weights = attention_ops.ablate(weights, valid, self.mode, _rng(self, self.mode))
         self.sow("intermediates", "attention", weights)
         context = einsum("bhqk,bkhd->bqhd", weights, v, self.precision).reshape(b, t, d)
         return norm(h + dense(name="out")(context))

@@ -15,7 +15,7 @@ import numpy as np
 from attnstudy.config import BUILD, ModelConfig
 from attnstudy.data.batches import eval_batches
 from attnstudy.data.encode import PAD, Split
-from attnstudy.models import attention
+from attnstudy.models import attention_ops
 from attnstudy.models.classifiers import Transformer, build_model
 
 
@@ -69,16 +69,16 @@ def predict_probs_with(predict, params, split: Split, edges, batch_size: int,
 @functools.lru_cache(maxsize=16)
 def compiled_predict_entropy(name: str, mcfg: ModelConfig, vocab_size: int, max_len: int):
     """predict(params, ids, mask) -> (logits [b], {"entropy", "row_entropy"?: <float32>[b, c]})
-    for the models of `attention.ABLATIONS` (validation: one pass gives loss and attention
-    entropy; columns as in `attention.review_stats`), else None."""
-    if name not in attention.ABLATIONS:
+    for the models of `attention_ops.ABLATIONS` (validation: one pass gives loss and attention
+    entropy; columns as in `attention_ops.review_stats`), else None."""
+    if name not in attention_ops.ABLATIONS:
         return None
     model = build_model(name, mcfg, vocab_size, max_len)
 
     @jax.jit
     def predict(params, ids, mask):
         logits, weights = attention_weights(model, params, ids, mask)
-        st = attention.review_stats(weights, mask)
+        st = attention_ops.review_stats(weights, mask)
         return logits, {k: st[k] for k in ("entropy", "row_entropy") if k in st}
 
     return predict

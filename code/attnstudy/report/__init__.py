@@ -14,4 +14,7 @@
     render    HTML (templates/, paper/prose/) and PDF
     pages     PDF layout: figures that would leave a page a third blank move past text
     readme    the README's results block
+
+    ledger_text  the claims ledger's rule and result sentences (paper/prose/ledger.txt.j2),
+                 added by the pipeline before it writes analysis.json
 """

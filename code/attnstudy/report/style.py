@@ -72,12 +72,6 @@ def order(models) -> list[str]:
     return [m for m in ORDER if m in models] + sorted(m for m in models if m not in ORDER)
 
 
-def pdf_scale(width_in: float, height_in: float, tall: bool = False) -> float:
-    """How much the PDF shrinks a figure of this size (1 = printed at its own size)."""
-    max_h = PDF_TALL_HEIGHT_IN if tall else PDF_MAX_HEIGHT_IN
-    return min(1.0, PDF_WIDTH_IN / width_in, max_h / height_in)
-
-
 def _hex(c: str) -> tuple[int, int, int]:
     return tuple(int(c[i:i + 2], 16) for i in (1, 3, 5))
 

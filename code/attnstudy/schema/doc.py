@@ -107,7 +107,7 @@ def _table(rows: Rows, head: str = "field") -> str:
 
 def schema_markdown() -> str:
     """The text of build/results/README.md."""
-    parts = [f"# build/results: what the runner writes (schema version {SCHEMA_VERSION})", INTRO]
+    parts = [f"# build/results: what the pipeline writes (schema version {SCHEMA_VERSION})", INTRO]
     for name in RESULT_FILES:
         if name == "test_predictions.parquet":
             parts += [f"## {name}", _doc(PredictionColumns),

@@ -1,7 +1,7 @@
 """The results files as pydantic models: the one definition that `validate_results` checks and
 `schema_markdown` prints as build/results/README.md.
 
-results.json and attention.json are what the runner writes, so their records are closed
+results.json and attention.json are what the pipeline writes, so their records are closed
 (`Record`: an undocumented field is an error, so the README cannot miss one). analysis.json is
 looser (`Loose`: documented fields required, extra fields allowed) because its sections grow
 with the analysis. Types are strict: no str -> int coercion, no bool where an int belongs (an
@@ -16,7 +16,7 @@ from pydantic import Field
 
 from attnstudy.config import PROFILES
 from attnstudy.metrics import METRICS
-from attnstudy.schema.attention import (
+from attnstudy.schema.attention_records import (
     Ablation,
     AttentionSection,
     AttentionStats,
@@ -211,8 +211,8 @@ class ResultsFile(Record):
     profile: Literal[PROFILES] = Field(description="the profile built")
     config: ConfigRecord
     config_hash: Hex16 = Field(description="hash of the config sections; every file agrees")
-    build_key: str = Field(description="identifies config, code and every run; the runner "
-                           "reuses the files while it matches")
+    build_key: str = Field(description="identifies all the results files are made from (config, "
+                           "runs, evaluations, baseline, code, libraries); reused while it matches")
     data: DataSummary
     models: dict[str, ModelInfo] = keyed("every model in config.train.models", "<model>")
     runs: list[Run] = Field(description="one per model x seed")
@@ -220,7 +220,7 @@ class ResultsFile(Record):
     provenance: Provenance = Field(description="where these files were aggregated")
     weights: dict[str, WeightFile] | None = keyed(
         "weights/: `<model>.msgpack` (first seed's parameters), `vocab.json`, `config.json` "
-        "(attnstudy.training.publish); absent in older results", "<file>", default=None)
+        "(attnstudy.pipeline.publish); absent in older results", "<file>", default=None)
 
 
 # ----------------------------------------------------------------------------- test_predictions

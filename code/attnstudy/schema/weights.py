@@ -1,4 +1,4 @@
-"""The record of published weights in results.json (attnstudy.training.publish)."""
+"""The record of published weights in results.json (attnstudy.pipeline.publish)."""
 
 from __future__ import annotations
 

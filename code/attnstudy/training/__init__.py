@@ -1,2 +1,2 @@
-"""Training: one run (loop), its checkpoints, every model x seed (runner), the local worker pool
-(workers) and Ray cluster tasks (executors, reaper)."""
+"""Training: one run (loop) and its checkpoints (checkpoints). What trains which runs, and where,
+is the pipeline's (attnstudy.pipeline)."""

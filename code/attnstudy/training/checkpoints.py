@@ -17,7 +17,7 @@ from flax import serialization
 from attnstudy.files import atomic_write
 
 CHECKPOINT = "checkpoint.msgpack"  # resume state, deleted once the run has finished
-BEST = "best_params.msgpack"  # the parameters with the best validation loss
+BEST = "best_params.msgpack"  # the selected parameters (train.select), the ones evaluated
 TRAINED = "trained.json"  # the training record (curve, best step, timings, provenance)
 
 
@@ -29,8 +29,7 @@ class RunState:
     params: dict
     opt_state: object
     best_params: dict
-    best_step: int = 0
-    best_val_loss: float = float("inf")
+    best_step: int = 0  # the selected validation point's step (train.select; 0: none yet)
     curve: list = field(default_factory=list)
     train_seconds: float = 0.0
     train_tokens: int = 0
@@ -46,7 +45,7 @@ def save_state(path: Path, state: RunState) -> None:
     _write(path, {**{k: serialization.to_state_dict(s[k])
                      for k in ("params", "opt_state", "best_params")},
                   "step": s["step"], "best_step": s["best_step"],
-                  "best_val_loss": s["best_val_loss"], "curve": json.dumps(s["curve"]),
+                  "curve": json.dumps(s["curve"]),
                   "train_seconds": s["train_seconds"], "train_tokens": s["train_tokens"]})
 
 
@@ -61,7 +60,6 @@ def load_state(path: Path, params, opt_state, what: str) -> RunState | None:
                         opt_state=serialization.from_state_dict(opt_state, raw["opt_state"]),
                         best_params=serialization.from_state_dict(params, raw["best_params"]),
                         best_step=int(raw["best_step"]),
-                        best_val_loss=float(raw["best_val_loss"]),
                         curve=json.loads(raw["curve"]), train_seconds=float(raw["train_seconds"]),
                         train_tokens=int(raw["train_tokens"]))
     except Exception as e:  # torn or foreign file: start over rather than trust it

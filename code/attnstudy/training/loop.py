@@ -78,7 +78,7 @@ def selection_key(select: str, point: dict) -> tuple[float, ...]:
 
 def curve_attention(att: dict) -> dict:
     """A curve point's attention record from per-review validation entropies [n, c] (column 0
-    the model's token distribution, then one per head for mhsa; attention.review_stats)."""
+    the model's token distribution, then one per head for mhsa; attention_ops.review_stats)."""
     ent = att["entropy"]
     q25, q50, q75 = np.quantile(ent[:, 0], [0.25, 0.5, 0.75])
     rows = att.get("row_entropy")
@@ -146,7 +146,7 @@ def train_run(cfg: Config, name: str, seed: int, ds: Dataset, run_dir: Path,
             state.curve.append(point)
             best = next((p for p in state.curve if p["step"] == state.best_step), None)
             if best is None or selection_key(t.select, point) < selection_key(t.select, best):
-                state.best_val_loss, state.best_step = val_loss, state.step
+                state.best_step = state.step
                 state.best_params = params
             state.params, state.opt_state = params, opt_state
             save_state(ckpt, state)

@@ -1,9 +1,9 @@
 """Process-per-core execution of training runs.
 
 XLA's CPU backend uses two cores poorly for these models (small per-time-step matmuls), so the
-runner trains several runs side by side instead: one worker process per core, each pinned to
-its core with single-threaded XLA. The CLI process that trains alone is set up the same way,
-which keeps every result independent of the number of workers (bit for bit).
+pipeline trains several runs side by side instead: one worker process per core, each pinned to
+its core with single-threaded XLA (`attnstudy.cores`). The CLI process that trains alone is set
+up the same way, which keeps every result independent of the number of workers (bit for bit).
 """
 
 from __future__ import annotations
@@ -15,46 +15,13 @@ import threading
 import time
 
 from attnstudy.config import Config
+from attnstudy.cores import one_core_per_process, usable_cores
 from attnstudy.errors import UserError
-from attnstudy.heap import reuse_freed_memory
-from attnstudy.keys import SINGLE_THREAD_XLA
 
 BAR_ROW = 0  # terminal row of this process's progress bar (one per worker)
 # Relative cost of a run (full profile: mhsa's step takes about twice the others'); within a
 # seed, the workers start the costliest runs first.
 RELATIVE_COST = {"mhsa": 2.0}
-
-
-def usable_cores() -> list[int]:
-    """The cores this command may use (recorded before `one_core_per_process` pins it)."""
-    if os.environ.get("ATTNSTUDY_CORES"):
-        return [int(c) for c in os.environ["ATTNSTUDY_CORES"].split(",")]
-    if hasattr(os, "sched_getaffinity"):
-        return sorted(os.sched_getaffinity(0))
-    return list(range(os.cpu_count() or 1))
-
-
-def one_core_per_process(core: int | None = None) -> set[int] | None:
-    """Pin the calling thread to one core with single-threaded XLA; return the old affinity.
-
-    Call it before jax computes anything in the process: XLA sizes its thread pool then, and
-    its threads inherit this thread's affinity. Every run trains and evaluates this way, in the
-    CLI and in its workers alike: XLA splits some reductions by its thread count, so thread
-    settings would otherwise change the last bits of the results (seen on the smoke profile).
-    One core per process is also the fastest use of the machine (see `runner.run_all`).
-    """
-    cores = usable_cores()
-    os.environ["ATTNSTUDY_CORES"] = ",".join(map(str, cores))  # for spawned workers
-    flags = os.environ.get("XLA_FLAGS", "")
-    if SINGLE_THREAD_XLA not in flags:
-        os.environ["XLA_FLAGS"] = f"{flags} {SINGLE_THREAD_XLA}".strip()
-    os.environ.setdefault("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1")  # read at process start
-    reuse_freed_memory()  # no fresh pages for XLA's per-step buffers (issue #25)
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    previous = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {cores[0] if core is None else core})
-    return previous
 
 
 def worker_count(requested: int | None, pending: int) -> int:

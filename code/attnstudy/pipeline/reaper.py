@@ -10,7 +10,7 @@ driver by a minute or more (they wait on the dead GCS), and they replace their e
 command line, so only their session still tells them apart. In its own session, this process
 also escapes the terminal's Ctrl-C, which the driver handles by closing the pipe.
 
-    python -m attnstudy.training.reaper FOLDER COMMAND...   (FOLDER: removed once all are dead)
+    python -m attnstudy.pipeline.reaper FOLDER COMMAND...   (FOLDER: removed once all are dead)
 """
 
 from __future__ import annotations

@@ -1,14 +1,15 @@
 """Training runs on a Ray cluster, one task per (model, seed) run.
 
 No shared filesystem is assumed. A task receives the config, the encoded dataset (put once
-in Ray's object store), the probe texts and whatever files the driver already holds for the run
-(finished parameters, a checkpoint to resume); it trains and evaluates the run with
-`runner.train_one` in a scratch cache on its node and returns the run's cache files, which the
-driver writes into its own run cache exactly as a local build would have. Tasks run XLA on one
-thread (`keys.SINGLE_THREAD_XLA`, as the local workers do), so the files are bit-identical to a
-local build's; a node whose code or library versions differ computes another run key and is
-refused. Ray retries a task lost with its worker or node; the driver stores each run as it
-arrives, so a build interrupted and restarted submits only the runs still missing.
+in Ray's object store), the probe texts and the probe file's digest (its copy of the code has no
+paper/ folder) and whatever files the driver already holds for the run (finished parameters, a
+checkpoint to resume); it trains and evaluates the run with `runs.train_one` in a scratch cache
+on its node and returns the run's cache files, which the driver writes into its own run cache
+exactly as a local build would have. Tasks run XLA on one thread (`keys.SINGLE_THREAD_XLA`, as
+the local workers do), so the files are bit-identical to a local build's; a node whose code or
+library versions differ computes another run or evaluation key and is refused in one line. Ray
+retries a task lost with its worker or node; the driver stores each run as it arrives, so a build
+interrupted and restarted submits only the runs still missing.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ import time
 from pathlib import Path
 
 from attnstudy.config import Config
+from attnstudy.cores import one_core_per_process, usable_cores
 from attnstudy.data.encode import Dataset
 from attnstudy.errors import UserError
 from attnstudy.files import atomic_write
 from attnstudy.keys import SINGLE_THREAD_XLA, versions
-from attnstudy.training import runner, workers
+from attnstudy.pipeline import cache, runs, workers
 from attnstudy.training.checkpoints import BEST, CHECKPOINT, TRAINED
 
 LOCAL = "auto"  # --cluster auto: start a Ray cluster on this machine for the build
@@ -50,10 +52,11 @@ def scratch_dir() -> Path:
 
 
 def run_task(cfg: Config, name: str, seed: int, ds: Dataset, probe_texts: list[str],
-             known: dict[str, bytes], progress, argv: list[str]) -> dict:
+             probes: str, known: dict[str, bytes], progress, argv: list[str]) -> dict:
     """In a Ray worker: train and evaluate one run in this node's scratch cache.
 
-    Returns the run key the node computed, its library versions and the run's files
+    `probes` is the digest of the driver's probe file (`probe_texts` came from it). Returns the
+    run and evaluation keys the node computed, its library versions and the run's files
     (name -> bytes, `eval/` for those of its evaluation folder) in the order to write them.
     """
     from attnstudy.models.inference import enable_compile_cache
@@ -63,18 +66,18 @@ def run_task(cfg: Config, name: str, seed: int, ds: Dataset, probe_texts: list[s
     claim_core()
     enable_compile_cache()
     sys.argv[1:] = argv  # the runs' provenance records the driver's command, not Ray's
-    rdir = runner.run_dir(cfg, name, seed, ds.fingerprint)
+    rdir = cache.run_dir(cfg, name, seed, ds.fingerprint)
     for file, data in known.items():  # what the driver had: finished parameters, a checkpoint
         if not (rdir / file).exists():
             with atomic_write(rdir / file, "wb") as f:
                 f.write(data)
-    runner.train_one(cfg, name, seed, ds, probe_texts,
-                     report=lambda step, point: progress.report.remote(name, seed, step, point))
-    edir = runner.eval_dir(cfg, name, seed, ds.fingerprint)
+    runs.train_one(cfg, name, seed, ds, probe_texts, probes=probes,
+                   report=lambda step, point: progress.report.remote(name, seed, step, point))
+    edir = cache.eval_dir(cfg, name, seed, ds.fingerprint, probes)
     files = {f: (rdir / f).read_bytes() for f in (BEST, TRAINED)}
     files.update({f"eval/{f}": (edir / f).read_bytes() for f in EVAL_FILES})
-    return {"run_key": rdir.name, "node": socket.gethostname(), "versions": versions(),
-            "files": files}
+    return {"run_key": rdir.name, "eval_key": edir.name, "node": socket.gethostname(),
+            "versions": versions(), "files": files}
 
 
 _CLAIMED: list = []  # this worker process's core lock, held while the process lives
@@ -92,7 +95,7 @@ def claim_core() -> None:
         return
     import fcntl
 
-    cores = workers.usable_cores()
+    cores = usable_cores()
     folder = scratch_dir() / "cores"
     folder.mkdir(parents=True, exist_ok=True)
     for core in cores:
@@ -103,9 +106,9 @@ def claim_core() -> None:
             f.close()
             continue
         _CLAIMED.append(f)
-        workers.one_core_per_process(core)
+        one_core_per_process(core)
         return
-    workers.one_core_per_process(cores[os.getpid() % len(cores)])  # more workers than cores
+    one_core_per_process(cores[os.getpid() % len(cores)])  # more workers than cores
     _CLAIMED.append(None)
 
 
@@ -198,7 +201,7 @@ class RayExecutor:
             raise UserError("--cluster auto needs Linux or macOS: start a cluster with "
                             "`ray start --head` and pass its address")
         folder = Path(tempfile.mkdtemp(prefix="attnstudy-ray-"))  # short: Ray's socket paths
-        cores = workers.usable_cores()
+        cores = usable_cores()
         # -P: nothing in the current folder shadows a module of Ray's or the standard library's
         start = [sys.executable, "-P", "-m", "ray.scripts.scripts", "start", "--head", "--block",
                  "--port=0", f"--num-cpus={len(cores)}", "--include-dashboard=false",
@@ -213,7 +216,7 @@ class RayExecutor:
         try:
             with open(folder / "start.log", "w") as log:
                 self.reaper = subprocess.Popen(
-                    [sys.executable, "-P", "-m", "attnstudy.training.reaper", str(folder),
+                    [sys.executable, "-P", "-m", "attnstudy.pipeline.reaper", str(folder),
                      *start],
                     stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env,
                     start_new_session=True, text=True)
@@ -262,16 +265,17 @@ class RayExecutor:
         progress = ray.remote(num_cpus=0)(Progress).options(runtime_env=env).remote()
         task = ray.remote(run_task).options(num_cpus=1, max_retries=self.retries,
                                             retry_exceptions=False, runtime_env=env)
-        data = ray.put(ds)
+        data, probes = ray.put(ds), cache.probes_digest()  # the node has no paper/
         order = workers.cost_order(pending)
         print(f"attnstudy: {len(order)} run(s) to train on the Ray cluster "
               f"({ray.cluster_resources().get('CPU', 0):g} CPUs)", file=sys.stderr)
         futures = {}
         for m, s in order:
-            rdir = runner.run_dir(cfg, m, s, ds.fingerprint)
+            rdir = cache.run_dir(cfg, m, s, ds.fingerprint)
             known = {f: (rdir / f).read_bytes() for f in (BEST, TRAINED, CHECKPOINT)
                      if (rdir / f).exists()}
-            ref = task.remote(cfg, m, s, data, probe_texts, known, progress, sys.argv[1:])
+            ref = task.remote(cfg, m, s, data, probe_texts, probes, known, progress,
+                              sys.argv[1:])
             futures[ref] = (m, s)
             self.submitted.append((m, s))
         bars = Bars(cfg.train.steps, order)
@@ -334,16 +338,21 @@ class Bars:
 
 
 def store(cfg: Config, name: str, seed: int, fingerprint: str, result: dict) -> None:
-    """Write a task's files into this machine's run cache (the layout `train_one` writes)."""
-    rdir = runner.run_dir(cfg, name, seed, fingerprint)
-    if result["run_key"] != rdir.name:
-        mine = ", ".join(f"{k} {v}" for k, v in versions().items())
-        theirs = ", ".join(f"{k} {v}" for k, v in result["versions"].items())
-        raise UserError(f"node {result['node']} computes run {result['run_key']}, this machine "
-                        f"{rdir.name}: its code or libraries differ ({theirs}; here {mine})")
-    edir = runner.eval_dir(cfg, name, seed, fingerprint)
-    for file, data in result["files"].items():
-        path = edir / file.removeprefix("eval/") if file.startswith("eval/") else rdir / file
-        with atomic_write(path, "wb") as f:
-            f.write(data)
-    (rdir / CHECKPOINT).unlink(missing_ok=True)  # finished: the resume state is not needed
+    """Write a task's files into this machine's run cache (the layout `train_one` writes), after
+    checking that the node computed this machine's run key and evaluation key: the evaluation
+    code is not part of the run key, so a node with other evaluation code is caught only here."""
+    rdir, edir = cache.run_dir(cfg, name, seed, fingerprint), cache.eval_dir(cfg, name, seed,
+                                                                            fingerprint)
+    for what, theirs, mine in (("run", result["run_key"], rdir.name),
+                               ("evaluation", result.get("eval_key"), edir.name)):
+        if theirs != mine:
+            here = ", ".join(f"{k} {v}" for k, v in versions().items())
+            there = ", ".join(f"{k} {v}" for k, v in result["versions"].items())
+            raise UserError(f"node {result['node']} computes {what} {theirs}, this machine "
+                            f"{mine}: its code or libraries differ ({there}; here {here})")
+    with cache.run_lock(rdir, f"{name} seed {seed} ({rdir.name})"):
+        for file, data in result["files"].items():
+            path = edir / file.removeprefix("eval/") if file.startswith("eval/") else rdir / file
+            with atomic_write(path, "wb") as f:
+                f.write(data)
+        (rdir / CHECKPOINT).unlink(missing_ok=True)  # finished: the resume state is not needed

@@ -44,7 +44,7 @@ def export_weights(cfg: Config, out_dir: Path, best_params: Callable[[str, int],
                    vocab: list[str]) -> dict:
     """Write every model's published parameters, the vocabulary and the config to `out_dir`.
 
-    `best_params(model, seed)` gives the very parameters evaluated (the runner passes its
+    `best_params(model, seed)` gives the very parameters evaluated (the pipeline passes its
     run cache's best_params.msgpack). Returns {file name: {"sha256": hex, "bytes": int}} for
     results.json's `weights`.
     """

@@ -129,7 +129,7 @@ class LearningPoint(Loose):
 
 
 class AttentionSection(Loose):
-    """Does the attention do anything? (attnstudy.analysis.attention)"""
+    """Does the attention do anything? (attnstudy.analysis.attention_effects)"""
     ablations: dict[str, dict[str, AblationSummary]] = keyed(
         "per attention model and ablation", "<model>", "<ablation>")
     statistics: dict[str, AttentionStatsSummary] = keyed("per attention model", "<model>")

@@ -1,4 +1,5 @@
-"""Command line: `python -m attnstudy <command>`. Run with `-h` for the list.
+"""Command line: `python -m attnstudy <command>`. Run with `-h` for the list; the `predict` and
+`evaluate` commands live in cli.predict and cli.evaluate, their input files in cli.inputs.
 
 Any error a user can fix prints one line (`attnstudy: error: ...`) and exits with status 2;
 finished runs and earlier results are never touched by a failure.
@@ -79,10 +80,10 @@ def _models_arg(values):
 
 
 def cmd_train(args) -> None:
-    from attnstudy.training import runner
+    from attnstudy.pipeline import runs as pipeline
 
     cfg = _config(args)
-    runs = runner.run_all(cfg, _models_arg(args.models), args.seeds, args.workers,
+    runs = pipeline.run_all(cfg, _models_arg(args.models), args.seeds, args.workers,
                           executor=_executor(args))
     for r in runs:
         print(f"{r['model']:<16} seed {r['seed']}  test accuracy {r['test']['accuracy']:.4f}  "
@@ -90,16 +91,17 @@ def cmd_train(args) -> None:
 
 
 def cmd_build(args) -> None:
+    from attnstudy.pipeline import results as pipeline
+    from attnstudy.pipeline.cache import results_dir
     from attnstudy.report import readme
     from attnstudy.report import render as report
-    from attnstudy.training import runner
 
     cfg = _config(args)
     if not args.render_only:
-        runner.write_results(cfg, n_workers=args.workers, retrain=args.retrain,
-                             executor=_executor(args))
+        pipeline.write_results(cfg, n_workers=args.workers, retrain=args.retrain,
+                               executor=_executor(args))
     check_results_match(cfg)
-    results = runner.results_dir(cfg)
+    results = results_dir(cfg)
     paths = report.render(results, output_dir(cfg.profile), pdf=not args.no_pdf)
     if BUILD == ROOT / "build" and cfg.profile == "full":  # the published report only
         readme.update_readme(ROOT / "README.md", results)
@@ -109,10 +111,10 @@ def cmd_build(args) -> None:
 
 def check_results_match(cfg) -> None:
     from attnstudy.files import read_json
+    from attnstudy.pipeline.cache import results_dir
     from attnstudy.schema import SCHEMA_VERSION
-    from attnstudy.training import runner
 
-    path = runner.results_dir(cfg) / "results.json"
+    path = results_dir(cfg) / "results.json"
     if not path.exists():
         raise UserError(f"no results in {path.parent}; run `just build {cfg.profile}`")
     res = read_json(path)
@@ -125,24 +127,26 @@ def check_results_match(cfg) -> None:
 
 
 def cmd_predict(args) -> None:
-    from attnstudy.evaluation import predict
+    from attnstudy.cli import predict
+    from attnstudy.cli.inputs import iter_inputs
 
     cfg = _config(args)
     name = _models_arg([args.model])[0]
     if not args.texts and args.input is None:
         raise UserError("give review texts or --input FILE")
-    chunks = predict.iter_inputs(args.texts, args.input, args.column, args.label_column,
+    chunks = iter_inputs(args.texts, args.input, args.column, args.label_column,
                                  args.batch_size)
     predict.predict_command(cfg, name, args.seed, chunks, explain=args.explain,
                             as_json=args.json)
 
 
 def cmd_evaluate(args) -> None:
-    from attnstudy.evaluation import predict
+    from attnstudy.cli import evaluate
+    from attnstudy.cli.inputs import iter_inputs
 
     cfg = _config(args)
-    chunks = predict.iter_inputs([], args.input, args.column, args.label_column, args.batch_size)
-    predict.evaluate_command(cfg, chunks, as_json=args.json)
+    chunks = iter_inputs([], args.input, args.column, args.label_column, args.batch_size)
+    evaluate.evaluate_command(cfg, chunks, as_json=args.json)
 
 
 def cmd_bench(args) -> None:
@@ -176,7 +180,7 @@ def cmd_rerun_spread(args) -> None:
 
 
 def _executor(args):
-    from attnstudy.training import executors
+    from attnstudy.pipeline import executors
 
     return executors.from_setting(args.cluster)
 
@@ -254,8 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         _data_dir(args)
-        if args.command in ("predict", "evaluate"):  # train/build: the runner does it
-            from attnstudy.training.workers import one_core_per_process
+        if args.command in ("predict", "evaluate"):  # train/build: the pipeline does it
+            from attnstudy.cores import one_core_per_process
 
             one_core_per_process()  # numbers never depend on thread settings
         args.fn(args)
