@@ -186,7 +186,7 @@ def test_every_input_format_reads_the_same_rows(labelled):
 
 
 def test_evaluate_gives_accuracy_with_ci_and_paired_differences(fresh, labelled):
-    from attnstudy.analysis import stats
+    from attnstudy.stats.bootstrap import paired_bootstrap
 
     res = json.loads(cli(fresh, "evaluate", "--profile", "smoke", "--input", labelled["parquet"],
                          "--json").stdout)
@@ -206,8 +206,8 @@ def test_evaluate_gives_accuracy_with_ci_and_paired_differences(fresh, labelled)
     for r in res["pairwise"]:
         assert r["ci_low"] <= r["acc_diff"] <= r["ci_high"] and r["p"] <= r["p_holm"] <= 1
         if (r["a"], r["b"]) == checked:
-            want = stats.paired_bootstrap(correct["additive"], correct["mhsa"],
-                                          CFG.analysis.bootstrap_samples, CFG.analysis.seed)
+            want = paired_bootstrap(correct["additive"], correct["mhsa"],
+                                    CFG.analysis.bootstrap_samples, CFG.analysis.seed)
             assert {k: r[k] for k in want} == want
     text = cli(fresh, "evaluate", "--profile", "smoke", "--input", labelled["tsv"]).stdout
     assert text.count("95% CI") == len(MODELS) + 1 and "paired differences" in text

@@ -42,13 +42,14 @@ TRAIN_CODE = ("attnstudy.data.encode", "attnstudy.data.imdb", "attnstudy.data.te
               "attnstudy.models.precision", "attnstudy.training.loop", "attnstudy.metrics")
 EVAL_CODE = ("attnstudy.evaluation.evaluate", "attnstudy.evaluation.faithfulness",
              "attnstudy.evaluation.ablations", "attnstudy.evaluation.attention_stats",
-             "attnstudy.data.probes", "attnstudy.analysis.stats", "attnstudy.metrics",
-             "attnstudy.models.inference")
+             "attnstudy.data.probes", "attnstudy.stats.bootstrap", "attnstudy.stats.tests",
+             "attnstudy.metrics", "attnstudy.models.inference")
 BASELINE_CODE = ("attnstudy.analysis.baseline", "attnstudy.data.text", "attnstudy.metrics")
 ANALYSIS_CODE = ("attnstudy.analysis.analyse", "attnstudy.analysis.sections",
                  "attnstudy.analysis.attention",
                  "attnstudy.analysis.claims", "attnstudy.analysis.claim_rules",
-                 "attnstudy.analysis.stats", "attnstudy.metrics", "attnstudy.data.probes")
+                 "attnstudy.stats.bootstrap", "attnstudy.stats.intervals", "attnstudy.stats.tests",
+                 "attnstudy.metrics", "attnstudy.data.probes")
 CLAIMS = ROOT / "paper" / "claims.toml"
 LEDGER = ROOT / "paper" / "prose" / "ledger.txt.j2"  # the ledger's rule and result wording
 
