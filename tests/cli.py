@@ -1,4 +1,5 @@
-"""Run the command line as a user does, in a subprocess (the end-to-end and publish tests)."""
+"""Run the command line as a user does: in a subprocess (`cli`), or in this process for the
+errors that stop before JAX computes anything (`run_main`)."""
 
 from __future__ import annotations
 
@@ -23,3 +24,35 @@ def cli(build: Path, *args, imdb_dir: Path | None = None, check: bool = True):
         raise AssertionError(f"attnstudy {' '.join(map(str, args))} failed ({p.returncode}):\n"
                              f"{p.stderr[-3000:]}")
     return p
+
+
+def run_main(monkeypatch, capsys, build: Path, *args, imdb_dir: Path | None = None):
+    """`attnstudy.cli.main(args)` in this process, with outputs in `build` and the environment
+    `cli` gives its subprocess: for one-line errors that stop before JAX computes anything, at
+    no process start. The CLI does not pin this process to a core here (it would pin pytest).
+    Returns (exit code, stdout, stderr)."""
+    from attnstudy import cli as command_line
+    from attnstudy import config, cores
+    from attnstudy.data import encode, imdb
+    from attnstudy.pipeline import cache, results, runs
+
+    for module, name, value in ((config, "BUILD", build), (command_line, "BUILD", build),
+                                (cache, "CACHE", build / "cache"),
+                                (results, "CACHE", build / "cache"),
+                                (encode, "CACHE", build / "cache" / "data"),
+                                (imdb, "HF_CACHE", build / "cache" / "hf")):
+        monkeypatch.setattr(module, name, value)
+    for module in (cores, runs):
+        monkeypatch.setattr(module, "one_core_per_process", lambda core=None: None)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.delenv("IMDB_DIR", raising=False)
+    if imdb_dir is not None:
+        monkeypatch.setenv("IMDB_DIR", str(imdb_dir))
+    capsys.readouterr()
+    try:
+        code = command_line.main(list(map(str, args)))
+    except SystemExit as e:  # argparse's usage errors
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err

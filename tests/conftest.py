@@ -1,8 +1,16 @@
-"""Shared fixtures. The real data comes from IMDB_DIR (CI: ../shared/data/imdb)."""
+"""Shared fixtures. The real data comes from IMDB_DIR (CI: ../shared/data/imdb).
+
+Built once per session: the smoke build (`smoke_build`: the end-to-end, publish and cluster
+tests) and the synthetic report with its PDF (`rendered_report`: the report and figure tests).
+Every process the tests start shares this process's XLA compile cache (ATTNSTUDY_COMPILE_CACHE),
+whatever build folder it writes to.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -10,9 +18,47 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from attnstudy.config import BUILD  # noqa: E402
 from attnstudy.models.inference import enable_compile_cache  # noqa: E402
 
+os.environ.setdefault("ATTNSTUDY_COMPILE_CACHE", str(BUILD / "cache" / "jax"))  # inherited
 enable_compile_cache()
+
+
+def load_fixture_module(name: str):
+    """tests/fixtures/<name>.py as a module (the fixtures folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "fixtures" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def smoke_build(tmp_path_factory, imdb_dir) -> Path:
+    """One `build --profile smoke` (train, evaluate, export the weights, analyse, render the
+    report and PDF) in its own build folder, as `just build smoke` runs it. Shared: a test that
+    changes files works on a copy."""
+    from tests.cli import cli
+
+    build = tmp_path_factory.mktemp("smoke-build")
+    cli(build, "build", "--profile", "smoke", imdb_dir=imdb_dir)
+    return build
+
+
+@pytest.fixture(scope="session")
+def rendered_report(tmp_path_factory) -> dict:
+    """The synthetic results set (tests/fixtures/make_results.py) rendered once, PDF included:
+    {"results", "out", "paths", "html", "seconds"}. Shared: tests re-render into copies."""
+    from attnstudy.report import render
+
+    results = load_fixture_module("make_results").make(tmp_path_factory.mktemp("results"))
+    out = tmp_path_factory.mktemp("build")
+    t0 = time.perf_counter()
+    paths = render.render(results, out)
+    seconds = time.perf_counter() - t0
+    print(f"render took {seconds:.1f} s")
+    html = paths["html"].read_text(encoding="utf-8")
+    return {"results": results, "out": out, "paths": paths, "html": html, "seconds": seconds}
 
 
 @pytest.fixture(scope="session")

@@ -79,24 +79,25 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def local(tmp_path_factory, imdb_dir) -> Path:
-    """A local-pool build of RUNS (compiled cold: its compile cache seeds the cluster builds)."""
+def local(smoke_build, tmp_path_factory) -> Path:
+    """RUNS as the local pool trained them: the run folders of the session's smoke build
+    (conftest; the same config, data and code give the same run keys, and a run's key leaves
+    out which other models and seeds were trained beside it).
+
+    The cluster's workers compile nothing anew either: they inherit the tests' shared XLA
+    compile cache (ATTNSTUDY_COMPILE_CACHE). A cached executable is the program the same HLO and
+    flags compile to on this machine, so what is compared below stays the runs' path through
+    the cluster (data out, parameters and records back, retries); cold compiles would only add
+    minutes."""
     build = tmp_path_factory.mktemp("local")
-    train(build, imdb_dir, "--workers", "2")
+    for model in ("additive", "mhsa"):
+        run = next((smoke_build / "cache" / "runs").glob(f"{model}-seed0-*"))
+        shutil.copytree(run, build / "cache" / "runs" / run.name)
     return build
-
-
-def warm(local: Path, build: Path) -> None:
-    """Give the cluster's workers (their scratch cache) a copy of the local build's XLA compile
-    cache. A cached executable is the program the same HLO and flags compile to on this machine,
-    so what is compared below stays the runs' path through the cluster (data out, parameters
-    and records back, retries); cold compiles would only add minutes."""
-    shutil.copytree(local / "cache" / "jax", build / "scratch" / "cache" / "jax")
 
 
 @pytest.mark.slow
 def test_cluster_runs_match_the_local_pool_bit_for_bit(cluster, local, tmp_path, imdb_dir):
-    warm(local, tmp_path)
     err = train(tmp_path, imdb_dir, "--cluster", cluster)
     assert "2 run(s) to train on the Ray cluster" in err
     assert_same_runs(run_files(local), run_files(tmp_path))
@@ -129,7 +130,6 @@ def test_a_task_lost_with_its_worker_is_retried(cluster, local, tmp_path, imdb_d
                         return
             time.sleep(0.05)
 
-    warm(local, tmp_path)
     killer = threading.Thread(target=kill_first_training_worker, daemon=True)
     killer.start()
     train(tmp_path, imdb_dir, "--cluster", cluster)

@@ -1,10 +1,14 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from attnstudy.config import DataConfig, load_config
+from attnstudy.config import load_config
 from attnstudy.data import batches, encode, imdb, text
 from attnstudy.errors import UserError
 from tests.conftest import write_imdb
+
+PAPER = load_config("full").data  # the settings a test does not set
 
 
 def test_tokenize_keeps_negation_and_drops_html():
@@ -72,13 +76,13 @@ def test_eval_batches_cover_every_row_once():
 
 def test_missing_data_dir_is_one_clear_error(tmp_path):
     with pytest.raises(UserError, match="is not a directory"):
-        encode.load_dataset(DataConfig(), tmp_path / "nope")
+        encode.load_dataset(PAPER, tmp_path / "nope")
     with pytest.raises(UserError, match=r"missing .*train\.parquet"):
-        encode.load_dataset(DataConfig(), tmp_path)
+        encode.load_dataset(PAPER, tmp_path)
 
 
 def test_tiny_data_loads(tiny_imdb):
-    cfg = DataConfig(vocab_size=50, max_len=8, bucket_edges=(4, 8), val_fraction=0.2)
+    cfg = replace(PAPER, vocab_size=50, max_len=8, bucket_edges=(4, 8), val_fraction=0.2)
     ds = encode.load_dataset(cfg, tiny_imdb, use_cache=False)
     assert len(ds.train) + len(ds.val) == 60 and len(ds.test) == 60
     assert ds.vocab[:2] == ["<pad>", "<unk>"]
@@ -166,7 +170,7 @@ def test_vocabulary_and_validation_come_from_the_training_part(tmp_path, monkeyp
     test = {"id": [f"te{i}" for i in range(m)], "label": [i % 2 for i in range(m)],
             "text": [f"good film {_word('te', i)}" for i in range(m)]}
     folder = write_imdb(tmp_path / "imdb", train, test)
-    cfg = DataConfig(vocab_size=1000, max_len=8, bucket_edges=(8,), val_fraction=0.25)
+    cfg = replace(PAPER, vocab_size=1000, max_len=8, bucket_edges=(8,), val_fraction=0.25)
     ds = encode.load_dataset(cfg, folder, use_cache=False)
 
     tr, va, te = (set(s.row_ids.tolist()) for s in (ds.train, ds.val, ds.test))
@@ -198,7 +202,7 @@ def test_negation_is_read_on_the_full_review(tmp_path, monkeypatch):
     rows = {"id": list(texts), "text": list(texts.values()), "label": [0, 0, 0, 1]}
     folder = write_imdb(tmp_path / "imdb", {"id": ["a", "b"], "text": ["not fine", "never fine"],
                                              "label": [0, 1]}, rows)
-    cfg = DataConfig(vocab_size=50, max_len=8, truncation="head_tail", bucket_edges=(8,),
+    cfg = replace(PAPER, vocab_size=50, max_len=8, truncation="head_tail", bucket_edges=(8,),
                      val_fraction=0.5)
     ds = encode.load_dataset(cfg, folder, use_cache=False)
     neg = dict(zip(ds.test.row_ids.tolist(), ds.test.negation.tolist(), strict=True))

@@ -1,4 +1,5 @@
-"""End to end on the smoke profile, as `just build smoke` runs it, in an isolated build folder."""
+"""End to end on the smoke profile, as `just build smoke` runs it, in an isolated build folder
+(the session's `smoke_build`, conftest)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,12 @@ import shutil
 import pandas as pd
 import pytest
 
-from tests.cli import cli
+from tests.cli import cli, run_main
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, imdb_dir):
-    build = tmp_path_factory.mktemp("build")
-    cli(build, "build", "--profile", "smoke", imdb_dir=imdb_dir)
-    return build
+def built(smoke_build):
+    return smoke_build
 
 
 @pytest.fixture(scope="module")
@@ -92,14 +91,15 @@ def test_predict_and_evaluate(built, imdb_dir, tmp_path):
      "no trained mhsa (seed 9)"),
     (["build", "--profile", "huge"], "unknown profile 'huge'"),
 ])
-def test_cli_errors_are_one_line(built, imdb_dir, args, message):
-    p = cli(built, *args, imdb_dir=imdb_dir, check=False)
-    assert p.returncode == 2
-    err = p.stderr.strip()
+def test_cli_errors_are_one_line(built, imdb_dir, args, message, monkeypatch, capsys):
+    code, _, err = run_main(monkeypatch, capsys, built, *args, imdb_dir=imdb_dir)
+    assert code == 2
+    err = err.strip()
     assert message in err and len(err.splitlines()) == 1, err
 
 
 def test_evaluate_rejects_a_file_without_text_column(built, imdb_dir, tmp_path):
+    """As a user meets it: a process that exits with status 2 and says why on stderr."""
     bad = tmp_path / "bad.csv"
     bad.write_text("review,label\nnice,1\n")
     p = cli(built, "evaluate", "--profile", "smoke", "--input", str(bad), imdb_dir=imdb_dir,

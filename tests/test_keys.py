@@ -14,15 +14,18 @@ import io
 import tokenize
 import types
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from attnstudy import keys
-from attnstudy.config import AnalysisConfig, Config, DataConfig, TrainConfig
+from attnstudy.config import load_config
 from attnstudy.data import encode, text
 from attnstudy.pipeline import cache, results
 from tests.test_structure import SOURCE, import_graph
+
+CFG = load_config("full")
 
 REAL_DIGEST = keys.code_digest
 
@@ -168,7 +171,7 @@ def test_cache_key_changes_with_package_versions_and_threads(monkeypatch):
                                   encode.encode], ids=lambda f: f.__name__)
 def test_dataset_key_follows_the_encoding_code(func, digest_of, monkeypatch):
     """Wherever these functions live, editing their body must drop the encoded data."""
-    cfg, module = DataConfig(), func.__module__
+    cfg, module = CFG.data, func.__module__
     base = encode.dataset_key(cfg, "fp")
     use_digests(monkeypatch, {module: digest_of(edit_docs_and_comments(source_of(module)))})
     assert encode.dataset_key(cfg, "fp") == base
@@ -177,10 +180,10 @@ def test_dataset_key_follows_the_encoding_code(func, digest_of, monkeypatch):
 
 
 def test_dataset_key_follows_tokenizer_config_and_data(digest_of, monkeypatch):
-    cfg = DataConfig()
+    cfg = CFG.data
     base = encode.dataset_key(cfg, "fp")
-    assert encode.dataset_key(DataConfig(max_len=128), "fp") != base
-    assert encode.dataset_key(DataConfig(split_seed=1), "fp") != base
+    assert encode.dataset_key(replace(cfg, max_len=128, bucket_edges=(128,)), "fp") != base
+    assert encode.dataset_key(replace(cfg, split_seed=1), "fp") != base
     assert encode.dataset_key(cfg, "other") != base
     use_digests(monkeypatch, {"attnstudy.models.classifiers": "0" * 64})  # not data code
     assert encode.dataset_key(cfg, "fp") == base
@@ -229,7 +232,6 @@ def test_keyed_code_covers_what_each_step_runs():
     assert {"attnstudy.data.text", "attnstudy.metrics"} <= set(results.BASELINE_CODE)
 
 
-CFG = Config()
 
 
 def run_key() -> str:
@@ -256,9 +258,10 @@ def test_run_and_eval_keys_follow_their_settings(tmp_path, monkeypatch):
     assert cache.run_key(CFG, "additive", 1, "fp") != run
     assert cache.run_key(CFG, "additive", 0, "other") != run
     # the list of models and seeds to train is not a setting of one run
-    wider = Config(train=TrainConfig(models=("additive",), seeds=(0, 5)))
+    wider = replace(CFG, train=replace(CFG.train, models=("additive",), seeds=(0, 5)))
     assert cache.run_key(wider, "additive", 0, "fp") == run
-    assert cache.eval_key(Config(analysis=AnalysisConfig(faithfulness_k=(1, 2)))) != ev
+    k12 = replace(CFG, analysis=replace(CFG.analysis, faithfulness_k=(1, 2)))
+    assert cache.eval_key(k12) != ev
     probes = tmp_path / "probes.tsv"
     probes.write_text("text\tlabel\nfine\t1\n")
     monkeypatch.setattr(cache, "PROBES_PATH", probes)

@@ -17,19 +17,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attnstudy.config import MODEL_NAMES, DataConfig, ModelConfig, load_config
+from attnstudy.config import MODEL_NAMES, ModelConfig, load_config
 from attnstudy.models import classifiers as models
 from attnstudy.models.inference import attention_weights
 
 SMALL = ModelConfig(embed_dim=16, hidden=16, attention_dim=16, heads=2, transformer_layers=1,
-                    transformer_ff=32)
+                    transformer_ff=32, dropout=0.5, embed_dropout=0.2, precision="float32")
 VOCAB, MAX_LEN = 50, 12
 SMOKE = load_config("smoke")
-DEFAULT_DATA = DataConfig()
+PAPER = load_config("full")
 SETUPS = {  # key -> (ModelConfig, vocab_size, max_len); equal setups share compiled code
     "small": (SMALL, VOCAB, MAX_LEN),
     "smoke": (SMOKE.model, VOCAB, MAX_LEN),
-    "default": (ModelConfig(), DEFAULT_DATA.vocab_size, DEFAULT_DATA.max_len),
+    # the paper's model in float32 (bf16 is its own setup below), on shorter reviews
+    "default": (dataclasses.replace(PAPER.model, precision="float32"), PAPER.data.vocab_size, 192),
     "smoke_profile": (SMOKE.model, SMOKE.data.vocab_size, SMOKE.data.max_len),
 }
 BF16 = {k: f"{k}_bf16" for k in ("small", "default")}  # the same setups with bfloat16 matmuls
@@ -455,7 +456,7 @@ def test_transformer_attention_is_stacked_in_layer_order(monkeypatch):
     """[layers, b, heads, t, t] with layer i = block i: also for one layer, and past 10 layers
     (where "block10" < "block2" as strings). Checks the collection logic on a stub apply."""
     for layers in (1, 11):
-        cfg = ModelConfig(embed_dim=4, heads=1, transformer_layers=layers)
+        cfg = dataclasses.replace(SMALL, embed_dim=4, heads=1, transformer_layers=layers)
         model = models.build_model("transformer", cfg, VOCAB, 3)
         inter = {f"block{i}_attention": {"attention": (jnp.full((2, 1, 3, 3), float(i)),)}
                  for i in range(layers)}

@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from attnstudy.config import BUILD, load_config
+from attnstudy.config import load_config
 from attnstudy.files import read_json, write_json
 from attnstudy.keys import file_digest
-from tests.cli import ROOT, cli
+from tests.cli import ROOT, cli, run_main
 
 # On a CPU other than the one that trained the published runs, `predict` may pick other kernels:
 # P(positive) agrees to this absolute tolerance (9.6e-5 measured on an Intel Xeon with AMX).
@@ -31,17 +28,9 @@ MODELS = list(CFG.train.models)
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, imdb_dir) -> Path:
-    """A smoke build's runs and results (write_results: train, evaluate, export; no report)."""
-    build = tmp_path_factory.mktemp("build")
-    if (BUILD / "cache" / "jax").is_dir():  # compiled executables only: saves compile time
-        shutil.copytree(BUILD / "cache" / "jax", build / "cache" / "jax")
-    env = {**os.environ, "ATTNSTUDY_BUILD": str(build), "IMDB_DIR": str(imdb_dir)}
-    code = ("from attnstudy.config import load_config; from attnstudy.pipeline import results; "
-            "results.write_results(load_config('smoke'))")
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True, timeout=1200,
-                   capture_output=True)
-    return build
+def built(smoke_build) -> Path:
+    """The session's smoke build (conftest): its run cache and its results with weights/."""
+    return smoke_build
 
 
 @pytest.fixture
@@ -186,7 +175,7 @@ def test_every_input_format_reads_the_same_rows(labelled):
 
 
 def test_evaluate_gives_accuracy_with_ci_and_paired_differences(fresh, labelled):
-    from attnstudy.analysis import stats
+    from attnstudy.stats.bootstrap import paired_bootstrap
 
     res = json.loads(cli(fresh, "evaluate", "--profile", "smoke", "--input", labelled["parquet"],
                          "--json").stdout)
@@ -206,8 +195,8 @@ def test_evaluate_gives_accuracy_with_ci_and_paired_differences(fresh, labelled)
     for r in res["pairwise"]:
         assert r["ci_low"] <= r["acc_diff"] <= r["ci_high"] and r["p"] <= r["p_holm"] <= 1
         if (r["a"], r["b"]) == checked:
-            want = stats.paired_bootstrap(correct["additive"], correct["mhsa"],
-                                          CFG.analysis.bootstrap_samples, CFG.analysis.seed)
+            want = paired_bootstrap(correct["additive"], correct["mhsa"],
+                                    CFG.analysis.bootstrap_samples, CFG.analysis.seed)
             assert {k: r[k] for k in want} == want
     text = cli(fresh, "evaluate", "--profile", "smoke", "--input", labelled["tsv"]).stdout
     assert text.count("95% CI") == len(MODELS) + 1 and "paired differences" in text
@@ -259,24 +248,26 @@ def _no_record(build: Path) -> None:
      "vocab.json: checksum differs from results.json's"),
     (_no_record, ["predict", "--model", "mhsa", "fine"], "records no checksums"),
 ])
-def test_bad_inputs_are_one_line_errors(fresh, change, args, message):
+def test_bad_inputs_are_one_line_errors(fresh, change, args, message, monkeypatch, capsys):
     if change is not None:
         change(fresh)
-    p = cli(fresh, args[0], "--profile", "smoke", *args[1:], check=False)
-    err = p.stderr.strip()
-    assert p.returncode == 2 and message in err and len(err.splitlines()) == 1, err
+    code, _, err = run_main(monkeypatch, capsys, fresh, args[0], "--profile", "smoke", *args[1:])
+    err = err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1, err
 
 
 @pytest.mark.parametrize("name, content, message", [
     ("bad.csv", "review,label\nnice,1\n", "has no column 'text' (columns: review, label)"),
     ("none.csv", "text,label\n", "the input holds no reviews"),
 ])
-def test_bad_files_are_one_line_errors(fresh, tmp_path, name, content, message):
+def test_bad_files_are_one_line_errors(fresh, tmp_path, name, content, message, monkeypatch,
+                                      capsys):
     path = tmp_path / name
     path.write_text(content, encoding="utf-8")
-    p = cli(fresh, "evaluate", "--profile", "smoke", "--input", path, check=False)
-    err = p.stderr.strip()
-    assert p.returncode == 2 and message in err and len(err.splitlines()) == 1, err
+    code, _, err = run_main(monkeypatch, capsys, fresh, "evaluate", "--profile", "smoke",
+                            "--input", path)
+    err = err.strip()
+    assert code == 2 and message in err and len(err.splitlines()) == 1, err
 
 
 @pytest.mark.parametrize("name, content, message", [

@@ -11,7 +11,6 @@ import collections
 import copy
 import datetime as dt
 import html as htmllib
-import importlib.util
 import json
 import re
 import shutil
@@ -29,11 +28,6 @@ from attnstudy.report import citation, draw, facts, figures, fmt, readme, render
 from attnstudy.report.style import prose_label
 from attnstudy.schema import SCHEMA_VERSION
 from tests.test_citation import parse_bibtex
-
-_spec = importlib.util.spec_from_file_location(
-    "make_results", Path(__file__).parent / "fixtures" / "make_results.py")
-make_results = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_results)
 
 CHROMIUM = Path("/usr/bin/chromium")
 SECTIONS = ("abstract", "contents", "introduction", "method", "method-data", "method-models",
@@ -88,16 +82,9 @@ class Doc(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    results = make_results.make(tmp_path_factory.mktemp("results"))
-    out = tmp_path_factory.mktemp("build")
-    t0 = time.perf_counter()
-    paths = render.render(results, out)
-    seconds = time.perf_counter() - t0
-    print(f"render took {seconds:.1f} s")
-    html = paths["html"].read_text(encoding="utf-8")
-    return {"results": results, "out": out, "paths": paths, "html": html, "doc": Doc(html),
-            "seconds": seconds}
+def built(rendered_report):
+    """The session's rendered synthetic report (conftest), with its parsed HTML."""
+    return {**rendered_report, "doc": Doc(rendered_report["html"])}
 
 
 def _copy_results(src: Path, dst: Path) -> Path:
@@ -365,8 +352,17 @@ def test_browser_loads_every_image_without_errors(built, tmp_path):
     assert shot.is_file() and shot.read_bytes()[:4] == b"\x89PNG", run.stderr[-2000:]
 
 
-def test_rerender_redraws_only_what_changed(built, tmp_path):
-    """Figures and PDF are memoised by their inputs; a touched output or input is redone."""
+def test_rerender_redraws_only_what_changed(built, tmp_path, monkeypatch):
+    """Figures and PDF are memoised by their inputs; a touched output or input is redone. The
+    PDF is laid out once per session (conftest): here `write_pdf` lays out a one-line stand-in
+    under the report's key, so each redraw shows as a call and a PDF that names its HTML."""
+    real_write_pdf, drawn = render.write_pdf, []
+
+    def write_pdf(html, path, key=""):
+        drawn.append(key)
+        real_write_pdf("<p>stand-in</p>", path, key)
+
+    monkeypatch.setattr(render, "write_pdf", write_pdf)
     out = tmp_path / "out"
     shutil.copytree(built["out"], out)  # includes the stamps written by the first render
     fig = out / "figures" / "fig-metrics.png"
@@ -378,21 +374,26 @@ def test_rerender_redraws_only_what_changed(built, tmp_path):
     render.render(built["results"], out)
     assert fig.read_bytes()[:4] == b"\x89PNG"  # the touched figure set is redrawn
     assert svg.read_bytes() == (built["out"] / "figures" / "fig-metrics.svg").read_bytes()
-    assert pdf.stat().st_mtime_ns == before[pdf]  # same HTML: same PDF, not redone
+    assert pdf.stat().st_mtime_ns == before[pdf] and drawn == []  # same HTML: PDF not redone
+    key = json.loads((out / "cache" / "render" / "pdf.json").read_text())["key"]
+    assert render.pdf_made_from(pdf, key)  # the session's real PDF names its HTML too
     (out / "report.pdf").unlink()
     render.render(built["results"], out)
-    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert pdf.read_bytes()[:5] == b"%PDF-" and drawn == [key]
     # a fresh clone has the committed PDF but no stamps: the PDF says which HTML it was made
-    # from, so it is kept; a PDF made from other HTML is redrawn
-    shutil.rmtree(out / "cache" / "render")
+    # from, so it is kept; a PDF made from other HTML is redrawn. (Only the PDF's stamp is
+    # removed: without the figures' stamps, each render would also redraw every figure.)
+    stamp = out / "cache" / "render" / "pdf.json"
+    stamp.unlink()
     kept = pdf.stat().st_mtime_ns
     render.render(built["results"], out)
-    assert pdf.stat().st_mtime_ns == kept
-    shutil.rmtree(out / "cache" / "render")
-    render.write_pdf("<p>another report</p>", pdf, key="0" * 16)
+    assert pdf.stat().st_mtime_ns == kept and drawn == [key]
+    stamp.unlink()
+    real_write_pdf("<p>another report</p>", pdf, key="0" * 16)
     other = pdf.read_bytes()
     render.render(built["results"], out)
-    assert pdf.read_bytes() != other and render.pdf_made_from(pdf, json.loads(
+    assert pdf.read_bytes() != other and drawn == [key, key]
+    assert render.pdf_made_from(pdf, json.loads(
         (out / "cache" / "render" / "pdf.json").read_text())["key"])
 
 
@@ -536,7 +537,6 @@ render.render(Path({str(built["results"])!r}), Path({str(tmp_path / "out")!r}), 
 def test_pdf_bytes_do_not_depend_on_the_clock(tmp_path):
     """Embedded font subsets carry a timestamp; a re-render a second later must give the same
     bytes, or a fresh clone's `just build` would change the committed PDF."""
-    import time
 
     html = "<html><body><h1>Title</h1><p>Text with ünïcode and digits 0123.</p></body></html>"
     render.write_pdf(html, tmp_path / "a.pdf")

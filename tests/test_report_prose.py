@@ -326,13 +326,10 @@ def _probe(html: str, width: int, tmp_path: Path, name: str) -> dict:
     return json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory):
-    """The fixture's report with its real figures (no PDF)."""
-    out = tmp_path_factory.mktemp("build")
-    src = tmp_path_factory.mktemp("res")
-    make_results.make(src)
-    return render.render(src, out, pdf=False)["html"].read_text(encoding="utf-8")
+@pytest.fixture
+def rendered(rendered_report):
+    """The fixture's report with its real figures (rendered once per session, conftest)."""
+    return rendered_report["html"]
 
 
 @pytest.mark.browser

@@ -98,3 +98,11 @@ def test_the_committed_spread_was_measured_on_the_published_results():
     assert set(spread["accuracy"]) == set(published)
     for m, v in spread["accuracy"].items():
         assert v["published"] == published[m], m
+
+
+def test_to_toml_round_trips_every_value_type():
+    """tomli-w writes booleans as TOML booleans (repr() wrote `True`, which is invalid TOML)."""
+    rec = {"source": 'a "quoted" text', "seed": 0, "flag": True, "ratio": 0.5,
+           "commits": ["abc", "déf"], "accuracy": {"mhsa": {"published": 0.88, "same": False}}}
+    text = rerun.to_toml(rec)
+    assert text.startswith("# How far a rerun") and tomllib.loads(text) == rec

@@ -1,7 +1,8 @@
 """The experiment config: one TOML file under `paper/`, resolved for a profile and validated.
 
-Every setting lives in `paper/experiment.toml`; profiles (`smoke`, `quick`, `full`) override it.
-Bad configs fail early with one line that names the key, never deep inside training.
+Every setting lives in `paper/experiment.toml` (the code has no defaults); profiles (`smoke`,
+`quick`, `full`) override it. The sections are pydantic dataclasses: bad configs fail early with
+one line that names the key, never deep inside training.
 """
 
 from __future__ import annotations
@@ -11,9 +12,19 @@ import hashlib
 import json
 import os
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    ConfigDict,
+    Field,
+    Strict,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic.dataclasses import dataclass
 
 from attnstudy.errors import UserError
 
@@ -47,64 +58,100 @@ SELECTIONS = ("val_loss", "val_accuracy")
 SPECIAL_TOKENS = 2  # PAD=0, UNK=1
 
 
-@dataclass(frozen=True)
+Int = Annotated[StrictInt, Field()]
+Positive = Annotated[StrictInt, Field(gt=0)]
+Count = Annotated[StrictInt, Field(ge=0)]
+Real = Annotated[float, Strict()]  # int or float from TOML, never a string or bool
+Rate = Annotated[float, Strict(), Field(ge=0, lt=1)]
+# Every field is required: paper/experiment.toml's base values are the only defaults.
+SECTION = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True, config=SECTION)
 class DataConfig:
-    vocab_size: int = 10000
-    max_len: int = 192
-    truncation: str = "head_tail"
-    val_fraction: float = 0.1
-    split_seed: int = 0
-    bucket_edges: tuple[int, ...] = (64, 96, 128, 160, 192)
-    train_subset: int = 0
-    test_subset: int = 0
+    vocab_size: Int  # incl. PAD and UNK
+    max_len: Positive
+    truncation: Literal["head", "head_tail"]
+    val_fraction: Annotated[float, Strict(), Field(gt=0, lt=1)]
+    split_seed: Int
+    bucket_edges: Annotated[tuple[Positive, ...], Field(min_length=1)]
+    train_subset: Count  # 0 = all rows
+    test_subset: Count
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.vocab_size <= SPECIAL_TOKENS:
+            raise ValueError(f"data.vocab_size={self.vocab_size} must exceed the "
+                             f"{SPECIAL_TOKENS} special tokens (PAD, UNK)")
+        if list(self.bucket_edges) != sorted(set(self.bucket_edges)):
+            raise ValueError(f"data.bucket_edges={list(self.bucket_edges)} must be increasing")
+        if self.bucket_edges[-1] != self.max_len:
+            raise ValueError(f"data.bucket_edges must end at data.max_len={self.max_len}")
+        return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class ModelConfig:
-    embed_dim: int = 128
-    hidden: int = 128
-    attention_dim: int = 128
-    heads: int = 4
-    transformer_layers: int = 1
-    transformer_ff: int = 256
-    dropout: float = 0.5
-    embed_dropout: float = 0.2
-    precision: str = "float32"
+    embed_dim: Positive
+    hidden: Positive
+    attention_dim: Positive
+    heads: Positive
+    transformer_layers: Positive
+    transformer_ff: Positive
+    dropout: Rate
+    embed_dropout: Rate
+    precision: Literal[PRECISIONS]
+
+    @model_validator(mode="after")
+    def _heads(self):
+        if (2 * self.hidden) % self.heads:
+            raise ValueError(f"model.heads={self.heads} must divide the BiLSTM width "
+                             f"2*hidden={2 * self.hidden}")
+        if self.embed_dim % self.heads:
+            raise ValueError(f"model.heads={self.heads} must divide model.embed_dim="
+                             f"{self.embed_dim} (transformer)")
+        return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class TrainConfig:
-    models: tuple[str, ...] = MODEL_NAMES
-    seeds: tuple[int, ...] = (0, 1, 2)
-    batch_size: int = 64
-    steps: int = 250
-    learning_rate: float = 1e-3
-    warmup_steps: int = 25
-    weight_decay: float = 1e-4
-    clip_norm: float = 1.0
-    eval_every: int = 50
-    eval_batch_size: int = 256
-    select: str = "val_loss"
+    models: Annotated[tuple[Literal[MODEL_NAMES], ...], Field(min_length=1)]
+    seeds: Annotated[tuple[Int, ...], Field(min_length=1)]
+    batch_size: Positive
+    steps: Positive
+    learning_rate: Annotated[float, Strict(), Field(gt=0)]
+    warmup_steps: Count
+    weight_decay: Annotated[float, Strict(), Field(ge=0)]
+    clip_norm: Annotated[float, Strict(), Field(gt=0)]
+    eval_every: Positive
+    eval_batch_size: Positive
+    select: Literal[SELECTIONS]
+
+    @model_validator(mode="after")
+    def _distinct(self):
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"train.seeds={list(self.seeds)} must be distinct")
+        return self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=SECTION)
 class AnalysisConfig:
-    attention_samples: int = 24
-    attention_max_len: int = 48
-    bootstrap_samples: int = 2000
-    length_buckets: int = 4
-    faithfulness_reviews: int = 200
-    faithfulness_k: tuple[int, ...] = (1, 3, 10)
-    seed: int = 0
+    attention_samples: Positive
+    attention_max_len: Positive
+    bootstrap_samples: Positive
+    length_buckets: Positive
+    faithfulness_reviews: Count
+    faithfulness_k: tuple[Positive, ...]
+    seed: Int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class Config:
-    profile: str = "full"
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    profile: Literal[PROFILES]
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    analysis: AnalysisConfig
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -117,19 +164,25 @@ class Config:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+# Settings added after results were first published, with the value the code used before they
+# existed: a recorded config without them ran with that value (see `same_experiment`).
+ADDED_SETTINGS = {"model": {"precision": "float32"}, "train": {"select": "val_loss"}}
+
+
 def same_experiment(recorded: dict, cfg: Config) -> bool:
     """True when a recorded config (results.json's `config`) describes the experiment `cfg` does:
-    every recorded setting has the same value, and settings added to the code since are at their
-    defaults (so adding a setting does not unfreeze published results)."""
+    every recorded setting has the same value, and settings added to the code since (listed in
+    ADDED_SETTINGS) have the value the code used before (so adding a setting does not unfreeze
+    published results)."""
     now = cfg.to_dict()
-    for name, cls in SECTIONS.items():
+    for name in SECTIONS:
         if not isinstance(recorded.get(name), dict):
             return False
-        old, new, defaults = recorded[name], now[name], dataclasses.asdict(cls())
-        if set(old) - set(new):
-            return False  # a setting was removed: the recorded experiment is not this one
+        old, new, before = recorded[name], now[name], ADDED_SETTINGS.get(name, {})
+        if set(old) - set(new) or set(new) - set(old) - set(before):
+            return False  # a setting was removed, or a new one is not in ADDED_SETTINGS
         for k, v in new.items():
-            want = old.get(k, defaults[k])
+            want = old.get(k, before.get(k))
             if json.dumps(want) != json.dumps(v):  # tuples and lists compare alike
                 return False
     return True
@@ -146,86 +199,48 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def _coerce(section: str, name: str, value: Any, default: Any) -> Any:
-    where = f"config key {section}.{name}"
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif isinstance(default, float):
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif isinstance(default, str):
-        ok = isinstance(value, str)
-    elif isinstance(default, tuple):
-        kind = type(default[0]) if default else int
-        ok = isinstance(value, list) and all(isinstance(v, kind) and not isinstance(v, bool)
-                                             for v in value)
-        value = tuple(value) if ok else value
-    else:  # pragma: no cover - every field has a typed default
-        ok = True
-    if not ok:
-        raise UserError(f"{where}: expected {type(default).__name__}, got {value!r}")
-    return value
+def _key(loc: tuple) -> str:
+    """('train', 'models', 1) -> 'train.models[1]'"""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out
 
 
-def _build_section(name: str, raw: dict) -> Any:
-    cls = SECTIONS[name]
-    defaults = cls()
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise UserError(f"unknown config key {name}.{unknown[0]} "
-                        f"(known: {', '.join(sorted(known))})")
-    values = {k: _coerce(name, k, v, getattr(defaults, k)) for k, v in raw.items()}
-    return cls(**values)
+TYPES = {"int_type": "int", "float_type": "float", "string_type": "str", "tuple_type": "list",
+         "dataclass_type": "table", "bool_type": "bool"}
+
+
+def _one_line(e: ValidationError, where: str) -> str:
+    """The first problem of a config ValidationError as one line that names the key."""
+    err = e.errors(include_url=False)[0]
+    key, kind, value = _key(err["loc"]), err["type"], err.get("input")
+    if kind == "missing":
+        return (f"config key {key} is missing from {where} (every setting is set there; "
+                "the code has no defaults)")
+    if kind in ("unexpected_keyword_argument", "extra_forbidden"):
+        known = sorted(f.name for f in dataclasses.fields(SECTIONS[err["loc"][0]]))
+        return f"unknown config key {key} (known: {', '.join(known)})"
+    if kind in TYPES:
+        return f"config key {key}: expected {TYPES[kind]}, got {value!r}"
+    if kind == "value_error":
+        return f"invalid config: {err['msg'].removeprefix('Value error, ')}"
+    msg = err["msg"][0].lower() + err["msg"][1:]
+    return f"invalid config: {key}={value!r}: {msg}"
+
+
+def from_dict(d: dict, where: str = "the config") -> Config:
+    """A validated Config from its `to_dict()` form (or a resolved TOML); one-line UserError."""
+    try:
+        return TypeAdapter(Config).validate_python(d)
+    except ValidationError as e:
+        raise UserError(_one_line(e, where)) from None
 
 
 def validate(cfg: Config) -> Config:
-    """Reject impossible values with one line naming the key."""
-    d, m, t, a = cfg.data, cfg.model, cfg.train, cfg.analysis
-
-    def need(cond: bool, msg: str) -> None:
-        if not cond:
-            raise UserError(f"invalid config: {msg}")
-
-    need(d.vocab_size > SPECIAL_TOKENS, f"data.vocab_size={d.vocab_size} must exceed the "
-         f"{SPECIAL_TOKENS} special tokens (PAD, UNK)")
-    need(d.max_len > 0, f"data.max_len={d.max_len} must be positive")
-    need(d.truncation in ("head", "head_tail"), f"data.truncation={d.truncation!r} must be "
-         "'head' or 'head_tail'")
-    need(0 < d.val_fraction < 1, f"data.val_fraction={d.val_fraction} must be in (0, 1)")
-    need(len(d.bucket_edges) > 0 and all(e > 0 for e in d.bucket_edges)
-         and list(d.bucket_edges) == sorted(set(d.bucket_edges)),
-         f"data.bucket_edges={list(d.bucket_edges)} must be positive and increasing")
-    need(d.bucket_edges[-1] == d.max_len, f"data.bucket_edges must end at data.max_len={d.max_len}")
-    need(d.train_subset >= 0 and d.test_subset >= 0, "data.*_subset must be >= 0")
-    for k in ("embed_dim", "hidden", "attention_dim", "heads", "transformer_layers",
-              "transformer_ff"):
-        need(getattr(m, k) > 0, f"model.{k}={getattr(m, k)} must be positive")
-    need((2 * m.hidden) % m.heads == 0, f"model.heads={m.heads} must divide the BiLSTM width "
-         f"2*hidden={2 * m.hidden}")
-    need(m.embed_dim % m.heads == 0, f"model.heads={m.heads} must divide model.embed_dim="
-         f"{m.embed_dim} (transformer)")
-    need(0 <= m.dropout < 1 and 0 <= m.embed_dropout < 1, "model dropout rates must be in [0, 1)")
-    need(m.precision in PRECISIONS, f"model.precision={m.precision!r} must be one of "
-         f"{', '.join(map(repr, PRECISIONS))}")
-    bad = [x for x in t.models if x not in MODEL_NAMES]
-    need(not bad, f"unknown model {bad[0] if bad else ''!r} in train.models "
-         f"(known: {', '.join(MODEL_NAMES)})")
-    need(len(t.models) > 0 and len(t.seeds) > 0, "train.models and train.seeds must be non-empty")
-    need(len(set(t.seeds)) == len(t.seeds), "train.seeds must be distinct")
-    for k in ("batch_size", "steps", "eval_every", "eval_batch_size"):
-        need(getattr(t, k) > 0, f"train.{k}={getattr(t, k)} must be positive")
-    need(t.select in SELECTIONS, f"train.select={t.select!r} must be one of "
-         f"{', '.join(map(repr, SELECTIONS))}")
-    need(t.learning_rate > 0, f"train.learning_rate={t.learning_rate} must be positive")
-    need(t.warmup_steps >= 0 and t.weight_decay >= 0 and t.clip_norm > 0,
-         "train.warmup_steps/weight_decay must be >= 0 and clip_norm > 0")
-    need(a.bootstrap_samples > 0 and a.length_buckets > 0 and a.attention_samples > 0,
-         "analysis counts must be positive")
-    need(all(k > 0 for k in a.faithfulness_k), "analysis.faithfulness_k must be positive")
-    return cfg
+    """`cfg` checked again as a whole (a Config built with dataclasses.replace is checked per
+    section already)."""
+    return from_dict(cfg.to_dict())
 
 
 def load_config(profile: str = "full", path: Path | str | None = None) -> Config:
@@ -247,5 +262,4 @@ def load_config(profile: str = "full", path: Path | str | None = None) -> Config
     unknown = sorted(set(merged) - set(SECTIONS))
     if unknown:
         raise UserError(f"unknown config section [{unknown[0]}] in profile {profile!r}")
-    sections = {name: _build_section(name, merged.get(name, {})) for name in SECTIONS}
-    return validate(Config(profile=profile, **sections))
+    return from_dict({"profile": profile, **merged}, str(path))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnstudy.analysis import stats
+from attnstudy.stats.intervals import mean_ci
 
 ABLATION_KEYS = ("accuracy", "acc_diff", "mean_abs_prob_change", "flipped")
 QUANTILES = ("q05", "q25", "q75", "q95")  # of the per-review distribution; q50 is "median"
@@ -25,7 +25,7 @@ STATISTICS = ("entropy", "max_weight", "top5_mass", "position_spearman", "row_en
 def over_seeds(values) -> dict | None:
     """mean_ci of the values that are numbers; None when there are none."""
     x = [v for v in values if isinstance(v, int | float) and np.isfinite(v)]
-    return stats.mean_ci(x) if x else None
+    return mean_ci(x) if x else None
 
 
 def ablations(runs: dict[str, list[dict]]) -> dict:

@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnstudy.analysis import stats
 from attnstudy.analysis.sections import pairs_right
 from attnstudy.metrics import decide
+from attnstudy.stats.bootstrap import bootstrap_means, paired_bootstrap, summarize
+from attnstudy.stats.intervals import mean_ci
+from attnstudy.stats.tests import holm, mcnemar
 
 LENGTH_STREAM = 3  # the length bootstrap draws from rng [analysis seed, 3] (since bb09288)
 
@@ -132,10 +134,10 @@ def probe_accuracy(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
     if ref not in ev.pcorrect or not versus:
         raise NotMeasured([f"probe predictions of {ref} and of {' or '.join(c['versus'])}"])
     right = {m: ev.probe_ens(m) for m in [ref, *versus]}
-    raw = [stats.mcnemar(right[m], right[ref])["p"] for m in versus]
+    raw = [mcnemar(right[m], right[ref])["p"] for m in versus]
     seed = {m: float(ev.pcorrect[m].mean()) for m in [ref, *versus]}  # per-seed means
     rows, other = [], []
-    for m, p in zip(versus, stats.holm(raw), strict=True):
+    for m, p in zip(versus, holm(raw), strict=True):
         diff = float(right[m].mean() - right[ref].mean())
         rows.append({"model": m, "accuracy": float(right[m].mean()), "diff": diff, "p_holm": p,
                      "seed_accuracy": seed[m],
@@ -166,9 +168,10 @@ def length_drop(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
     for m in versus:
         gap = {w: ev.ens[ref][sel].astype(float) - ev.ens[m][sel]
                for w, sel in (("short", short), ("long", long_))}
-        boots = (stats.bootstrap_means(gap["short"], ev.n_boot, rng)
-                 - stats.bootstrap_means(gap["long"], ev.n_boot, rng))
-        lo, hi = np.quantile(boots, [t["alpha"] / 2, 1 - t["alpha"] / 2])
+        boots = (bootstrap_means(gap["short"], ev.n_boot, rng)
+                 - bootstrap_means(gap["long"], ev.n_boot, rng))
+        ci = summarize(boots, 1 - t["alpha"])
+        lo, hi = ci["ci_low"], ci["ci_high"]
         excess = ((acc[ref]["short"] - acc[ref]["long"]) - (acc[m]["short"] - acc[m]["long"]))
         rows.append({"model": m, "excess": excess, "ci_low": float(lo), "ci_high": float(hi),
                      "grade": grade(excess, lo > 0, t["strong"], t["weak"])})
@@ -219,7 +222,7 @@ def probe_consistency(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
 
     def decide_on(cons: dict) -> tuple[str, str, float]:
         best = max(others, key=lambda o: cons[o])
-        p, gap = stats.mcnemar(ens_right[m], ens_right[best])["p"], cons[m] - cons[best]
+        p, gap = mcnemar(ens_right[m], ens_right[best])["p"], cons[m] - cons[best]
         if (cons[m] >= t["consistency_strong"] and gap >= t["margin"] and p < t["alpha"]
                 and real >= real_others):
             return "supported", best, p
@@ -255,7 +258,7 @@ def baseline(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
 
     best = max(ev.runs, key=val_acc)
     # per-seed means: the seeds' t-interval against the baseline (the rule's unpaired form)
-    ci = stats.mean_ci([r["test"]["accuracy"] for r in ev.runs[best]], 1 - t["alpha"])
+    ci = mean_ci([r["test"]["accuracy"] for r in ev.runs[best]], 1 - t["alpha"])
     sig = ci["n"] > 1 and (ci["ci_low"] > base_acc or ci["ci_high"] < base_acc)
     facts = {"best": best, "paired": False, "accuracy": ci["mean"], "ci_low": ci["ci_low"],
              "ci_high": ci["ci_high"], "n_seeds": ci["n"], "baseline_accuracy": base_acc,
@@ -263,8 +266,8 @@ def baseline(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
     probs = ev.baseline.get("probs")
     if probs is not None and len(probs) == len(ev.labels):
         right = decide(np.asarray(probs)) == ev.labels
-        bt = stats.paired_bootstrap(ev.ens[best], right, ev.n_boot, ev.seed, 1 - t["alpha"])
-        p = stats.mcnemar(ev.ens[best], right)["p"]
+        bt = paired_bootstrap(ev.ens[best], right, ev.n_boot, ev.seed, 1 - t["alpha"])
+        p = mcnemar(ev.ens[best], right)["p"]
         other = other_basis(ON_SEED_MEANS, decided(facts["diff"], sig))
         sig = (bt["ci_low"] > 0 or bt["ci_high"] < 0) and p < t["alpha"]
         facts = {"best": best, "paired": True, "accuracy": float(ev.ens[best].mean()),

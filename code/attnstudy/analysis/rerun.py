@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import tomli_w
 
 from attnstudy.errors import UserError
 from attnstudy.metrics import THRESHOLD
@@ -98,18 +99,11 @@ def _commits(runs: list[dict]) -> list[str]:
                    for r in runs})
 
 
-def _value(v) -> str:
-    if isinstance(v, str | list):
-        return json.dumps(v, ensure_ascii=False)  # TOML basic strings and arrays of them
-    return repr(v)
+HEADER = ("# How far a rerun on another machine moves the results: the scope of \"reproducible\".\n"
+          "# Written by `python -m attnstudy rerun-spread` (attnstudy.analysis.rerun); do not edit "
+          "by hand.\n\n")
 
 
 def to_toml(rec: dict) -> str:
-    """`rec` as TOML: the scalars, then one [accuracy.<model>] table per model."""
-    lines = ["# How far a rerun on another machine moves the results: the scope of "
-             "\"reproducible\".", "# Written by `python -m attnstudy rerun-spread` "
-             "(attnstudy.analysis.rerun); do not edit by hand.", ""]
-    lines += [f"{k} = {_value(v)}" for k, v in rec.items() if k != "accuracy"]
-    for model, vals in rec["accuracy"].items():
-        lines += ["", f"[accuracy.{model}]"] + [f"{k} = {_value(v)}" for k, v in vals.items()]
-    return "\n".join(lines) + "\n"
+    """`rec` as TOML (tomli-w): the scalars, then one [accuracy.<model>] table per model."""
+    return HEADER + tomli_w.dumps(rec)

@@ -9,9 +9,11 @@ import math
 
 import numpy as np
 
-from attnstudy.analysis import stats
 from attnstudy.errors import UserError
 from attnstudy.metrics import METRICS, decide
+from attnstudy.stats.bootstrap import bootstrap_means, paired_bootstrap, summarize
+from attnstudy.stats.intervals import mean_ci
+from attnstudy.stats.tests import holm, mcnemar
 
 EXTRA = ("train_seconds", "tokens_per_second", "eval_reviews_per_second")
 ALPHA = 0.05
@@ -63,24 +65,24 @@ def clean(obj):
 def summary(runs: dict[str, list[dict]]) -> dict:
     out = {}
     for m, rs in runs.items():
-        out[m] = {k: stats.mean_ci([r["test"][k] for r in rs]) for k in METRICS}
+        out[m] = {k: mean_ci([r["test"][k] for r in rs]) for k in METRICS}
         for k in EXTRA:
             vals = [r.get(k) for r in rs]
             if all(isinstance(v, int | float) for v in vals):
-                out[m][k] = stats.mean_ci(vals)
+                out[m][k] = mean_ci(vals)
     return out
 
 
 def pairwise(correct: dict[str, np.ndarray], n_boot: int, seed: int) -> list[dict]:
     rows = []
     for a, b in itertools.combinations(correct, 2):
-        boot = stats.paired_bootstrap(correct[a], correct[b], n_boot, seed)
-        mc = stats.mcnemar(correct[a], correct[b])
+        boot = paired_bootstrap(correct[a], correct[b], n_boot, seed)
+        mc = mcnemar(correct[a], correct[b])
         rows.append({"a": a, "b": b, "acc_a": float(correct[a].mean()),
                      "acc_b": float(correct[b].mean()), "acc_diff": boot["acc_diff"],
                      "ci_low": boot["ci_low"], "ci_high": boot["ci_high"],
                      "mcnemar_b": mc["b"], "mcnemar_c": mc["c"], "mcnemar_p": mc["p"]})
-    for row, adj in zip(rows, stats.holm([r["mcnemar_p"] for r in rows]), strict=True):
+    for row, adj in zip(rows, holm([r["mcnemar_p"] for r in rows]), strict=True):
         row["mcnemar_p_holm"] = adj
         row["significant"] = bool((row["ci_low"] > 0 or row["ci_high"] < 0) and adj < ALPHA)
     return rows
@@ -120,7 +122,7 @@ def negation_by_length(pred, per_seed: dict[str, np.ndarray], edges: list[int], 
 
     A review's correctness is its mean over seeds (<bool>[seeds, n] per model). The CI is a
     percentile bootstrap resampling reviews within each bucket x cue cell (cell sizes and weights
-    fixed); p is two-sided as in `stats.paired_bootstrap`. `raw_diff` is the unadjusted gap.
+    fixed); p is two-sided as in `paired_bootstrap`. `raw_diff` is the unadjusted gap.
     """
     lens = pred["length"].to_numpy(np.int64)
     neg = pred["negation"].to_numpy(bool)
@@ -149,18 +151,15 @@ def negation_by_length(pred, per_seed: dict[str, np.ndarray], edges: list[int], 
                                 "without": float(right[no].mean()) if no.any() else None}
             if w:
                 diff += w / total * (right[yes].mean() - right[no].mean())
-                boots += w / total * (stats.bootstrap_means(right[yes], n_boot, rng)
-                                      - stats.bootstrap_means(right[no], n_boot, rng))
+                boots += w / total * (bootstrap_means(right[yes], n_boot, rng)
+                                      - bootstrap_means(right[no], n_boot, rng))
         raw = (float(right[neg].mean() - right[~neg].mean()) if neg.any() and (~neg).any()
                else None)
         if not total:
             out["models"][m] = {"diff": None, "ci_low": None, "ci_high": None, "p": None,
                                 "raw_diff": raw}
             continue
-        lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
-        p = min(1.0, 2 * min(float((boots <= 0).mean()), float((boots >= 0).mean())))
-        out["models"][m] = {"diff": float(diff), "ci_low": float(lo), "ci_high": float(hi),
-                            "p": p, "raw_diff": raw}
+        out["models"][m] = {"diff": float(diff), **summarize(boots, level), "raw_diff": raw}
     return out
 
 

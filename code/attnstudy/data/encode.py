@@ -84,7 +84,8 @@ def split_validation(labels: np.ndarray, groups: list | None, fraction: float,
 
     Films are visited in a seeded order and taken while they fit the per-class quota, so the
     split is stratified to the review and never shares a film; without groups, every review
-    is its own group.
+    is its own group. Not scikit-learn's: StratifiedGroupKFold assigns groups by another greedy
+    rule (and GroupShuffleSplit does not stratify), so the split, hence every run, would change.
     """
     rng = np.random.default_rng(seed)
     n = len(labels)

@@ -10,7 +10,7 @@ Ablations (`attention_ops.ABLATIONS`; the modules' `mode`, see attnstudy.models.
   none      mhsa only: the attention sublayer skipped, the block's output is LayerNorm(h)
 
 Per ablation: test accuracy; its change vs the unablated model (ablated - learned, a fraction)
-with a paired bootstrap CI over reviews (`stats.paired_bootstrap`, analysis.seed); the mean
+with a paired bootstrap CI over reviews (`paired_bootstrap`, analysis.seed); the mean
 |change in P(positive)|; the share of reviews whose decision flips. The unablated model's
 predictions are never recomputed here: they are passed in.
 
@@ -30,7 +30,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attnstudy.analysis import stats
 from attnstudy.config import Config, ModelConfig
 from attnstudy.data.batches import eval_batches
 from attnstudy.data.encode import PAD, Split
@@ -39,6 +38,7 @@ from attnstudy.models import attention_ops
 from attnstudy.models.attention_ops import ABLATIONS
 from attnstudy.models.classifiers import Encoder, build_model
 from attnstudy.models.inference import attention_weights
+from attnstudy.stats.bootstrap import paired_bootstrap
 
 LEVEL = 0.95  # confidence level of the recorded CIs (claims.toml's ablation claim checks it)
 
@@ -116,7 +116,7 @@ def compare(probs: np.ndarray, ablated: np.ndarray, labels: np.ndarray, n_boot: 
             seed: int) -> dict:
     """One ablation's record from the learned and ablated P(positive) <float>[n] of a run."""
     right, right_ablated = decide(probs) == labels, decide(ablated) == labels
-    boot = stats.paired_bootstrap(right_ablated, right, n_boot, seed, LEVEL)
+    boot = paired_bootstrap(right_ablated, right, n_boot, seed, LEVEL)
     return {"accuracy": float(right_ablated.mean()), "acc_diff": boot["acc_diff"],
             "ci_low": boot["ci_low"], "ci_high": boot["ci_high"], "p": boot["p"],
             "ci_level": LEVEL,

@@ -1,6 +1,6 @@
 """`evaluate --input FILE` with labels: each model's accuracy on the file with a percentile
 bootstrap 95% CI over reviews, and paired differences between models (paired bootstrap CI, p,
-Holm-adjusted p), all from attnstudy.analysis.stats, the statistics of the report."""
+Holm-adjusted p), all from attnstudy.stats, the statistics of the report."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import math
 
 import numpy as np
 
-from attnstudy.analysis import stats
 from attnstudy.metrics import decide, metrics
+from attnstudy.stats.bootstrap import bootstrap_means, paired_bootstrap, summarize
+from attnstudy.stats.tests import holm
 
 LEVEL = 0.95
 
@@ -31,11 +32,11 @@ def compare(probs: dict[tuple[str, int], list[float]], labels: np.ndarray,
     runs = []
     for (m, s), ps in probs.items():
         p = np.asarray(ps, np.float64)
-        boots = stats.bootstrap_means(decide(p) == y, n_boot, np.random.default_rng(seed))
-        lo, hi = np.quantile(boots, [(1 - LEVEL) / 2, (1 + LEVEL) / 2])
+        boots = bootstrap_means(decide(p) == y, n_boot, np.random.default_rng(seed))
+        ci = summarize(boots, LEVEL)
         met = metrics(y, p)
         runs.append({"model": m, "seed": s, "source": sources[(m, s)], "n": len(y),
-                     "accuracy": met["accuracy"], "ci_low": float(lo), "ci_high": float(hi),
+                     "accuracy": met["accuracy"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"],
                      "f1": met["f1"], "roc_auc": _finite(met["roc_auc"])})
     seeds: dict[str, list[int]] = {}
     for m, s in probs:
@@ -43,9 +44,9 @@ def compare(probs: dict[tuple[str, int], list[float]], labels: np.ndarray,
     correct = {m: decide(np.mean([probs[(m, s)] for s in ss], axis=0)) == y
                for m, ss in seeds.items()}
     pairs = [{"a": a, "b": b, "seeds_a": seeds[a], "seeds_b": seeds[b],
-              **stats.paired_bootstrap(correct[a], correct[b], n_boot, seed, LEVEL)}
+              **paired_bootstrap(correct[a], correct[b], n_boot, seed, LEVEL)}
              for a, b in itertools.combinations(correct, 2)]
-    for row, adjusted in zip(pairs, stats.holm([r["p"] for r in pairs]), strict=True):
+    for row, adjusted in zip(pairs, holm([r["p"] for r in pairs]), strict=True):
         row["p_holm"] = adjusted
     return {"n": len(y), "ci_level": LEVEL, "bootstrap_samples": n_boot, "runs": runs,
             "pairwise": pairs}

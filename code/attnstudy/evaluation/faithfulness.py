@@ -22,9 +22,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attnstudy.analysis import stats
 from attnstudy.metrics import THRESHOLD
 from attnstudy.models.inference import attention_weights
+from attnstudy.stats.bootstrap import bootstrap_means, summarize
+from attnstudy.stats.tests import spearman
 
 
 def token_attention(weights, mask):
@@ -148,7 +149,7 @@ def measure(model, params, split, rows, k_list, seed: int, batch_size: int = 64,
     p0, att = runner.forward(ids, lengths)
     grad = runner.importance(ids, lengths)
 
-    rhos = [stats.spearman(att[i, :n], grad[i, :n]) for i, n in enumerate(lengths)]
+    rhos = [spearman(att[i, :n], grad[i, :n]) for i, n in enumerate(lengths)]
     rhos = [r for r in rhos if np.isfinite(r)]
 
     rng = np.random.default_rng(seed)
@@ -164,14 +165,13 @@ def measure(model, params, split, rows, k_list, seed: int, batch_size: int = 64,
             p = runner.forward(new_ids, new_len)[0]
             changes[kind] = (np.abs(p - p0), (p >= THRESHOLD) != base_pos)
         diff = changes["top"][0] - changes["random"][0]
-        lo, hi = np.quantile(stats.bootstrap_means(diff, bootstrap_samples, boot_rng),
-                             [0.025, 0.975])
+        ci = summarize(bootstrap_means(diff, bootstrap_samples, boot_rng), 0.95)
         out["k"].append(k)
         for kind in ("top", "random"):
             out[f"{kind}_drop"].append(float(changes[kind][0].mean()))
             out[f"{kind}_flip"].append(float(changes[kind][1].mean()))
-        out["drop_diff_ci_low"].append(float(lo))
-        out["drop_diff_ci_high"].append(float(hi))
+        out["drop_diff_ci_low"].append(ci["ci_low"])
+        out["drop_diff_ci_high"].append(ci["ci_high"])
     out["grad_spearman"] = float(np.mean(rhos)) if rhos else None
     out["n_reviews"] = int(len(rows))
     out["n_spearman"] = len(rhos)

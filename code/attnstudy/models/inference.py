@@ -5,6 +5,7 @@ attention read-out. Training (validation), evaluation, faithfulness and `predict
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import flax.linen as nn
@@ -20,8 +21,12 @@ from attnstudy.models.classifiers import Transformer, build_model
 
 
 def enable_compile_cache(path: Path | None = None) -> None:
-    """Persist XLA executables across processes: a rebuild or test run skips most compiles."""
-    jax.config.update("jax_compilation_cache_dir", str(path or BUILD / "cache" / "jax"))
+    """Persist XLA executables across processes: a rebuild or test run skips most compiles.
+
+    In `path`, else $ATTNSTUDY_COMPILE_CACHE (the tests share one across their build folders),
+    else the build folder's cache/jax."""
+    path = path or os.environ.get("ATTNSTUDY_COMPILE_CACHE") or BUILD / "cache" / "jax"
+    jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 

@@ -32,8 +32,8 @@ TRAIN_CODE = ("attnstudy.data.encode", "attnstudy.data.imdb", "attnstudy.data.te
               "attnstudy.models.precision", "attnstudy.training.loop", "attnstudy.metrics")
 EVAL_CODE = ("attnstudy.evaluation.evaluate", "attnstudy.evaluation.faithfulness",
              "attnstudy.evaluation.ablations", "attnstudy.evaluation.attention_stats",
-             "attnstudy.data.probes", "attnstudy.analysis.stats", "attnstudy.metrics",
-             "attnstudy.models.inference")
+             "attnstudy.data.probes", "attnstudy.stats.bootstrap", "attnstudy.stats.tests",
+             "attnstudy.metrics", "attnstudy.models.inference")
 
 
 # ----------------------------------------------------------------------------- keys and folders

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attnstudy.config import SECTIONS, Config, _build_section, validate
+from attnstudy.config import Config, from_dict
 from attnstudy.errors import UserError
 from attnstudy.files import atomic_write, read_json
 from attnstudy.keys import file_digest
@@ -77,8 +77,7 @@ def _leaves(tree) -> list[np.ndarray]:
 
 def config_from_dict(d: dict) -> Config:
     """A Config from its `to_dict()` form, checked like a TOML config (one-line errors)."""
-    return validate(Config(profile=d["profile"],
-                           **{s: _build_section(s, d[s]) for s in SECTIONS}))
+    return from_dict(d, CONFIG)
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,8 @@ RESULTS_PACKAGES = ("jax", "jaxlib", "flax", "numpy", "pandas", "pyarrow")
 ANALYSIS_CODE = ("attnstudy.analysis.analyse", "attnstudy.analysis.sections",
                  "attnstudy.analysis.attention_effects",
                  "attnstudy.analysis.claims", "attnstudy.analysis.claim_rules",
-                 "attnstudy.analysis.stats", "attnstudy.metrics", "attnstudy.data.probes",
-                 "attnstudy.report.ledger_text")
+                 "attnstudy.stats.bootstrap", "attnstudy.stats.intervals", "attnstudy.stats.tests",
+                 "attnstudy.metrics", "attnstudy.data.probes", "attnstudy.report.ledger_text")
 CLAIMS = ROOT / "paper" / "claims.toml"
 LEDGER = ROOT / "paper" / "prose" / "ledger.txt.j2"  # the ledger's rule and result wording
 

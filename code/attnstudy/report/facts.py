@@ -18,9 +18,10 @@ from attnstudy.config import ROOT
 from attnstudy.metrics import LOWER_IS_BETTER, METRIC_LABELS
 from attnstudy.report import citation, verdicts, wording
 from attnstudy.report.benchmark import bench_table, settings_grid
-from attnstudy.report.figures import probe_counts, wilson
+from attnstudy.report.figures import probe_counts
 from attnstudy.report.figures_attention import heat_scale, pick_heat, pick_short, typical_len
 from attnstudy.report.style import baseline_label, order, ratio_css
+from attnstudy.stats.intervals import wilson
 
 METRICS = tuple(METRIC_LABELS.items())
 N_DISAGREE, N_AGREE, N_HEAT, EXCERPT = 5, 2, 3, 40  # sample-selection rules stated in captions

@@ -31,6 +31,7 @@ from attnstudy.report.style import (
     marker,
     order,
 )
+from attnstudy.stats.intervals import wilson  # the probe set's sampling uncertainty
 
 __all__ = ["FIGURES", "Spec", "available", "figure", "figure_facts", "parts"]
 # the figure modules, for the drawing memo (attnstudy.report.draw)
@@ -207,15 +208,6 @@ def fig_length(analysis: dict, results: dict):
     ax.set_ylabel("test accuracy (mean over seeds;\naxis does not start at 0)")
     _legend(fig, models)
     return fig, df
-
-
-def wilson(p, n: int, z: float = 1.959964) -> tuple[np.ndarray, np.ndarray]:
-    """95% Wilson score interval of proportions `p` observed on `n` items: the sampling
-    uncertainty of a probe set this size (analysis.json pools the seeds, so no seed spread)."""
-    p = np.asarray(p, dtype=float)
-    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return mid - half, mid + half
 
 
 def _paired_bars(ax, models, left, right, labels, n_left: int, n_right: int):

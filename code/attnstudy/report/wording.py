@@ -18,9 +18,9 @@ import collections
 import tomllib
 from pathlib import Path
 
-from attnstudy.analysis.stats import mean_ci
 from attnstudy.config import ROOT
 from attnstudy.errors import UserError
+from attnstudy.stats.intervals import mean_ci
 
 RERUN_SPREAD = ROOT / "paper" / "rerun_spread.toml"
 # train.select -> the checkpoint it picks, for "the checkpoint with ..." (runs before it was
