@@ -94,7 +94,7 @@ def test_a_damaged_encoding_cache_is_said_and_rebuilt(tiny_imdb, tmp_path, monke
                                                        damage):
     """A torn, foreign or zeroed cache file: one warning line, then the same encoding again."""
     monkeypatch.setattr(encode, "CACHE", tmp_path / "cache")
-    cfg = DataConfig(vocab_size=50, max_len=8, bucket_edges=(4, 8), val_fraction=0.2)
+    cfg = replace(PAPER, vocab_size=50, max_len=8, bucket_edges=(4, 8), val_fraction=0.2)
     first = encode.load_dataset(cfg, tiny_imdb)
     (path,) = (tmp_path / "cache").glob("*.npz")
     path.write_bytes(damage(path.read_bytes()))

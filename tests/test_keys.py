@@ -201,7 +201,8 @@ NEUTRAL = {"attnstudy.config", "attnstudy.errors", "attnstudy.files", "attnstudy
 # what only makes keys, schedules runs, pins threads (keys hold the setting) or records when
 # and where: never a number of the results
 ORCHESTRATION = {"attnstudy.pipeline.cache", "attnstudy.pipeline.workers", "attnstudy.cores",
-                 "attnstudy.provenance"}
+                 "attnstudy.provenance",
+                 "attnstudy.heap"}  # where XLA's buffers live, never a number (heap's docstring)
 
 
 def reached(*entries: str, stop: frozenset = frozenset()) -> set[str]:
