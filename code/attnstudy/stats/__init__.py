@@ -1,0 +1,1 @@
+"""Statistics shared by evaluation, analysis and report: intervals, tests, equivalence."""
