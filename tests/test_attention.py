@@ -108,17 +108,19 @@ def forward(name, mode, ids, mask, key=0):
         rngs={"ablation": jax.random.key(key)}))
 
 
-def test_uniform_additive_is_bilstm_mean_on_the_same_states():
+@pytest.mark.parametrize("name,control", [("additive", "bilstm_mean"),
+                                          ("embed_additive", "embed_mean")])
+def test_uniform_additive_is_its_mean_pool_control_on_the_same_states(name, control):
     ids, mask = MIXED
-    _, params = trained("additive")
-    mean = models.build_model("bilstm_mean", SMALL, VOCAB, 12)
+    _, params = trained(name)
+    mean = models.build_model(control, SMALL, VOCAB, 12)
     shared = {k: v for k, v in params.items() if k != "attention"}  # encoder + classifier
-    control = np.asarray(mean.apply({"params": shared}, jnp.asarray(ids), jnp.asarray(mask)))
-    np.testing.assert_allclose(forward("additive", "uniform", ids, mask), control, atol=2e-6)
-    assert not np.allclose(forward("additive", "learned", ids, mask), control, atol=1e-3)
+    want = np.asarray(mean.apply({"params": shared}, jnp.asarray(ids), jnp.asarray(mask)))
+    np.testing.assert_allclose(forward(name, "uniform", ids, mask), want, atol=2e-6)
+    assert not np.allclose(forward(name, "learned", ids, mask), want, atol=1e-3)
 
 
-@pytest.mark.parametrize("name", ["additive", "mhsa"])
+@pytest.mark.parametrize("name", ["additive", "mhsa", "embed_additive"])
 def test_ablations_use_the_ablated_weights(name):
     ids, mask = MIXED
     model, params = trained(name)
@@ -193,7 +195,7 @@ def measure(cfg, name, seed, vocab_size, params, split, probs):
                                                               split)[0], split.labels)
 
 
-@pytest.mark.parametrize("name", ["additive", "mhsa"])
+@pytest.mark.parametrize("name", ["additive", "mhsa", "embed_additive"])
 def test_ablation_records_leave_the_stored_predictions_alone(name):
     cfg, split = setting()
     before = stored(name)
@@ -214,7 +216,7 @@ def test_ablation_records_leave_the_stored_predictions_alone(name):
     assert measure(cfg, "bilstm", 0, VOCAB, None, split, before) is None
 
 
-@pytest.mark.parametrize("name", ["additive", "mhsa"])
+@pytest.mark.parametrize("name", ["additive", "mhsa", "embed_additive"])
 def test_statistics_record(name):
     cfg, split = setting()
     st = ablations.per_review(cfg, name, 0, VOCAB, trained(name)[1], split)[1]
@@ -271,8 +273,8 @@ def test_analysis_section_summarises_the_runs_records():
     runs["bilstm"] = [{"seed": 0, "ablations": None, "attention_stats": None, "curve": []}]
     out = section(runs)
     schema.AttentionSection.model_validate(out)
-    assert set(out["ablations"]) == set(out["statistics"]) == set(out["learning"]) == set(
-        attention_ops.ABLATIONS)
+    assert set(out["ablations"]) == set(out["statistics"]) == set(out["learning"]) == {
+        "additive", "mhsa"}  # the runs' models with attention
     perm = out["ablations"]["mhsa"]["permuted"]
     diffs = [r["ablations"]["permuted"]["acc_diff"] for r in runs["mhsa"]]
     assert perm["acc_diff"]["mean"] == pytest.approx(np.mean(diffs)) and perm["n_seeds"] == 2

@@ -84,7 +84,7 @@ def test_missing_data_dir_is_one_clear_error(tmp_path):
 def test_tiny_data_loads(tiny_imdb):
     cfg = replace(PAPER, vocab_size=50, max_len=8, bucket_edges=(4, 8), val_fraction=0.2)
     ds = encode.load_dataset(cfg, tiny_imdb, use_cache=False)
-    assert len(ds.train) + len(ds.val) == 60 and len(ds.test) == 60
+    assert len(ds.train) + len(ds.val) == 60 and len(ds.final_test()) == 60
     assert ds.vocab[:2] == ["<pad>", "<unk>"]
 
 
@@ -134,7 +134,7 @@ def test_real_data_slice(imdb_dir):
     ds = encode.load_dataset(cfg, imdb_dir, use_cache=False)
     assert len(ds.train) + len(ds.val) == cfg.train_subset
     assert abs(len(ds.val) - cfg.val_fraction * cfg.train_subset) <= 5
-    assert len(ds.test) == cfg.test_subset
+    assert len(ds.final_test()) == cfg.test_subset
     assert 0.45 < ds.train.labels.mean() < 0.55 and 0.45 < ds.val.labels.mean() < 0.55
     assert len(ds.vocab) == cfg.vocab_size and "n't" in ds.vocab and "not" in ds.vocab
     assert (ds.train.lengths >= 1).all() and (ds.train.lengths <= cfg.max_len).all()
@@ -173,7 +173,7 @@ def test_vocabulary_and_validation_come_from_the_training_part(tmp_path, monkeyp
     cfg = replace(PAPER, vocab_size=1000, max_len=8, bucket_edges=(8,), val_fraction=0.25)
     ds = encode.load_dataset(cfg, folder, use_cache=False)
 
-    tr, va, te = (set(s.row_ids.tolist()) for s in (ds.train, ds.val, ds.test))
+    tr, va, te = (set(s.row_ids.tolist()) for s in (ds.train, ds.val, ds.final_test()))
     assert len(va) == len(ds.val) > 0 and len(tr) == len(ds.train) and tr.isdisjoint(va)
     assert tr | va == set(train["id"]) and te == set(test["id"])
     assert not te & (tr | va)
@@ -205,7 +205,8 @@ def test_negation_is_read_on_the_full_review(tmp_path, monkeypatch):
     cfg = replace(PAPER, vocab_size=50, max_len=8, truncation="head_tail", bucket_edges=(8,),
                      val_fraction=0.5)
     ds = encode.load_dataset(cfg, folder, use_cache=False)
-    neg = dict(zip(ds.test.row_ids.tolist(), ds.test.negation.tolist(), strict=True))
+    test = ds.final_test()
+    neg = dict(zip(test.row_ids.tolist(), test.negation.tolist(), strict=True))
     assert neg == {"middle": True, "head": True, "nt": True, "none": False}
     for name in ("middle", "nt"):  # the cue really lies in the middle that is cut away
         kept = encode.truncate(text.tokenize(texts[name]), cfg.max_len, cfg.truncation)

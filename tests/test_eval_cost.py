@@ -80,7 +80,7 @@ def test_one_pass_is_the_per_ablation_passes_with_bfloat16_and_several_widths(sm
         cfg, data=dataclasses.replace(cfg.data, bucket_edges=(32, 64)),
         model=dataclasses.replace(cfg.model, precision="bfloat16"),
         train=dataclasses.replace(cfg.train, eval_batch_size=24))
-    split = rows(ds.test, np.arange(100))
+    split = rows(ds.final_test(), np.arange(100))
     vocab, p = len(ds.vocab), params[name]
     permuted = []
     for seed in (0, 1):

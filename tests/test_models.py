@@ -1,4 +1,4 @@
-"""The six classifiers: shapes, masking, attention weights, parameter counts, PyTorch parity, jit.
+"""The classifiers: shapes, masking, attention weights, parameter counts, PyTorch parity, jit.
 
 Most tests run at small dims (one compile per model and batch shape, cached across tests);
 parameter counts and one parity check use the default dims.
@@ -36,7 +36,8 @@ SETUPS = {  # key -> (ModelConfig, vocab_size, max_len); equal setups share comp
 BF16 = {k: f"{k}_bf16" for k in ("small", "default")}  # the same setups with bfloat16 matmuls
 SETUPS |= {BF16[k]: (dataclasses.replace(SETUPS[k][0], precision="bfloat16"), *SETUPS[k][1:])
            for k in BF16}
-ATTENTION_MODELS = ("additive", "mhsa", "transformer")
+ATTENTION_MODELS = ("additive", "mhsa", "transformer", "embed_additive")
+EMBED_ONLY = ("embed_additive", "embed_mean")  # no LSTM: embedding -> pooling -> classifier
 
 
 def batch(lengths, width, seed=0, vocab=VOCAB):
@@ -127,17 +128,18 @@ def test_extra_padding_columns_do_not_matter(name):
     wide_logits, wide_weights = run("small", name, wide_ids, wide_mask)
     np.testing.assert_allclose(wide_logits, logits, rtol=0, atol=1e-5)
     if weights is not None:  # same weights among the first 8 positions, zero in the new ones
-        pad = [(0, 0)] * (weights.ndim - (1 if name == "additive" else 2)) + [(0, extra)] * (
-            1 if name == "additive" else 2)
+        token_axes = 1 if weights.ndim == 2 else 2  # additive [b, t]; self-attention [.., t, t]
+        pad = [(0, 0)] * (weights.ndim - token_axes) + [(0, extra)] * token_axes
         np.testing.assert_allclose(wide_weights, np.pad(weights, pad), rtol=0, atol=1e-6)
 
 
 # ---------------------------------------------------------------- attention weights
 
 
+@pytest.mark.parametrize("name", ["additive", "embed_additive"])
 @pytest.mark.parametrize("ids,mask", [MIXED, RANDOM], ids=["mixed", "random"])
-def test_additive_weights_are_a_distribution_over_real_tokens(ids, mask):
-    _, w = run("small", "additive", ids, mask)
+def test_additive_weights_are_a_distribution_over_real_tokens(name, ids, mask):
+    _, w = run("small", name, ids, mask)
     assert w.shape == ids.shape
     assert (w >= 0).all()
     assert (w[~mask] == 0).all()
@@ -184,6 +186,10 @@ def hand_count(setup, name):
         return encoder + d * m + m + m + 1
     if name == "additive":
         return encoder + (d * c.attention_dim + c.attention_dim) + c.attention_dim + d + 1
+    if name == "embed_additive":  # the same attention and classifier on e-dim embeddings
+        return v * e + (e * c.attention_dim + c.attention_dim) + c.attention_dim + e + 1
+    if name == "embed_mean":
+        return v * e + e + 1
     if name == "mhsa":
         return encoder + self_attention(d) + d + 1
     block = self_attention(e) + e * c.transformer_ff + c.transformer_ff + c.transformer_ff * e + e
@@ -273,7 +279,8 @@ def test_torch_twin_has_the_same_parameters(tm, name):
     cfg, vocab, max_len = SETUPS["default"]
     model = tm.build_torch_model(name, cfg, vocab, max_len)
     n = sum(p.numel() for p in model.parameters())
-    lstm_bias_hh = 0 if name == "transformer" else 2 * 4 * cfg.hidden  # torch's second bias
+    no_lstm = name == "transformer" or name in EMBED_ONLY
+    lstm_bias_hh = 0 if no_lstm else 2 * 4 * cfg.hidden  # torch's second bias
     assert n == shape_count("default", name) + lstm_bias_hh
 
 
@@ -422,7 +429,9 @@ def test_every_matmul_runs_at_the_configured_precision(name):
         found[setup] = dot_dtypes(jax.make_jaxpr(jax.grad(loss))(params).jaxpr,
                                   collections.Counter())
     n = sum(found["small"].values())
-    assert n >= 6  # LSTM forward, backward step and dW, classifier forward and two backward
+    # LSTM forward, backward step and dW, classifier forward and two backward; embed_mean has
+    # only the classifier's three
+    assert n >= (3 if name == "embed_mean" else 6)
     assert found["small"] == {(("float32", "float32"), "float32"): n}
     assert found[BF16["small"]] == {(("bfloat16", "bfloat16"), "float32"): n}
 

@@ -38,7 +38,8 @@ def output_dir(profile: str) -> Path:
     """Where a profile's report and results go: build/ for the paper (full), build/<profile>/
     for previews, so `just build quick` never overwrites the published results."""
     return BUILD if profile == "full" else BUILD / profile
-MODEL_NAMES = ("bilstm", "additive", "mhsa", "bilstm_matched", "transformer", "bilstm_mean")
+MODEL_NAMES = ("bilstm", "additive", "mhsa", "bilstm_matched", "transformer", "bilstm_mean",
+               "embed_additive", "embed_mean")
 MODEL_DESCRIPTIONS = {
     "bilstm": "BiLSTM + masked max-pool (no attention)",
     "additive": "BiLSTM + additive (single-head) attention",
@@ -46,6 +47,8 @@ MODEL_DESCRIPTIONS = {
     "bilstm_matched": "BiLSTM + max-pool + dense layer, parameters matched to mhsa (control)",
     "transformer": "embedding + positions -> Transformer encoder, no recurrence (control)",
     "bilstm_mean": "BiLSTM + masked mean-pool = additive attention with uniform weights (control)",
+    "embed_additive": "token embeddings + additive attention, no BiLSTM (non-contextual arm)",
+    "embed_mean": "token embeddings + masked mean-pool, no BiLSTM (non-contextual control)",
 }
 PROFILES = ("smoke", "quick", "full")
 # Matmul input precision: bfloat16 runs the dots ~1.8x faster on CPUs with AVX512_BF16; they

@@ -13,7 +13,7 @@ import collections
 import sys
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,15 +48,58 @@ class Split:
         return np.arange(self.ids.shape[1])[None, :] < self.lengths[:, None]
 
 
+# The functions that may read the test split (`Dataset.final_test`), by module: the final
+# evaluation of a trained run; the results writer (test predictions table, TF-IDF baseline,
+# attention samples; training.runner before its move to pipeline.results); and this module's
+# cache and data summary (rows, label balance, truncation: described, never chosen on).
+# tests/test_protocol.py fails on any other caller; training, validation and the sweep never
+# read it (also checked there, by running training on a Dataset whose test split is sealed).
+FINAL_EVALUATION = {
+    "attnstudy.evaluation.evaluate": ("evaluate_run",),
+    "attnstudy.pipeline.results": ("baseline", "write_results", "attention_file"),
+    "attnstudy.data.encode": ("_save_cached", "summary"),
+}
+
+
+class SealedTestSplit(AttributeError):
+    """Raised where code that is not the final evaluation reaches for the test split."""
+
+
 @dataclass(frozen=True)
 class Dataset:
+    """The encoded splits. The test split is passed in as `test` but is not an attribute: it is
+    read through `final_test()` only, by the functions of FINAL_EVALUATION (see above)."""
+
     train: Split
     val: Split
-    test: Split
+    test: InitVar[Split | None]
     vocab: list[str]  # index -> word
     fingerprint: str  # identifies the raw data (from the checksums of the Parquet files)
     checksums: dict  # split -> sha256 of its Parquet file (or the hub fingerprint)
     grouping: str  # how validation was carved: "film" (movie column) or "review"
+    _test: Split | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self, test: Split | None) -> None:
+        object.__setattr__(self, "_test", test)
+
+    def __getattr__(self, name: str):  # only reached for attributes that do not exist
+        if name == "test":
+            raise SealedTestSplit("Dataset.test is sealed: the test split is read by the final "
+                                  "evaluation only, through Dataset.final_test()")
+        raise AttributeError(name)
+
+    def final_test(self) -> Split:
+        """The test split, for the final evaluation only (FINAL_EVALUATION's functions)."""
+        if self._test is None:
+            raise SealedTestSplit("this Dataset carries no test split (training, validation "
+                                  "and the sweep run without it)")
+        return self._test
+
+    def without_test(self) -> Dataset:
+        """The same dataset without its test split, for code that must not read it (the sweep
+        selects on validation only; tests/test_protocol.py trains on one)."""
+        return Dataset(self.train, self.val, None, self.vocab, self.fingerprint,
+                       self.checksums, self.grouping)
 
     @property
     def word_to_id(self) -> dict[str, int]:
@@ -224,8 +267,7 @@ def _save_cached(path: Path, ds: Dataset) -> None:
     from attnstudy.files import atomic_write
 
     arrays = {"vocab": np.array(ds.vocab), "grouping": np.array(ds.grouping)}
-    for name in ("train", "val", "test"):
-        s = getattr(ds, name)
+    for name, s in (("train", ds.train), ("val", ds.val), ("test", ds.final_test())):
         for f in FIELDS:
             arrays[f"{name}.{f}"] = getattr(s, f)
     with atomic_write(path, "wb") as f:
@@ -247,16 +289,17 @@ def _load_cached(path: Path, fingerprint: str, checksums: dict) -> Dataset:
 
 def summary(ds: Dataset, max_len: int) -> dict:
     """Rows per split, vocabulary size, token-length percentiles and share truncated."""
+    test = ds.final_test()  # described (rows, balance, truncation, UNK rate), never chosen on
+    splits = {"train": ds.train, "val": ds.val, "test": test}
     full = np.concatenate([ds.train.full_lengths, ds.val.full_lengths])
     pct = {f"p{q}": int(np.percentile(full, q)) for q in (10, 25, 50, 75, 90, 95, 99)}
     return {
-        "rows": {"train": len(ds.train), "validation": len(ds.val), "test": len(ds.test)},
-        "positive_share": {s: float(getattr(ds, s).labels.mean())
-                           for s in ("train", "val", "test")},
+        "rows": {"train": len(ds.train), "validation": len(ds.val), "test": len(test)},
+        "positive_share": {s: float(x.labels.mean()) for s, x in splits.items()},
         "vocab_size": len(ds.vocab),
         "token_length_percentiles": pct,
         "mean_tokens": float(full.mean()),
-        "truncated_share": {s: float((getattr(ds, s).full_lengths > max_len).mean())
-                            for s in ("train", "val", "test")},
-        "unk_rate_test": float(((ds.test.ids == UNK) & ds.test.mask).sum() / ds.test.mask.sum()),
+        "truncated_share": {s: float((x.full_lengths > max_len).mean())
+                            for s, x in splits.items()},
+        "unk_rate_test": float(((test.ids == UNK) & test.mask).sum() / test.mask.sum()),
     }

@@ -90,27 +90,28 @@ def evaluate_run(cfg: Config, name: str, seed: int, ds: Dataset, params,
     from attnstudy.evaluation import ablations, attention_stats, faithfulness
 
     d, t = cfg.data, cfg.train
+    test = ds.final_test()  # the final evaluation: the one reader of the test split
     model, predict = compiled_predict(name, cfg.model, len(ds.vocab), d.max_len)
-    warm(predict, params, ds.test, d.bucket_edges, t.eval_batch_size)
+    warm(predict, params, test, d.bucket_edges, t.eval_batch_size)
     started = time.perf_counter()
-    probs = predict_probs(predict, params, ds.test, d.bucket_edges, t.eval_batch_size)
+    probs = predict_probs(predict, params, test, d.bucket_edges, t.eval_batch_size)
     eval_seconds = time.perf_counter() - started
     pred = decide(probs)
-    y = ds.test.labels
+    y = test.labels
     confusion = [[int(((y == a) & (pred == b)).sum()) for b in (0, 1)] for a in (0, 1)]
     probe_split = encode_texts(probe_texts, ds.vocab, d)
     probe_probs = predict_probs(predict, params, probe_split, d.bucket_edges, t.eval_batch_size)
     faith = None
     if name in FAITHFULNESS_MODELS:
         rng = np.random.default_rng(cfg.analysis.seed)
-        rows = rng.choice(len(ds.test), min(len(ds.test), cfg.analysis.faithfulness_reviews),
+        rows = rng.choice(len(test), min(len(test), cfg.analysis.faithfulness_reviews),
                           replace=False)
-        faith = faithfulness.measure(model, params, ds.test, np.sort(rows),
+        faith = faithfulness.measure(model, params, test, np.sort(rows),
                                      list(cfg.analysis.faithfulness_k), cfg.analysis.seed,
                                      bootstrap_samples=cfg.analysis.bootstrap_samples)
     ablated = stats = None
     if name in ABLATIONS:  # one pass: every ablation and the learned weights' statistics
-        ablated, stats = ablations.per_review(cfg, name, seed, len(ds.vocab), params, ds.test)
+        ablated, stats = ablations.per_review(cfg, name, seed, len(ds.vocab), params, test)
     record = {
         "test": metrics(y, probs),
         "confusion": confusion,
@@ -120,8 +121,8 @@ def evaluate_run(cfg: Config, name: str, seed: int, ds: Dataset, params,
         "faithfulness": faith,
         # from the saved parameters; `probs` above are the unablated model's, as stored
         "ablations": None if ablated is None else ablations.records(cfg, probs, ablated, y),
-        "attention_stats": attention_stats.measure(name, stats, ds.test.lengths),
+        "attention_stats": attention_stats.measure(name, stats, test.lengths),
     }
-    dump = dump_attention(model, params, ds.test, attention_rows(cfg, ds.test),
+    dump = dump_attention(model, params, test, attention_rows(cfg, test),
                           cfg.analysis.attention_max_len, d.bucket_edges)
     return record, probs, dump

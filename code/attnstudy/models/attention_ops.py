@@ -22,7 +22,8 @@ import jax.numpy as jnp
 
 MODES = ("learned", "uniform", "permuted", "none")
 # The attention the paper interprets, and the ablations measured for each (evaluation).
-ABLATIONS = {"additive": ("uniform", "permuted"), "mhsa": ("uniform", "permuted", "none")}
+ABLATIONS = {"additive": ("uniform", "permuted"), "mhsa": ("uniform", "permuted", "none"),
+             "embed_additive": ("uniform", "permuted")}
 TOP_K = 5  # statistics: the mass on the TOP_K highest-weighted tokens
 PACKED_MAX = 512  # permute: rows up to 511 entries pack (random rank, position) in 23 + 9 bits
 

@@ -1,4 +1,4 @@
-"""The six classifiers (Flax linen). They share embedding, BiLSTM and classifier and differ only
+"""The classifiers (Flax linen). They share embedding, BiLSTM and classifier and differ only
 in how the per-token states are aggregated into one vector:
 
   bilstm          masked max-pool                       (no attention)
@@ -8,6 +8,12 @@ in how the per-token states are aggregated into one vector:
   transformer     no LSTM: embedding + learned positions -> encoder blocks (control: recurrence)
   bilstm_mean     masked mean-pool = additive attention with uniform weights (control: learned
                   weights)
+
+and a non-contextual arm without the BiLSTM (v3: do flat weights come from contextual states?):
+
+  embed_additive  token embeddings -> additive attention (the same module as `additive`, so
+                  ablated the same way)
+  embed_mean      token embeddings -> masked mean-pool (its uniform-weight control)
 
 Every model maps ids <int32>[batch, seq] and mask <bool>[batch, seq] (True on real tokens,
 right-padded) to logits <float32>[batch] for P(positive). Padding never influences the result:
@@ -67,6 +73,20 @@ class Encoder(nn.Module):
         x = self.perturb("embedded", x)  # d logit / d embedding, for gradient importance
         x = nn.Dropout(self.cfg.embed_dropout, deterministic=not train)(x)
         return BiLSTM(self.cfg.hidden, self.cfg.precision, name="bilstm")(x, mask)
+
+
+class EmbedEncoder(Encoder):
+    """Embedding -> dropout, no recurrence: ids <int32>[b, t] -> <float32>[b, t, embed_dim].
+
+    An `Encoder` without the BiLSTM (same "encoder/embed" parameters and perturb point), so the
+    ablation pass reuses its states as it does the BiLSTM's (`evaluation.ablations`).
+    """
+
+    @nn.compact
+    def __call__(self, ids, mask, train: bool):
+        x = nn.Embed(self.vocab_size, self.cfg.embed_dim, name="embed")(ids)
+        x = self.perturb("embedded", x)
+        return nn.Dropout(self.cfg.embed_dropout, deterministic=not train)(x)
 
 
 class Classifier(nn.Module):
@@ -225,6 +245,35 @@ class BiLSTMSelfAttention(nn.Module):
         return Classifier(c.dropout, c.precision, name="classifier")(masked_mean(h, mask), train)
 
 
+class EmbedAdditive(nn.Module):
+    """Non-contextual arm: token embeddings -> additive attention -> classifier."""
+
+    vocab_size: int
+    cfg: ModelConfig
+    attention_mode: str = "learned"
+
+    @nn.compact
+    def __call__(self, ids, mask, train: bool = False):
+        h = EmbedEncoder(self.vocab_size, self.cfg, name="encoder")(ids, mask, train)
+        c = self.cfg
+        pooled = AdditiveAttention(c.attention_dim, mode=self.attention_mode,
+                                   precision=c.precision, name="attention")(h, mask)
+        return Classifier(c.dropout, c.precision, name="classifier")(pooled, train)
+
+
+class EmbedMeanPool(nn.Module):
+    """Non-contextual control: masked mean of the token embeddings -> classifier."""
+
+    vocab_size: int
+    cfg: ModelConfig
+
+    @nn.compact
+    def __call__(self, ids, mask, train: bool = False):
+        h = EmbedEncoder(self.vocab_size, self.cfg, name="encoder")(ids, mask, train)
+        c = self.cfg
+        return Classifier(c.dropout, c.precision, name="classifier")(masked_mean(h, mask), train)
+
+
 class Transformer(nn.Module):
     """Control: embedding + learned positions -> post-LN encoder blocks -> masked mean-pool."""
 
@@ -284,6 +333,10 @@ def build_model(name: str, cfg: ModelConfig, vocab_size: int, max_len: int) -> n
         return Transformer(vocab_size, cfg, max_len)
     if name == "bilstm_mean":
         return BiLSTMMeanPool(vocab_size, cfg)
+    if name == "embed_additive":
+        return EmbedAdditive(vocab_size, cfg)
+    if name == "embed_mean":
+        return EmbedMeanPool(vocab_size, cfg)
     raise UserError(f"unknown model {name!r} (known: {', '.join(MODEL_NAMES)})")
 
 

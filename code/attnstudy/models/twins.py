@@ -9,8 +9,8 @@ weights to float32 rounding. Built from stock primitives only: `nn.Embedding`, a
 Every model maps ids <int64 or int32>[batch, seq] and mask <bool>[batch, seq] (True on real
 tokens, right-padded, every row at least one real token) to logits <float32>[batch]. With
 `return_attention=True` it returns `(logits, weights)`, weights in the Flax `sow` layout:
-additive [b, t]; mhsa [b, heads, t, t]; transformer [layers, b, heads, t, t]; None otherwise.
-The last weights are also kept in `model.last_attention`.
+additive and embed_additive [b, t]; mhsa [b, heads, t, t]; transformer [layers, b, heads, t, t];
+None otherwise. The last weights are also kept in `model.last_attention`.
 
 `cfg.precision` = "bfloat16" runs the forward under CPU autocast to bfloat16 and turns every
 matmul's result back to float32 (`.float()`, a no-op in float32 mode), so softmax, layer norm,
@@ -57,6 +57,18 @@ class Encoder(nn.Module):
         out, _ = self.bilstm(packed)
         h, _ = pad_packed_sequence(out, batch_first=True, total_length=ids.shape[1])
         return h.float()
+
+
+class EmbedEncoder(nn.Module):
+    """Embedding -> dropout, no recurrence: ids [b, t] -> <float32>[b, t, embed_dim]."""
+
+    def __init__(self, vocab_size: int, cfg: ModelConfig):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, cfg.embed_dim)
+        self.dropout = nn.Dropout(cfg.embed_dropout)
+
+    def forward(self, ids, mask):
+        return self.dropout(self.embed(ids))
 
 
 class Classifier(nn.Module):
@@ -190,6 +202,32 @@ class BiLSTMSelfAttention(_Twin):
         return self.classifier(masked_mean(h, mask)), weights
 
 
+class EmbedAdditive(_Twin):
+    """embed_additive: token embeddings -> additive attention -> classifier."""
+
+    def __init__(self, vocab_size: int, cfg: ModelConfig):
+        super().__init__()
+        self.encoder = EmbedEncoder(vocab_size, cfg)
+        self.attention = AdditiveAttention(cfg.embed_dim, cfg.attention_dim)
+        self.classifier = Classifier(cfg.embed_dim, cfg.dropout)
+
+    def _logits(self, ids, mask):
+        pooled, weights = self.attention(self.encoder(ids, mask), mask)
+        return self.classifier(pooled), weights
+
+
+class EmbedMeanPool(_Twin):
+    """embed_mean: masked mean of the token embeddings -> classifier."""
+
+    def __init__(self, vocab_size: int, cfg: ModelConfig):
+        super().__init__()
+        self.encoder = EmbedEncoder(vocab_size, cfg)
+        self.classifier = Classifier(cfg.embed_dim, cfg.dropout)
+
+    def _logits(self, ids, mask):
+        return self.classifier(masked_mean(self.encoder(ids, mask), mask)), None
+
+
 class Transformer(_Twin):
     """Embedding + learned positions -> post-LN blocks -> masked mean-pool -> classifier."""
 
@@ -246,7 +284,9 @@ def _build(name: str, cfg: ModelConfig, vocab_size: int, max_len: int, extra: in
              "additive": lambda: BiLSTMAdditive(vocab_size, cfg),
              "mhsa": lambda: BiLSTMSelfAttention(vocab_size, cfg),
              "transformer": lambda: Transformer(vocab_size, cfg, max_len),
-             "bilstm_mean": lambda: BiLSTMMeanPool(vocab_size, cfg)}
+             "bilstm_mean": lambda: BiLSTMMeanPool(vocab_size, cfg),
+             "embed_additive": lambda: EmbedAdditive(vocab_size, cfg),
+             "embed_mean": lambda: EmbedMeanPool(vocab_size, cfg)}
     if name in twins:
         return twins[name]()
     raise ValueError(f"unknown model {name!r} (known: {', '.join(MODEL_NAMES)})")

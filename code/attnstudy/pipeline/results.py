@@ -82,8 +82,9 @@ def baseline(cfg: Config, ds: Dataset) -> dict:
     if path.exists():
         return read_json(path)
     train_texts = imdb.load_texts(ds.train.row_ids, "train")
-    test_texts = imdb.load_texts(ds.test.row_ids, "test")
-    out = tfidf_logreg(train_texts, ds.train.labels, test_texts, ds.test.labels)
+    test = ds.final_test()
+    test_texts = imdb.load_texts(test.row_ids, "test")
+    out = tfidf_logreg(train_texts, ds.train.labels, test_texts, test.labels)
     out["probs"] = [round(float(p), 6) for p in out["probs"]]  # same rows as the test split
     write_json(path, out)
     return out
@@ -180,9 +181,10 @@ def write_results(cfg: Config, out: Path | None = None, n_workers: int | None = 
                             "description": MODEL_DESCRIPTIONS[name]}
     data = summary(ds, cfg.data.max_len)
     data.update(fingerprint=ds.fingerprint, checksums=ds.checksums, grouping=ds.grouping)
-    preds = pd.DataFrame({"id": ds.test.row_ids.astype(str), "label": ds.test.labels.astype(int),
-                          "length": ds.test.full_lengths.astype(int),
-                          "negation": ds.test.negation.astype(bool)})
+    test = ds.final_test()
+    preds = pd.DataFrame({"id": test.row_ids.astype(str), "label": test.labels.astype(int),
+                          "length": test.full_lengths.astype(int),
+                          "negation": test.negation.astype(bool)})
     for r in records:
         edir = eval_dir(cfg, r["model"], r["seed"], ds.fingerprint)
         preds[f"{r['model']}/seed{r['seed']}"] = np.load(edir / "test_probs.npy")
@@ -211,14 +213,15 @@ def attention_file(cfg: Config, ds: Dataset, config_hash: str) -> dict:
     from attnstudy.evaluation.evaluate import attention_rows
 
     seed = cfg.train.seeds[0]
-    rows = attention_rows(cfg, ds.test)
+    test = ds.final_test()
+    rows = attention_rows(cfg, test)
     dumps = {m: read_json(eval_dir(cfg, m, seed, ds.fingerprint) / "attention.json")
              for m in cfg.train.models}
     samples = []
     for i, r in enumerate(rows):
-        n = int(ds.test.lengths[r])
-        s = {"id": str(ds.test.row_ids[r]), "label": int(ds.test.labels[r]),
-             "tokens": [ds.vocab[t] for t in ds.test.ids[r, :n]],
+        n = int(test.lengths[r])
+        s = {"id": str(test.row_ids[r]), "label": int(test.labels[r]),
+             "tokens": [ds.vocab[t] for t in test.ids[r, :n]],
              "probs": {m: dumps[m][i]["prob"] for m in dumps},
              "additive": dumps["additive"][i]["weights"] if "additive" in dumps else None,
              "mhsa_received": dumps["mhsa"][i]["received"] if "mhsa" in dumps else None,
