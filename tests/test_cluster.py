@@ -23,6 +23,9 @@ import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# ray.init starts Ray's processes with subprocess and a preexec_fn: fork, then exec at once, so
+# no JAX state of this (test) process lives on in them; JAX's at-fork hook warns regardless.
+pytestmark = pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
 RUNS = ["--profile", "smoke", "--models", "additive", "mhsa", "--seeds", "0"]
 TIMELESS = ("train_seconds", "tokens_per_second", "eval_seconds", "eval_reviews_per_second",
             "provenance")  # what may differ between two trainings of the same run

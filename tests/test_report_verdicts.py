@@ -19,8 +19,9 @@ import pytest
 from scipy import stats as sps
 
 from attnstudy.errors import UserError
-from attnstudy.report import figures, render, results, verdicts, wording
+from attnstudy.report import render, results, verdicts, wording
 from attnstudy.report.facts import context
+from tests.test_report_prose import _html, _text
 
 _spec = importlib.util.spec_from_file_location(
     "make_results", Path(__file__).parent / "fixtures" / "make_results.py")
@@ -96,13 +97,6 @@ def bundle(tmp_path_factory):
     return results.load(make_results.make(tmp_path_factory.mktemp("results")))
 
 
-def _html(b: dict) -> str:
-    stub = [{"name": n, "svg_bytes": b"<svg/>", "aspect": 0.5} for n in figures.available(b)]
-    return render.render_html(context(b), stub)
-
-
-def _text(html: str) -> str:
-    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
 def _abstract(html: str) -> str:
