@@ -39,9 +39,11 @@ EVAL_CODE = ("attnstudy.evaluation.evaluate", "attnstudy.evaluation.faithfulness
 # ----------------------------------------------------------------------------- keys and folders
 
 def run_key(cfg: Config, name: str, seed: int, fingerprint: str) -> str:
-    train = {k: v for k, v in dataclasses.asdict(cfg.train).items() if k not in ("models", "seeds")}
-    return cache_key("run", {"data": dataclasses.asdict(cfg.data),
-                             "model": dataclasses.asdict(cfg.model), "train": train,
+    """The key of one run: the settings `name` trains with (`Config.for_model`: its per-model
+    values, never another model's), its seed, the training code and the data."""
+    d = cfg.for_model(name).to_dict()  # the emptied per-model tables are left out
+    train = {k: v for k, v in d["train"].items() if k not in ("models", "seeds")}
+    return cache_key("run", {"data": d["data"], "model": d["model"], "train": train,
                              "name": name, "seed": seed}, TRAIN_CODE, extra=fingerprint)
 
 
