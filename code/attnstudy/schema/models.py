@@ -20,7 +20,9 @@ from attnstudy.schema.analysis_records import AnalysisFile
 from attnstudy.schema.attention_records import (
     Ablation,
     AttentionStats,
+    Conicity,
     CurveAttention,
+    LexiconShare,
 )
 from attnstudy.schema.base import Hex16, Loose, Record, keyed
 from attnstudy.schema.weights import WeightFile
@@ -192,6 +194,11 @@ class Run(Record):
     attention_stats: AttentionStats | None = Field(
         None, description="additive and mhsa, else null; absent in runs evaluated before it was "
         "recorded")
+    conicity: Conicity | None = Field(None, description="every model; absent in runs evaluated "
+                                      "before it was recorded")
+    lexicon: LexiconShare | None = Field(
+        None, description="models with attention weights per token (additive, mhsa, "
+        "embed_additive), else null; absent in runs evaluated before it was recorded")
 
 
 class Baseline(Record):
