@@ -363,3 +363,37 @@ def test_a_second_build_waits_for_the_run_the_first_trains(tmp_path, capsys):
     assert err == ["attnstudy: additive seed 0 is being trained by another build; waiting for it"]
     assert [p.name for p in tmp_path.rglob("*.lock")] == ["additive-seed0-key.lock"]
     assert not rdir.exists()  # the run folder holds only the run's own files
+
+
+# ----------------------------------------------------------------------------- per-model settings
+
+def test_published_v2_config_keeps_its_hash():
+    """The optional per-model tables are left out of a config that sets none: the published
+    full results (config hash 34c42404f73bc16c) stay those of paper/experiment.toml."""
+    assert CFG.section_hash() == "34c42404f73bc16c"
+    d = CFG.to_dict()
+    assert "learning_rate_by_model" not in d["train"]
+    assert "embed_dropout_by_model" not in d["model"]
+
+
+def test_run_key_follows_only_the_models_effective_settings():
+    shared = replace(CFG, train=replace(CFG.train, learning_rate=1e-2),
+                     model=replace(CFG.model, embed_dropout=0.2))
+    per = replace(CFG, train=replace(CFG.train, learning_rate_by_model=(("additive", 1e-2),
+                                                                        ("mhsa", 3e-2))),
+                  model=replace(CFG.model, embed_dropout_by_model=(("additive", 0.2),)))
+    # additive trains with 1e-2 and 0.2 either way: one run, one key
+    assert cache.run_key(per, "additive", 0, "fp") == cache.run_key(shared, "additive", 0, "fp")
+    assert cache.run_key(per, "additive", 0, "fp") != run_key()
+    # another model's entry changes nothing for a model without one
+    assert cache.run_key(per, "bilstm", 0, "fp") == cache.run_key(CFG, "bilstm", 0, "fp")
+    assert cache.run_key(per, "mhsa", 0, "fp") != cache.run_key(CFG, "mhsa", 0, "fp")
+    # an entry at the shared value is the shared value
+    same = replace(CFG, train=replace(CFG.train, learning_rate_by_model=(
+        ("additive", CFG.train.learning_rate),)))
+    assert cache.run_key(same, "additive", 0, "fp") == run_key()
+    assert per.to_dict()["train"]["learning_rate_by_model"] == {"additive": 1e-2, "mhsa": 3e-2}
+    assert per.section_hash() != CFG.section_hash()
+    eff = per.for_model("additive")
+    assert (eff.train.learning_rate, eff.model.embed_dropout) == (1e-2, 0.2)
+    assert eff.train.learning_rate_by_model == () and eff.model.embed_dropout_by_model == ()

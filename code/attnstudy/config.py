@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
@@ -66,8 +67,34 @@ Positive = Annotated[StrictInt, Field(gt=0)]
 Count = Annotated[StrictInt, Field(ge=0)]
 Real = Annotated[float, Strict()]  # int or float from TOML, never a string or bool
 Rate = Annotated[float, Strict(), Field(ge=0, lt=1)]
-# Every field is required: paper/experiment.toml's base values are the only defaults.
+# Every field is required: paper/experiment.toml's base values are the only defaults (except
+# the optional per-model tables below, empty unless a config sets them).
 SECTION = ConfigDict(extra="forbid")
+
+
+def _per_model_table(value, info):
+    """A TOML table {model: value} as sorted ((model, value), ...) pairs: hashable (configs key
+    compiled-function caches) and in one order whatever the file's."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(MODEL_NAMES))
+        if unknown:
+            raise ValueError(f"{info.field_name} names an unknown model {unknown[0]!r} "
+                             f"(known: {', '.join(MODEL_NAMES)})")
+        return tuple(sorted(value.items()))
+    if isinstance(value, tuple | list) and all(isinstance(p, tuple | list) for p in value):
+        return tuple(tuple(p) for p in value)  # already pairs (dataclasses.replace)
+    raise ValueError(f"{info.field_name} must be a table of model = value")
+
+
+# A per-model setting: {model name: value}; the models not listed use the section's value.
+PerModelRate = Annotated[tuple[tuple[Literal[MODEL_NAMES], Rate], ...],
+                         BeforeValidator(_per_model_table)]
+PerModelLR = Annotated[tuple[tuple[Literal[MODEL_NAMES], Annotated[float, Strict(), Field(gt=0)]],
+                             ...], BeforeValidator(_per_model_table)]
+# The optional tables (section -> field -> the section's shared setting it overrides), left out
+# of `Config.to_dict` when empty so configs without them keep their hashes and run keys.
+PER_MODEL = {"model": {"embed_dropout_by_model": "embed_dropout"},
+             "train": {"learning_rate_by_model": "learning_rate"}}
 
 
 @dataclass(frozen=True, config=SECTION)
@@ -104,6 +131,7 @@ class ModelConfig:
     dropout: Rate
     embed_dropout: Rate
     precision: Literal[PRECISIONS]
+    embed_dropout_by_model: PerModelRate = ()  # [model.embed_dropout_by_model], e.g. from a sweep
 
     @model_validator(mode="after")
     def _heads(self):
@@ -129,6 +157,7 @@ class TrainConfig:
     eval_every: Positive
     eval_batch_size: Positive
     select: Literal[SELECTIONS]
+    learning_rate_by_model: PerModelLR = ()  # [train.learning_rate_by_model], e.g. from a sweep
 
     @model_validator(mode="after")
     def _distinct(self):
@@ -157,7 +186,31 @@ class Config:
     analysis: AnalysisConfig
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The config as plain values; empty per-model tables are left out (configs that set
+        none keep the hash and the recorded form they had before the tables existed), set ones
+        are {model: value} tables as in the TOML."""
+        d = dataclasses.asdict(self)
+        for section, fields in PER_MODEL.items():
+            for f in fields:
+                table = d[section].pop(f)
+                if table:
+                    d[section][f] = {m: v for m, v in table}
+        return d
+
+    def for_model(self, name: str) -> Config:
+        """The config one model trains with: its per-model settings replace the shared ones and
+        the tables are emptied, so a run depends only on its model's *effective* values (a
+        sweep run at the chosen value has the key of the final run that uses it)."""
+        sections = {}
+        for section, fields in PER_MODEL.items():
+            sec, changes = getattr(self, section), {}
+            for f, shared in fields.items():
+                table = dict(getattr(sec, f))
+                changes[f] = ()
+                if name in table:
+                    changes[shared] = table[name]
+            sections[section] = dataclasses.replace(sec, **changes)
+        return dataclasses.replace(self, **sections)
 
     def section_hash(self, *sections: str) -> str:
         """Stable short hash of the named sections (all sections but `profile` when none given)."""
@@ -246,17 +299,26 @@ def validate(cfg: Config) -> Config:
     return from_dict(cfg.to_dict())
 
 
-def load_config(profile: str = "full", path: Path | str | None = None) -> Config:
-    """Read the TOML, apply `profile`'s overrides and validate."""
-    path = Path(path) if path else DEFAULT_CONFIG
-    if profile not in PROFILES:
-        raise UserError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+def _read_toml(path: Path) -> dict:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserError(f"config file not found: {path}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise UserError(f"config file {path} is not valid TOML: {e}") from None
+
+
+def load_config(profile: str = "full", path: Path | str | None = None,
+                settings: Path | str | None = None) -> Config:
+    """Read the TOML, apply `profile`'s overrides and validate.
+
+    `settings` is a file of chosen settings laid over the result, e.g. the sweep's
+    (`attnstudy sweep` writes one: [profiles.<profile>.data] max_len, [profiles.<profile>.train.
+    learning_rate_by_model], ...); it must be for `profile`."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    if profile not in PROFILES:
+        raise UserError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+    raw = _read_toml(path)
     profiles = raw.pop("profiles", {})
     unknown = sorted(set(raw) - set(SECTIONS))
     if unknown:
@@ -265,4 +327,14 @@ def load_config(profile: str = "full", path: Path | str | None = None) -> Config
     unknown = sorted(set(merged) - set(SECTIONS))
     if unknown:
         raise UserError(f"unknown config section [{unknown[0]}] in profile {profile!r}")
+    if settings is not None:
+        over = _read_toml(Path(settings))
+        chosen = over.pop("profiles", None)
+        if over or not isinstance(chosen, dict) or profile not in chosen:
+            raise UserError(f"settings file {settings} has no [profiles.{profile}] settings "
+                            f"(it holds {', '.join(chosen or {}) or 'none'})")
+        unknown = sorted(set(chosen[profile]) - set(SECTIONS))
+        if unknown:
+            raise UserError(f"unknown config section [{unknown[0]}] in {settings}")
+        merged = _merge(merged, chosen[profile])
     return from_dict({"profile": profile, **merged}, str(path))

@@ -57,6 +57,9 @@ def step_flops(cfg: Config, name: str, batch: int, seq: int) -> float:
            "mhsa": lstm + attention(d),
            "transformer": m.transformer_layers * (attention(e) + 2 * n * e * m.transformer_ff * 2),
            "bilstm_mean": lstm + batch * d * 2,  # the mean-pool is a reduction, not a matmul
+           # the non-contextual arm: no recurrence, the pool reads the embeddings (width e)
+           "embed_additive": n * e * m.attention_dim * 2 + n * m.attention_dim * 2 + batch * e * 2,
+           "embed_mean": batch * e * 2,
            }[name]
     return 3.0 * fwd
 

@@ -27,7 +27,7 @@ from attnstudy.errors import UserError
 
 
 def _config(args):
-    return load_config(args.profile, args.config)
+    return load_config(args.profile, args.config, getattr(args, "settings", None))
 
 
 def _data_dir(args) -> None:
@@ -107,6 +107,27 @@ def cmd_build(args) -> None:
         readme.update_readme(ROOT / "README.md", results)
     for k, p in paths.items():
         print(f"{k}: {p}")
+
+
+def cmd_sweep(args) -> None:
+    from attnstudy.pipeline import sweep
+    from attnstudy.pipeline.cache import results_dir
+
+    cfg = _config(args)
+    sw = sweep.load_sweep(args.sweep or sweep.SWEEP)
+    record = sweep.run_sweep(cfg, sw, args.workers)
+    for st in record["stages"]:
+        for m in st["models"] if st["scope"] == "per_model" else st["models"][:1]:
+            c = st["choices"][m]
+            who = m if st["scope"] == "per_model" else f"shared ({', '.join(st['models'])})"
+            scores = "  ".join(f"{v}: {a:.4f}" for v, a in c["scores"].items())
+            edge = f"  AT {c['edge'].upper()} EDGE" if c["at_edge"] else ""
+            print(f"{st['setting']:<14}{who:<28}-> {c['value']}{edge}   [{scores}]")
+    for r in record["final_runs"].values():
+        print(f"final seed-{record['seed']} run {r['run_key']}"
+              f"{' (trained by the sweep)' if r['trained_by_sweep'] else ''}")
+    for p in sweep.write_sweep(record, results_dir(cfg)):
+        print(p)
 
 
 def check_results_match(cfg) -> None:
@@ -200,6 +221,9 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--data-dir", type=Path, default=None,
                         help="folder with train.parquet/test.parquet (default: $IMDB_DIR, "
                         "else the Hugging Face hub)")
+    common.add_argument("--settings", type=Path, default=None, metavar="FILE",
+                        help="chosen settings laid over the config (the sweep's "
+                        "sweep_settings.toml)")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("data", parents=[common], help="summarise the encoded dataset")
@@ -237,6 +261,12 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--label-column", default="label")
         s.add_argument("--batch-size", type=int, default=256)
         s.set_defaults(fn=fn)
+    s = sub.add_parser("sweep", parents=[common], help="choose settings on validation (seed "
+                       "0 runs, never test) -> <results>/sweep.json, sweep_settings.toml")
+    s.add_argument("--sweep", type=Path, default=None, help="the declared sweep (default "
+                   "paper/sweep_v3.toml)")
+    s.add_argument("--workers", type=int, default=None, help=WORKERS_HELP)
+    s.set_defaults(fn=cmd_sweep)
     s = sub.add_parser("bench", parents=[common], help="JAX vs PyTorch training-step benchmark")
     s.add_argument("--quick", action="store_true", help="a run under a minute")
     s.set_defaults(fn=cmd_bench)

@@ -1,5 +1,6 @@
 """Evaluating one trained run: test metrics, probe predictions, faithfulness, attention
-ablations and statistics (ablations.py, attention_stats.py), attention dumps.
+ablations and statistics (ablations.py, attention_stats.py), conicity of the pooled vectors
+(conicity.py), attention mass on sentiment-lexicon words (lexicon.py), attention dumps.
 
 Only the checkpoint selected on the validation split reaches this module (`train.select`:
 highest validation accuracy or lowest validation loss); the test set is read here and nowhere
@@ -87,7 +88,7 @@ def dump_attention(model, params, test: Split, rows: np.ndarray,
 def evaluate_run(cfg: Config, name: str, seed: int, ds: Dataset, params,
                  probe_texts: list[str]) -> tuple[dict, np.ndarray, list[dict]]:
     """(record, test probabilities <float32>[n_test], attention dump) for one trained run."""
-    from attnstudy.evaluation import ablations, attention_stats, faithfulness
+    from attnstudy.evaluation import ablations, attention_stats, conicity, faithfulness, lexicon
 
     d, t = cfg.data, cfg.train
     test = ds.final_test()  # the final evaluation: the one reader of the test split
@@ -122,6 +123,11 @@ def evaluate_run(cfg: Config, name: str, seed: int, ds: Dataset, params,
         # from the saved parameters; `probs` above are the unablated model's, as stored
         "ablations": None if ablated is None else ablations.records(cfg, probs, ablated, y),
         "attention_stats": attention_stats.measure(name, stats, test.lengths),
+        "conicity": conicity.measure(cfg, name, len(ds.vocab), params, test),
+        # the model's own token distribution (column 0: additive's weights, mhsa's attention
+        # received averaged over heads) against the VADER lexicon
+        "lexicon": None if stats is None else lexicon.measure(stats["dist"][:, 0], test.ids,
+                                                              test.mask, ds.vocab),
     }
     dump = dump_attention(model, params, test, attention_rows(cfg, test),
                           cfg.analysis.attention_max_len, d.bucket_edges)

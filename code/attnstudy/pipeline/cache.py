@@ -21,7 +21,7 @@ from pathlib import Path
 from attnstudy.config import BUILD, Config, output_dir
 from attnstudy.data import imdb
 from attnstudy.data.probes import DEFAULT_PATH as PROBES_PATH
-from attnstudy.keys import cache_key, file_digest
+from attnstudy.keys import PACKAGES, cache_key, file_digest
 
 CACHE = BUILD / "cache"
 LOGS = BUILD / "logs"
@@ -33,15 +33,20 @@ TRAIN_CODE = ("attnstudy.data.encode", "attnstudy.data.imdb", "attnstudy.data.te
 EVAL_CODE = ("attnstudy.evaluation.evaluate", "attnstudy.evaluation.faithfulness",
              "attnstudy.evaluation.ablations", "attnstudy.evaluation.attention_stats",
              "attnstudy.data.probes", "attnstudy.stats.bootstrap", "attnstudy.stats.tests",
-             "attnstudy.metrics", "attnstudy.models.inference")
+             "attnstudy.metrics", "attnstudy.models.inference", "attnstudy.evaluation.conicity",
+             "attnstudy.evaluation.lexicon")
+# the evaluation's numbers also depend on the lexicon file this package ships
+EVAL_PACKAGES = (*PACKAGES, "vadersentiment")
 
 
 # ----------------------------------------------------------------------------- keys and folders
 
 def run_key(cfg: Config, name: str, seed: int, fingerprint: str) -> str:
-    train = {k: v for k, v in dataclasses.asdict(cfg.train).items() if k not in ("models", "seeds")}
-    return cache_key("run", {"data": dataclasses.asdict(cfg.data),
-                             "model": dataclasses.asdict(cfg.model), "train": train,
+    """The key of one run: the settings `name` trains with (`Config.for_model`: its per-model
+    values, never another model's), its seed, the training code and the data."""
+    d = cfg.for_model(name).to_dict()  # the emptied per-model tables are left out
+    train = {k: v for k, v in d["train"].items() if k not in ("models", "seeds")}
+    return cache_key("run", {"data": d["data"], "model": d["model"], "train": train,
                              "name": name, "seed": seed}, TRAIN_CODE, extra=fingerprint)
 
 
@@ -61,7 +66,8 @@ def eval_key(cfg: Config, probes: str | None = None) -> str:
     the driver's (default: this machine's file)."""
     return cache_key("evaluation", {"analysis": dataclasses.asdict(cfg.analysis),
                                     "eval_batch_size": cfg.train.eval_batch_size},
-                     EVAL_CODE, extra=probes or probes_digest(), length=12)
+                     EVAL_CODE, packages=EVAL_PACKAGES, extra=probes or probes_digest(),
+                     length=12)
 
 
 def eval_dir(cfg: Config, name: str, seed: int, fingerprint: str,

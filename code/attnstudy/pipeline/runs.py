@@ -35,6 +35,7 @@ def train_one(cfg: Config, name: str, seed: int, ds: Dataset, probe_texts: list[
     """
     from attnstudy.evaluation import evaluate
 
+    cfg = cfg.for_model(name)  # its own learning rate and embedding dropout, when set per model
     rdir = cache.run_dir(cfg, name, seed, ds.fingerprint)
     edir = cache.eval_dir(cfg, name, seed, ds.fingerprint, probes)
     done = edir / "result.json"
@@ -54,6 +55,22 @@ def train_one(cfg: Config, name: str, seed: int, ds: Dataset, probe_texts: list[
     return record
 
 
+def train_only(cfg: Config, name: str, seed: int, ds: Dataset, position: str = "") -> dict:
+    """Train (or resume) one run without evaluating it: its training record, whose curve holds
+    its validation points (the sweep's runs; `ds` carries no test split there). The run is the
+    same cached run a build trains and evaluates later: same key, folder and lock."""
+    cfg = cfg.for_model(name)
+    rdir = cache.run_dir(cfg, name, seed, ds.fingerprint)
+    if not _trained(rdir):
+        with cache.run_lock(rdir, f"{name} seed {seed} ({rdir.name})"):
+            _train(cfg, name, seed, ds, rdir, position)
+    return {"model": name, "seed": seed, "run_key": rdir.name, **read_json(rdir / TRAINED)}
+
+
+def _trained(rdir: Path) -> bool:
+    return (rdir / TRAINED).exists() and (rdir / BEST).exists()
+
+
 def _train(cfg: Config, name: str, seed: int, ds: Dataset, rdir: Path, position: str,
            report=None) -> dict:
     """The training record of a run (selected parameters saved beside it), training when
@@ -63,7 +80,7 @@ def _train(cfg: Config, name: str, seed: int, ds: Dataset, rdir: Path, position:
     from attnstudy.models.classifiers import param_count
     from attnstudy.training import loop
 
-    if (rdir / TRAINED).exists() and (rdir / BEST).exists():
+    if _trained(rdir):
         return read_json(rdir / TRAINED)
     started = now()
     cache.LOGS.mkdir(parents=True, exist_ok=True)
@@ -110,12 +127,22 @@ def train_job(cfg: Config, name: str, seed: int, position: str) -> None:
     train_one(cfg, name, seed, ds, probe_texts, position=position)
 
 
+def train_only_job(cfg: Config, name: str, seed: int, position: str) -> None:
+    """`train_only` in a worker process, on the dataset without its test split."""
+    key = repr(cfg.data)
+    if key not in _WORKER_DATA:
+        _WORKER_DATA[key] = (load_dataset(cfg.data).without_test(), [])
+    train_only(cfg, name, seed, _WORKER_DATA[key][0], position=position)
+
+
 _WORKER_DATA: dict = {}
 
 
 def run_all(cfg: Config, models_: list[str] | None = None, seeds: list[int] | None = None,
-            n_workers: int | None = None, executor=None) -> list:
-    """Train what is missing for the given models/seeds (default: the profile's).
+            n_workers: int | None = None, executor=None, evaluate: bool = True) -> list:
+    """Train what is missing for the given models/seeds (default: the profile's), and evaluate
+    each run (`evaluate=False`: train only, on the dataset without its test split, and return
+    the training records: the sweep).
 
     With more than one run to do and more than one core, runs train side by side in worker
     processes, one single-threaded XLA process per core: on our 2-core machines that gives
@@ -133,6 +160,14 @@ def run_all(cfg: Config, models_: list[str] | None = None, seeds: list[int] | No
         enable_compile_cache()  # jax is only imported when something needs training
         ds = load_dataset(cfg.data)
         todo = [(m, s) for m in (models_ or cfg.train.models) for s in (seeds or cfg.train.seeds)]
+        if not evaluate:
+            ds = ds.without_test()
+            pending = [(m, s) for m, s in todo
+                       if not _trained(cache.run_dir(cfg, m, s, ds.fingerprint))]
+            if (n := workers.worker_count(n_workers, len(pending))) > 1:
+                workers.run_in_workers(train_only_job, cfg, pending, n)
+            return [train_only(cfg, m, s, ds, position=f"[{i + 1}/{len(todo)}] ")
+                    for i, (m, s) in enumerate(todo)]
         pending = [(m, s) for m, s in todo
                    if not (cache.eval_dir(cfg, m, s, ds.fingerprint) / "result.json").exists()]
         probe_texts = [p.text for p in load_probes()]

@@ -1,4 +1,5 @@
-"""The v3 settings sweep's declaration and its selection rule (pure: no training, no data).
+"""The v3 settings sweep: its declaration, its selection rule (pure: no training, no data) and
+its runner (`run_sweep`, `attnstudy sweep`), which trains seed-0 runs through pipeline.runs.
 
 paper/sweep_v3.toml declares the stages (review length, learning rate, embedding dropout), each
 a grid, the models it is measured on and whether one value is shared by every model ("shared":
@@ -9,6 +10,13 @@ the inputs are validation records only.
 
 A choice at the lowest or highest grid value is flagged (`at_edge`): the grid did not bracket
 the optimum, and the protocol extends it on that side before the retrain.
+
+The runner writes <results>/sweep.json (every grid point's validation record, the choices, the
+edge flags) and <results>/sweep_settings.toml, the chosen settings as [profiles.<profile>...]
+tables that the retrain lays over its config: `attnstudy build --config
+paper/experiment_v3.toml --settings build/results/sweep_settings.toml`. A run at a chosen
+value has the key of the retrain's run of that model and seed (`Config.for_model`), so the
+build reuses it from the run cache.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from attnstudy.config import MODEL_NAMES, ROOT
+from attnstudy.config import MODEL_NAMES, ROOT, Config, from_dict
 from attnstudy.errors import UserError
 
 SWEEP = ROOT / "paper" / "sweep_v3.toml"
@@ -147,3 +155,110 @@ def log_spaced(values) -> bool:
     """True when a grid's consecutive ratios are equal to within 10% (a log grid)."""
     ratios = [math.log(b / a) for a, b in zip(values, values[1:], strict=False)]
     return all(abs(r - ratios[0]) <= 0.1 * ratios[0] for r in ratios)
+
+
+# ----------------------------------------------------------------------------- the runner
+
+# where a per-model setting lives in the config: (section, per-model table)
+TABLES = {"learning_rate": ("train", "learning_rate_by_model"),
+          "embed_dropout": ("model", "embed_dropout_by_model")}
+
+
+def apply(cfg: Config, settings: dict[str, dict[str, float]]) -> Config:
+    """`cfg` with chosen settings {setting: {model: value}} (max_len: one value for every
+    model, with the batch widths cut to it; the others go into the per-model tables)."""
+    d = cfg.to_dict()
+    lengths = set((settings.get("max_len") or {}).values())
+    if len(lengths) > 1:
+        raise UserError(f"sweep: one max_len for every model, not {sorted(lengths)}")
+    if lengths:
+        n = int(lengths.pop())
+        d["data"]["max_len"] = n
+        d["data"]["bucket_edges"] = list(bucket_edges(n, tuple(cfg.data.bucket_edges)))
+    for setting, (section, table) in TABLES.items():
+        if settings.get(setting):
+            d[section][table] = {**d[section].get(table, {}), **settings[setting]}
+    return from_dict(d, "the sweep's config")
+
+
+def selected_point(record: dict) -> dict:
+    """A trained run's selected validation point (the one at its best step)."""
+    return next(p for p in record["curve"] if p["step"] == record["best_step"])
+
+
+def run_sweep(cfg: Config, sw: Sweep, n_workers: int | None = None) -> dict:
+    """Train every stage's grid (seed `sw.seed`, earlier stages' choices applied), choose on
+    validation, and return the sweep record (`write_sweep` stores it). Stage models outside
+    cfg.train.models are left out; the runs train only (no evaluation: the test split is
+    never loaded into the runs' dataset)."""
+    from attnstudy.data.encode import load_dataset
+    from attnstudy.pipeline import cache, runs
+
+    models = tuple(cfg.train.models)
+    chosen: dict[str, dict[str, float]] = {}
+    stages = []
+    for stage in sw.stages:
+        on = tuple(m for m in stage.models if m in models)
+        if not on:
+            raise UserError(f"sweep {stage.setting}: none of its models "
+                            f"({', '.join(stage.models)}) is in train.models")
+        if stage.setting == "max_len" and stage.scope != "shared":
+            raise UserError("sweep max_len: one review length is shared by every model")
+        points = []
+        for v in stage.values:
+            run_cfg = apply(cfg, {**chosen, stage.setting: dict.fromkeys(on, v)})
+            for rec in runs.run_all(run_cfg, list(on), [sw.seed], n_workers, evaluate=False):
+                p = selected_point(rec)
+                points.append({"model": rec["model"], "value": v, "run_key": rec["run_key"],
+                               "best_step": rec["best_step"], "steps": rec["steps"],
+                               "val_accuracy": p["val_accuracy"], "val_loss": p["val_loss"]})
+        local = Stage(stage.setting, stage.values, on, stage.scope)
+        choice = select(local, points, applies_to=models if stage.scope == "shared" else None)
+        chosen[stage.setting] = {m: c["value"] for m, c in choice.items()}
+        stages.append({"setting": stage.setting, "scope": stage.scope, "values": stage.values,
+                       "models": on, "runs": points, "choices": {
+                           m: {**c, "scores": {str(k): x for k, x in c["scores"].items()}}
+                           for m, c in choice.items()}})
+    final = apply(cfg, chosen)
+    fingerprint = load_dataset(final.data).without_test().fingerprint
+    swept = {pt["run_key"] for st in stages for pt in st["runs"]}
+    final_runs = {m: cache.run_dir(final, m, sw.seed, fingerprint).name for m in models}
+    return {"profile": cfg.profile, "seed": sw.seed, "metric": sw.metric,
+            "select": cfg.train.select, "config": cfg.to_dict(), "stages": stages,
+            "chosen": {m: {s: v[m] for s, v in chosen.items() if m in v} for m in models},
+            "at_edge": [{"setting": st["setting"], "model": m, "value": c["value"],
+                         "edge": c["edge"]} for st in stages for m, c in st["choices"].items()
+                        if c["at_edge"] and m in st["models"]],
+            "final_config": final.to_dict(),
+            # the retrain's seed-`seed` run of each model, and whether the sweep trained it
+            "final_runs": {m: {"run_key": k, "trained_by_sweep": k in swept}
+                           for m, k in final_runs.items()}}
+
+
+def settings_toml(record: dict) -> str:
+    """The sweep's choices as a settings file for `load_config(..., settings=)` (the values
+    are numbers and model names only, so they are written directly)."""
+    p, final = record["profile"], record["final_config"]
+    lines = [f"# The v3 sweep's choices (validation only; {SWEEP_JSON} beside this file).",
+             "# Retrain with: --config <the experiment> --settings <this file>", "",
+             f"[profiles.{p}.data]", f"max_len = {final['data']['max_len']}",
+             f"bucket_edges = {list(final['data']['bucket_edges'])}"]
+    for section, table in TABLES.values():
+        values = final[section].get(table, {})
+        if values:
+            lines += ["", f"[profiles.{p}.{section}.{table}]"]
+            lines += [f"{m} = {float(v)!r}" for m, v in sorted(values.items())]
+    return "\n".join(lines) + "\n"
+
+
+SWEEP_JSON, SETTINGS_TOML = "sweep.json", "sweep_settings.toml"
+
+
+def write_sweep(record: dict, out_dir: Path) -> tuple[Path, Path]:
+    """Store the sweep record and its settings file in `out_dir` (the results folder)."""
+    from attnstudy.files import atomic_write, write_json
+
+    write_json(out_dir / SWEEP_JSON, record)
+    with atomic_write(out_dir / SETTINGS_TOML, "w") as f:
+        f.write(settings_toml(record))
+    return out_dir / SWEEP_JSON, out_dir / SETTINGS_TOML

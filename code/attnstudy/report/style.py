@@ -5,19 +5,25 @@ side (chips, tables) uses the palette without paying for it."""
 from __future__ import annotations
 
 # Okabe-Ito (colour-blind safe): blues for the two models without attention, warm/green for the
-# attention models; one fixed colour and marker per model everywhere (figures, tables, HTML).
+# attention models; one fixed colour and marker per model everywhere (figures, tables, HTML). The
+# non-contextual arm (no BiLSTM): vermillion for its attention model, grey for its mean-pool.
 PALETTE = {"bilstm": "#56B4E9", "bilstm_matched": "#0072B2", "additive": "#E69F00",
-           "mhsa": "#009E73", "transformer": "#CC79A7", "bilstm_mean": "#4B6A88"}
+           "mhsa": "#009E73", "transformer": "#CC79A7", "bilstm_mean": "#4B6A88",
+           "embed_additive": "#D55E00", "embed_mean": "#999999"}
 MARKERS = {"bilstm": "o", "bilstm_matched": "s", "additive": "^", "mhsa": "D", "transformer": "v",
-           "bilstm_mean": "P"}
+           "bilstm_mean": "P", "embed_additive": "<", "embed_mean": "X"}
 LABELS = {"bilstm": "BiLSTM", "bilstm_matched": "BiLSTM-matched", "additive": "Additive attn.",
-          "mhsa": "MHSA", "transformer": "Transformer", "bilstm_mean": "BiLSTM-mean"}
+          "mhsa": "MHSA", "transformer": "Transformer", "bilstm_mean": "BiLSTM-mean",
+          "embed_additive": "Embed + additive", "embed_mean": "Embed-mean"}
 # Names in running text, tables and captions, where there is room for the whole word (figures keep
 # the short LABELS: legends and axes are tight)
-PROSE_LABELS = {"additive": "Additive attention"}
+PROSE_LABELS = {"additive": "Additive attention",
+                "embed_additive": "Embeddings + additive attention",
+                "embed_mean": "Embedding mean-pool"}
 BASELINES = {"tfidf_logreg": "TF-IDF + logistic regression"}  # display names of baselines
-ORDER = ("bilstm", "bilstm_matched", "bilstm_mean", "additive", "mhsa", "transformer")
-FALLBACK = ("#D55E00", "#F0E442", "#000000", "#999999")
+ORDER = ("bilstm", "bilstm_matched", "bilstm_mean", "additive", "mhsa", "transformer",
+         "embed_mean", "embed_additive")
+FALLBACK = ("#F0E442", "#000000")  # for a model not listed above (none of the palette's)
 INK, GRID, BASELINE = "#222222", "#e6e6e6", "#555555"
 WIDTH = 7.2  # inches: the report's text column
 # Attention relative to uniform, w * n, on one diverging scale everywhere (figures and the HTML

@@ -136,3 +136,22 @@ class AttentionSection(Loose):
     learning: dict[str, list[LearningPoint]] = keyed(
         "per attention model, the validation points where every seed recorded attention",
         "<model>")
+
+
+class Conicity(Record):
+    """How alike a review's vectors are: mean cosine to their mean (attnstudy.evaluation.
+    conicity), summarised over the test reviews."""
+    states: Dist = Field(description="of what the model pools or attends over (BiLSTM states; "
+                         "the embeddings for embed_*; the last block for the transformer)")
+    embeddings: Dist = Field(description="of the token embeddings")
+
+
+class LexiconShare(Record):
+    """Attention mass on VADER lexicon words against their share of the tokens
+    (attnstudy.evaluation.lexicon), means over the test reviews."""
+    attention_mass: float = Field(description="attention on lexicon tokens")
+    token_share: float = Field(description="lexicon tokens / real tokens (uniform weights' mass)")
+    lift: float | None = Field(description="attention_mass / token_share (1: no preference; "
+                               "null when no review holds a lexicon word)")
+    excess: float = Field(description="mean per-review attention_mass - token_share")
+    n_reviews: int = Field(description="test reviews measured")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+Hex16 = Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
 
 
 def keyed(description: str, *keys: str, **kw) -> Any:
