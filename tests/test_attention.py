@@ -18,7 +18,7 @@ from attnstudy.evaluation import ablations, attention_stats
 from attnstudy.models import attention_ops
 from attnstudy.models import classifiers as models
 from attnstudy.models.inference import attention_weights, compiled_predict, predict_probs
-from attnstudy.schema import models as schema
+from attnstudy.schema import attention_records as schema
 from attnstudy.training.loop import curve_attention
 from tests.test_models import MIXED, SMALL, VOCAB, random_params
 

@@ -420,3 +420,12 @@ def test_negation_leader_within_the_wilson_intervals_is_inconclusive(bundle):
         probes[m]["accuracy"] = 0.9
     assert f"the comparison of all {len(ms)} models is inconclusive" in _section(
         _html(b), "discussion")
+
+
+def test_a_length_chosen_on_test_is_said_until_a_sweep_chose_the_settings(bundle):
+    """v2's review length was compared on test accuracy: the limitations say so, unless the
+    results folder holds the validation sweep (sweep.json) that chose the settings."""
+    assert not bundle.get("swept")
+    said = _limitations(_html(bundle))
+    assert "A setting chosen on test" in said and "test accuracy at two lengths" in said
+    assert "A setting chosen on test" not in _limitations(_html({**bundle, "swept": True}))

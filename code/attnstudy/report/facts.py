@@ -330,6 +330,7 @@ def context(b: dict) -> dict:
         "above_baseline": [m for m in models if base_acc is not None
                            and summ[m]["accuracy"]["mean"] > base_acc],
         "cmp": cmp, "citation": citation.facts(citation.load(), res),
+        "swept": b.get("swept", False),
         "pairs": pairs, "margin": margin,
         # seed-ensemble accuracy of each model (secondary basis), as the pairwise rows record it
         "ens_acc": {m: acc for p in ana["pairwise"]

@@ -25,6 +25,7 @@ def load(results_dir: Path) -> dict:
     bundle = validate_results(d)
     bundle["predictions"] = pd.read_parquet(d / "test_predictions.parquet")
     bundle["bench"] = _bench(d / "bench.json", bundle["results"]["config_hash"])
+    bundle["swept"] = (d / "sweep.json").is_file()  # settings chosen by the validation sweep
     return bundle
 
 
