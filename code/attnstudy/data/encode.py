@@ -50,7 +50,7 @@ class Split:
 
 # The functions that may read the test split (`Dataset.final_test`), by module: the final
 # evaluation of a trained run; the results writer (test predictions table, TF-IDF baseline,
-# attention samples; training.runner before its move to pipeline.results); and this module's
+# attention samples: pipeline.results); and this module's
 # cache and data summary (rows, label balance, truncation: described, never chosen on).
 # tests/test_protocol.py fails on any other caller; training, validation and the sweep never
 # read it (also checked there, by running training on a Dataset whose test split is sealed).
