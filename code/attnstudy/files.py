@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import tempfile
+import tomllib
 from pathlib import Path
 
 from attnstudy.errors import UserError
@@ -52,6 +53,18 @@ def write_json(path: Path | str, obj) -> None:
 def read_json(path: Path | str):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+def read_toml(path: Path | str, what: str) -> dict:
+    """A declared TOML file; a missing or malformed one is a one-line UserError (`what`: what
+    the file declares, for the message)."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing; {what} is declared there") from None
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{path}: not valid TOML ({e})") from None
 
 
 class Stamp:

@@ -9,12 +9,12 @@ attnstudy.analysis.claim_rules). The sentences that state each rule and result a
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 from attnstudy.analysis.claim_rules import KINDS, Evidence, NotMeasured
 from attnstudy.config import ROOT
 from attnstudy.errors import UserError
+from attnstudy.files import read_toml
 
 CLAIMS = ROOT / "paper" / "claims.toml"
 COMMON = {"id": str, "claim": str, "source": str, "test": str, "kind": str, "metric": str,
@@ -28,12 +28,7 @@ def load_claims(path: Path | str = CLAIMS) -> list[dict]:
     """The claims of `path`, checked: common keys, a known kind, its keys, thresholds and basis.
     Anything malformed is a one-line UserError naming the file and the claim."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: missing; the claims ledger is declared there") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"{path}: not valid TOML ({e})") from None
+    raw = read_toml(path, "the claims ledger")
     claims = raw.get("claims")
     if not isinstance(claims, list) or not claims:
         raise UserError(f"{path}: needs a [[claims]] table per claim")

@@ -22,12 +22,12 @@ build reuses it from the run cache.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from attnstudy.config import MODEL_NAMES, ROOT, Config, from_dict
 from attnstudy.errors import UserError
+from attnstudy.files import read_toml
 
 SWEEP = ROOT / "paper" / "sweep_v3.toml"
 SETTINGS = ("max_len", "learning_rate", "embed_dropout")
@@ -54,12 +54,7 @@ class Sweep:
 def load_sweep(path: Path | str = SWEEP) -> Sweep:
     """The declared sweep, checked; anything malformed is a one-line UserError naming the key."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: missing; the v3 sweep is declared there") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"{path}: not valid TOML ({e})") from None
+    raw = read_toml(path, "the v3 sweep")
 
     def need(cond: bool, msg: str) -> None:
         if not cond:
