@@ -12,6 +12,7 @@ import tomli_w
 
 from attnstudy.config import ROOT, load_config
 from attnstudy.data import encode
+from attnstudy.errors import UserError
 from attnstudy.files import read_json
 from tests.cli import run_main
 
@@ -80,7 +81,7 @@ def test_sweep_end_to_end_never_reads_test_and_leaves_the_final_runs(
                               "--config", cfg_path, "--sweep", sweep_path, "--workers", "1",
                               imdb_dir=imdb_dir)
     assert code == 0, err
-    results = build / "smoke" / "results"
+    results = build / "smoke" / "sweep"  # not the results folder: a build with --settings copies it
     rec = read_json(results / "sweep.json")
     assert [s["setting"] for s in rec["stages"]] == ["max_len", "learning_rate", "embed_dropout"]
     for st in rec["stages"]:
@@ -107,6 +108,18 @@ def test_sweep_end_to_end_never_reads_test_and_leaves_the_final_runs(
                           if r["model"] == m and r["value"] == rec["chosen"][m]["embed_dropout"])
         assert key == chosen_run["run_key"] == rec["final_runs"][m]["run_key"]
         assert rec["final_runs"][m]["trained_by_sweep"]
+
+    # the retrain's build copies the sweep that chose its config into its results folder
+    from attnstudy.pipeline import sweep
+
+    out = tmp_path / "published"
+    out.mkdir()
+    assert sweep.attach(final, results / "sweep_settings.toml", out) == out / "sweep.json"
+    assert read_json(out / "sweep.json") == rec
+    other = load_config("smoke", cfg_path)  # the experiment without the sweep's choices
+    with pytest.raises(UserError, match="not the config being built"):
+        sweep.attach(other, results / "sweep_settings.toml", out)
+    assert sweep.attach(final, tmp_path / "hand_written.toml", out) is None
 
     # so the retrain's seed-0 runs come from the run cache: nothing trains again
     def refuse(*args, **kwargs):

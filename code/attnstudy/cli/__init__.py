@@ -100,6 +100,10 @@ def cmd_build(args) -> None:
     if not args.render_only:
         pipeline.write_results(cfg, n_workers=args.workers, retrain=args.retrain,
                                executor=_executor(args))
+        if getattr(args, "settings", None):
+            from attnstudy.pipeline import sweep
+
+            sweep.attach(cfg, args.settings, results_dir(cfg))
     check_results_match(cfg)
     results = results_dir(cfg)
     paths = report.render(results, output_dir(cfg.profile), pdf=not args.no_pdf)
@@ -111,7 +115,6 @@ def cmd_build(args) -> None:
 
 def cmd_sweep(args) -> None:
     from attnstudy.pipeline import sweep
-    from attnstudy.pipeline.cache import results_dir
 
     cfg = _config(args)
     sw = sweep.load_sweep(args.sweep or sweep.SWEEP)
@@ -126,7 +129,7 @@ def cmd_sweep(args) -> None:
     for r in record["final_runs"].values():
         print(f"final seed-{record['seed']} run {r['run_key']}"
               f"{' (trained by the sweep)' if r['trained_by_sweep'] else ''}")
-    for p in sweep.write_sweep(record, results_dir(cfg)):
+    for p in sweep.write_sweep(record, args.out or sweep.sweep_dir(cfg.profile)):
         print(p)
 
 
@@ -262,10 +265,12 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--batch-size", type=int, default=256)
         s.set_defaults(fn=fn)
     s = sub.add_parser("sweep", parents=[common], help="choose settings on validation (seed "
-                       "0 runs, never test) -> <results>/sweep.json, sweep_settings.toml")
+                       "0 runs, never test) -> build/sweep/sweep.json, sweep_settings.toml")
     s.add_argument("--sweep", type=Path, default=None, help="the declared sweep (default "
                    "paper/sweep_v3.toml)")
     s.add_argument("--workers", type=int, default=None, help=WORKERS_HELP)
+    s.add_argument("--out", type=Path, default=None, help="output folder (default build/sweep; "
+                   "a build with --settings copies sweep.json into its results)")
     s.set_defaults(fn=cmd_sweep)
     s = sub.add_parser("bench", parents=[common], help="JAX vs PyTorch training-step benchmark")
     s.add_argument("--quick", action="store_true", help="a run under a minute")

@@ -11,16 +11,19 @@ the inputs are validation records only.
 A choice at the lowest or highest grid value is flagged (`at_edge`): the grid did not bracket
 the optimum, and the protocol extends it on that side before the retrain.
 
-The runner writes <results>/sweep.json (every grid point's validation record, the choices, the
-edge flags) and <results>/sweep_settings.toml, the chosen settings as [profiles.<profile>...]
-tables that the retrain lays over its config: `attnstudy build --config
-paper/experiment_v3.toml --settings build/results/sweep_settings.toml`. A run at a chosen
-value has the key of the retrain's run of that model and seed (`Config.for_model`), so the
-build reuses it from the run cache.
+The runner writes build/sweep/sweep.json (every grid point's validation record, the choices,
+the edge flags) and build/sweep/sweep_settings.toml, the chosen settings as
+[profiles.<profile>...] tables that the retrain lays over its config: `attnstudy build --config
+paper/experiment_v3.toml --settings build/sweep/sweep_settings.toml`. That build copies the
+sweep record into its results folder (`attach`), so the published results carry the sweep that
+chose their settings; until then the sweep stays out of the results the report shows. A run at
+a chosen value has the key of the retrain's run of that model and seed (`Config.for_model`), so
+the build reuses it from the run cache.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,11 +252,35 @@ def settings_toml(record: dict) -> str:
 SWEEP_JSON, SETTINGS_TOML = "sweep.json", "sweep_settings.toml"
 
 
+def sweep_dir(profile: str) -> Path:
+    """Where `attnstudy sweep` writes by default: build/sweep (build/<profile>/sweep)."""
+    from attnstudy.config import output_dir
+
+    return output_dir(profile) / "sweep"
+
+
 def write_sweep(record: dict, out_dir: Path) -> tuple[Path, Path]:
-    """Store the sweep record and its settings file in `out_dir` (the results folder)."""
+    """Store the sweep record and its settings file in `out_dir`."""
     from attnstudy.files import atomic_write, write_json
 
     write_json(out_dir / SWEEP_JSON, record)
     with atomic_write(out_dir / SETTINGS_TOML, "w") as f:
         f.write(settings_toml(record))
     return out_dir / SWEEP_JSON, out_dir / SETTINGS_TOML
+
+
+def attach(cfg: Config, settings: Path, results: Path) -> Path | None:
+    """Copy the sweep record beside `settings` (a sweep_settings.toml) into the results folder
+    `results`, after checking that it chose exactly the config being built; None when the
+    settings file has no sweep record beside it (settings written by hand)."""
+    from attnstudy.files import read_json, write_json
+
+    src = Path(settings).parent / SWEEP_JSON
+    if not src.is_file():
+        return None
+    record = read_json(src)
+    if record.get("final_config") != json.loads(json.dumps(cfg.to_dict())):  # as stored
+        raise UserError(f"{src}: its chosen settings are not the config being built (was "
+                        f"{Path(settings).name} edited, or the experiment changed since?)")
+    write_json(results / SWEEP_JSON, record)
+    return results / SWEEP_JSON
