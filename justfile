@@ -12,6 +12,14 @@ build profile="full" *args: setup
 retrain profile="full": setup
     {{py}} -m attnstudy build --profile {{profile}} --retrain
 
+# The sweep trains seed-0 runs and chooses settings on validation only; the build trains every
+# model x seed of paper/experiment_v3.toml with them, evaluates on test and renders. Both reuse
+# finished runs from the run cache, so an interrupted run resumes.
+# Version 3 in one command: the validation sweep, then the retrain and the report.
+v3 *args: setup
+    {{py}} -m attnstudy sweep --config paper/experiment_v3.toml {{args}}
+    {{py}} -m attnstudy build --config paper/experiment_v3.toml --settings build/sweep/sweep_settings.toml {{args}}
+
 # Create .venv and install the package with pinned dependencies (skipped when up to date).
 setup:
     #!/usr/bin/env bash

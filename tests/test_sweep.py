@@ -36,6 +36,17 @@ def test_per_model_choice_and_edges():
     assert sweep.select(LR, low)["bilstm"]["edge"] == "low"
 
 
+def test_an_edge_choice_extends_the_grid_one_point_on_its_side():
+    assert sweep.extension(LR, "low") == 3e-4 and sweep.extension(LR, "high") == 9e-2
+    assert sweep.extension(LR, None) is None
+    drop = sweep.Stage("embed_dropout", (0.2, 0.4, 0.6), ("bilstm",), "per_model")
+    assert sweep.extension(drop, "low") == 0.0 and sweep.extension(drop, "high") == 0.8
+    top = sweep.Stage("embed_dropout", (0.5, 0.7, 0.9), ("bilstm",), "per_model")
+    assert sweep.extension(top, "high") is None  # a dropout of 1.1 is no setting
+    length = sweep.Stage("max_len", (256, 400, 512), ("bilstm",), "shared")
+    assert sweep.extension(length, "high") is None  # a shared stage is flagged only
+
+
 def test_shared_choice_is_the_best_mean_over_the_stage_models():
     stage = sweep.Stage("max_len", (256, 400, 512), ("bilstm", "additive"), "shared")
     res = [rec("bilstm", 256, 0.87), rec("bilstm", 400, 0.88), rec("bilstm", 512, 0.885),
@@ -113,3 +124,38 @@ def test_v3_claim_rules_are_declared_with_the_margin():
             assert {a, b} <= set(MODEL_NAMES) | {"best_validation_model", "baseline"}
     lex = next(r for r in rules if r["id"] == "additive-faithful")
     assert lex["kind"] == "lexicon_share" and lex["thresholds"]["lift_strong"] > 1
+
+
+
+def test_the_runner_trains_one_point_beyond_an_edge_and_chooses_again(monkeypatch):
+    """The learning-rate stage with training replaced by a score table: embed_mean's accuracy
+    rises with the rate, so its choice sits at the grid's top; the runner trains 9e-2 for it
+    alone and chooses over the extended grid (the top there too: still flagged)."""
+    from types import SimpleNamespace
+
+    from attnstudy.data import encode
+    from attnstudy.pipeline import cache
+
+    trained = []
+
+    def fake_points(cfg, settings, value, which, seed, n_workers, extended):
+        assert set(settings) == {"learning_rate"}
+        trained.append((value, tuple(which), extended))
+        return [{"model": w, "value": value, "run_key": f"{w}-{value}", "best_step": 1,
+                 "steps": 1, "val_loss": 0.3, "extended": extended,
+                 "val_accuracy": 0.8 + value if w == "embed_mean" else 0.9 - abs(value - 3e-3)}
+                for w in which]
+
+    monkeypatch.setattr(sweep, "_points", fake_points)
+    monkeypatch.setattr(encode, "load_dataset", lambda data: SimpleNamespace(
+        without_test=lambda: SimpleNamespace(fingerprint="f")))
+    monkeypatch.setattr(cache, "run_dir", lambda cfg, m, seed, fp: cache.CACHE / f"{m}-x")
+    sw = sweep.load_sweep()
+    lr_only = sweep.Sweep(sw.seed, sw.metric, sw.stages[1:2], sw.min_seeds, sw.goal_seeds)
+    record = sweep.run_sweep(load_config("smoke", V3), lr_only)
+    assert [t for t in trained if t[2]] == [(9e-2, ("embed_mean",), True)]
+    choices = record["stages"][0]["choices"]
+    assert choices["embed_mean"]["value"] == 9e-2 and choices["embed_mean"]["edge"] == "high"
+    assert set(choices["embed_mean"]["scores"]) == {"0.001", "0.003", "0.01", "0.03", "0.09"}
+    assert choices["bilstm"]["value"] == 3e-3 and not choices["bilstm"]["at_edge"]
+    assert record["chosen"]["embed_mean"]["learning_rate"] == 9e-2

@@ -85,8 +85,10 @@ def test_sweep_end_to_end_never_reads_test_and_leaves_the_final_runs(
     rec = read_json(results / "sweep.json")
     assert [s["setting"] for s in rec["stages"]] == ["max_len", "learning_rate", "embed_dropout"]
     for st in rec["stages"]:
-        assert len(st["runs"]) == len(st["values"]) * len(st["models"])
+        grid = [r for r in st["runs"] if not r["extended"]]
+        assert len(grid) == len(st["values"]) * len(st["models"])
         for r in st["runs"]:
+            assert r["extended"] == (r["value"] not in st["values"])
             assert 0 <= r["val_accuracy"] <= 1 and r["val_loss"] > 0
             assert r["best_step"] in (10, 20) and not any("test" in k for k in r)
     shared = rec["stages"][0]["choices"]

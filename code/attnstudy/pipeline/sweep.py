@@ -9,7 +9,10 @@ highest validation accuracy, ties to the lower loss). Nothing here can see the t
 the inputs are validation records only.
 
 A choice at the lowest or highest grid value is flagged (`at_edge`): the grid did not bracket
-the optimum, and the protocol extends it on that side before the retrain.
+the optimum. For a per-model stage the runner then trains that model one grid point further on
+that side (`extension`: the grid's edge ratio on a log grid, its edge step on a linear one) and
+chooses again over the extended grid; a choice still at the (new) edge stays flagged, and a shared
+stage (the review length) is flagged only.
 
 The runner writes build/sweep/sweep.json (every grid point's validation record, the choices,
 the edge flags) and build/sweep/sweep_settings.toml, the chosen settings as
@@ -144,6 +147,27 @@ def select(stage: Stage, results: list[dict], applies_to: tuple[str, ...] | None
     return dict.fromkeys(applies_to or stage.models, choice)
 
 
+# the values a setting can take (an extension outside them is not trained)
+DOMAIN = {"learning_rate": (0.0, math.inf), "embed_dropout": (0.0, 1.0)}
+
+
+def extension(stage: Stage, edge: str | None) -> float | None:
+    """The grid point one step beyond `edge` ("low" or "high") of a per-model stage: the edge
+    value divided (low) or multiplied (high) by its neighbour ratio on a log grid, minus or plus
+    the edge step on a linear grid, to one significant digit; None for a shared stage, no edge,
+    or a value outside the setting's domain (lower bound included, upper excluded)."""
+    v = stage.values
+    if edge is None or stage.scope != "per_model" or stage.setting not in DOMAIN:
+        return None
+    if log_spaced(v):
+        nxt = v[0] * v[0] / v[1] if edge == "low" else v[-1] * v[-1] / v[-2]
+    else:
+        nxt = v[0] - (v[1] - v[0]) if edge == "low" else v[-1] + (v[-1] - v[-2])
+    nxt = float(f"{nxt:.1g}")
+    lo, hi = DOMAIN[stage.setting]
+    return nxt if lo <= nxt < hi and nxt not in v else None
+
+
 def bucket_edges(max_len: int, edges: tuple[int, ...]) -> tuple[int, ...]:
     """The batch widths for a review length: the declared edges below it, then max_len."""
     return tuple(e for e in edges if e < max_len) + (max_len,)
@@ -184,13 +208,29 @@ def selected_point(record: dict) -> dict:
     return next(p for p in record["curve"] if p["step"] == record["best_step"])
 
 
+def _points(cfg: Config, settings: dict, value: float, which: list[str], seed: int,
+            n_workers: int | None, extended: bool) -> list[dict]:
+    """Train (or find in the run cache) seed `seed` of models `which` under `settings`, and
+    return each run's selected validation point at grid value `value`."""
+    from attnstudy.pipeline import runs
+
+    out = []
+    for rec in runs.run_all(apply(cfg, settings), which, [seed], n_workers, evaluate=False):
+        p = selected_point(rec)
+        out.append({"model": rec["model"], "value": value, "run_key": rec["run_key"],
+                    "best_step": rec["best_step"], "steps": rec["steps"],
+                    "val_accuracy": p["val_accuracy"], "val_loss": p["val_loss"],
+                    "extended": extended})
+    return out
+
+
 def run_sweep(cfg: Config, sw: Sweep, n_workers: int | None = None) -> dict:
     """Train every stage's grid (seed `sw.seed`, earlier stages' choices applied), choose on
     validation, and return the sweep record (`write_sweep` stores it). Stage models outside
     cfg.train.models are left out; the runs train only (no evaluation: the test split is
     never loaded into the runs' dataset)."""
     from attnstudy.data.encode import load_dataset
-    from attnstudy.pipeline import cache, runs
+    from attnstudy.pipeline import cache
 
     models = tuple(cfg.train.models)
     chosen: dict[str, dict[str, float]] = {}
@@ -204,14 +244,22 @@ def run_sweep(cfg: Config, sw: Sweep, n_workers: int | None = None) -> dict:
             raise UserError("sweep max_len: one review length is shared by every model")
         points = []
         for v in stage.values:
-            run_cfg = apply(cfg, {**chosen, stage.setting: dict.fromkeys(on, v)})
-            for rec in runs.run_all(run_cfg, list(on), [sw.seed], n_workers, evaluate=False):
-                p = selected_point(rec)
-                points.append({"model": rec["model"], "value": v, "run_key": rec["run_key"],
-                               "best_step": rec["best_step"], "steps": rec["steps"],
-                               "val_accuracy": p["val_accuracy"], "val_loss": p["val_loss"]})
+            points += _points(cfg, {**chosen, stage.setting: dict.fromkeys(on, v)}, v, list(on),
+                              sw.seed, n_workers, extended=False)
         local = Stage(stage.setting, stage.values, on, stage.scope)
         choice = select(local, points, applies_to=models if stage.scope == "shared" else None)
+        # a per-model choice at an edge: one point further on that side, then choose again
+        beyond: dict[float, list[str]] = {}
+        for m in on if stage.scope == "per_model" else ():
+            nxt = extension(local, choice[m]["edge"])
+            if nxt is not None:
+                beyond.setdefault(nxt, []).append(m)
+        for v, which in sorted(beyond.items()):
+            points += _points(cfg, {**chosen, stage.setting: dict.fromkeys(which, v)}, v, which,
+                              sw.seed, n_workers, extended=True)
+            for m in which:
+                grid = Stage(stage.setting, tuple(sorted((*stage.values, v))), (m,), "per_model")
+                choice[m] = select(grid, [p for p in points if p["model"] == m])[m]
         chosen[stage.setting] = {m: c["value"] for m, c in choice.items()}
         stages.append({"setting": stage.setting, "scope": stage.scope, "values": stage.values,
                        "models": on, "runs": points, "choices": {
