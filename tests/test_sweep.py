@@ -142,7 +142,7 @@ def test_the_runner_trains_one_point_beyond_an_edge_and_chooses_again(monkeypatc
         assert set(settings) == {"learning_rate"}
         trained.append((value, tuple(which), extended))
         return [{"model": w, "value": value, "run_key": f"{w}-{value}", "best_step": 1,
-                 "steps": 1, "val_loss": 0.3, "extended": extended,
+                 "steps": 1, "val_loss": 0.3, "extended": extended, "train_seconds": 60.0,
                  "val_accuracy": 0.8 + value if w == "embed_mean" else 0.9 - abs(value - 3e-3)}
                 for w in which]
 
@@ -151,7 +151,8 @@ def test_the_runner_trains_one_point_beyond_an_edge_and_chooses_again(monkeypatc
         without_test=lambda: SimpleNamespace(fingerprint="f")))
     monkeypatch.setattr(cache, "run_dir", lambda cfg, m, seed, fp: cache.CACHE / f"{m}-x")
     sw = sweep.load_sweep()
-    lr_only = sweep.Sweep(sw.seed, sw.metric, sw.stages[1:2], sw.min_seeds, sw.goal_seeds)
+    lr_only = sweep.Sweep(sw.seed, sw.metric, sw.stages[1:2], sw.min_seeds, sw.goal_seeds,
+                          sw.budget_hours)
     record = sweep.run_sweep(load_config("smoke", V3), lr_only)
     assert [t for t in trained if t[2]] == [(9e-2, ("embed_mean",), True)]
     choices = record["stages"][0]["choices"]
@@ -159,3 +160,19 @@ def test_the_runner_trains_one_point_beyond_an_edge_and_chooses_again(monkeypatc
     assert set(choices["embed_mean"]["scores"]) == {"0.001", "0.003", "0.01", "0.03", "0.09"}
     assert choices["bilstm"]["value"] == 3e-3 and not choices["bilstm"]["at_edge"]
     assert record["chosen"]["embed_mean"]["learning_rate"] == 9e-2
+
+
+
+def test_the_seed_count_is_the_goal_only_when_sweep_and_goal_fit_the_budget():
+    sw = sweep.Sweep(0, "val_accuracy", (), 5, 10, 12.0)
+    stages = [{"runs": [{"model": "bilstm", "run_key": "a", "train_seconds": 3600.0},
+                        {"model": "bilstm", "run_key": "b", "train_seconds": 7200.0},
+                        {"model": "mhsa", "run_key": "c", "train_seconds": 1800.0}]}]
+    seeds = tuple(range(10))
+    # sweep 1.75 h on two workers; the goal's 9 more seeds of (2 h + 0.5 h) / 2: 11.25 h
+    out = sweep.seed_count(sw, seeds, stages, {"bilstm": "b", "mhsa": "c"})
+    assert out["sweep_hours"] == 1.75 and out["goal_retrain_hours"] == 11.25
+    assert not out["goal_fits"] and out["seeds"] == [0, 1, 2, 3, 4]
+    out = sweep.seed_count(sw, seeds, stages, {"bilstm": "a", "mhsa": "c"})  # 6.75 h more
+    assert out["goal_fits"] and out["seeds"] == list(seeds)
+    assert sweep.seed_count(sw, (0, 1), stages, {"bilstm": "a", "mhsa": "c"})["seeds"] == [0, 1]

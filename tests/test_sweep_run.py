@@ -44,6 +44,7 @@ ties = "smaller"
 [seeds]
 minimum = 5
 goal = 5
+budget_hours = 1
 """
 
 
@@ -95,6 +96,7 @@ def test_sweep_end_to_end_never_reads_test_and_leaves_the_final_runs(
     assert {shared[m]["value"] for m in MODELS} == {rec["chosen"][MODELS[0]]["max_len"]}
     assert set(rec["chosen"][MODELS[1]]) == {"max_len", "learning_rate", "embed_dropout"}
     assert "max_len" in out and str(results / "sweep_settings.toml") in out
+    assert rec["seeds"]["seeds"] == [0]  # fewer than the minimum listed: the config's own
 
     # the retrain's config: the experiment with the sweep's settings laid over it
     final = load_config("smoke", cfg_path, settings=results / "sweep_settings.toml")

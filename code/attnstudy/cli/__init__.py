@@ -126,6 +126,10 @@ def cmd_sweep(args) -> None:
             scores = "  ".join(f"{v}: {a:.4f}" for v, a in c["scores"].items())
             edge = f"  AT {c['edge'].upper()} EDGE" if c["at_edge"] else ""
             print(f"{st['setting']:<14}{who:<28}-> {c['value']}{edge}   [{scores}]")
+    n = record["seeds"]
+    print(f"seeds: {len(n['seeds'])} ({'the goal' if n['goal_fits'] else 'the minimum'}: sweep "
+          f"{n['sweep_hours']:.1f} h + the goal's retrain {n['goal_retrain_hours']:.1f} h vs a "
+          f"budget of {n['budget_hours']:g} h)")
     for r in record["final_runs"].values():
         print(f"final seed-{record['seed']} run {r['run_key']}"
               f"{' (trained by the sweep)' if r['trained_by_sweep'] else ''}")

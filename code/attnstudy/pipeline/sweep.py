@@ -55,6 +55,7 @@ class Sweep:
     stages: tuple[Stage, ...]
     min_seeds: int
     goal_seeds: int
+    budget_hours: float = 12.0
 
 
 def load_sweep(path: Path | str = SWEEP) -> Sweep:
@@ -91,7 +92,10 @@ def load_sweep(path: Path | str = SWEEP) -> Sweep:
     lo, hi = seeds.get("minimum"), seeds.get("goal")
     need(isinstance(lo, int) and isinstance(hi, int) and 5 <= lo <= hi,
          "seeds.minimum and seeds.goal must be integers with 5 <= minimum <= goal")
-    return Sweep(sw["seed"], sw["metric"], tuple(stages), lo, hi)
+    budget = seeds.get("budget_hours")
+    need(isinstance(budget, int | float) and not isinstance(budget, bool) and budget > 0,
+         "seeds.budget_hours must be a positive number")
+    return Sweep(sw["seed"], sw["metric"], tuple(stages), lo, hi, float(budget))
 
 
 def score_key(point: dict) -> tuple[float, float]:
@@ -168,6 +172,29 @@ def extension(stage: Stage, edge: str | None) -> float | None:
     return nxt if lo <= nxt < hi and nxt not in v else None
 
 
+def seed_count(sw: Sweep, seeds: tuple[int, ...], stages: list[dict],
+               final_runs: dict[str, str]) -> dict:
+    """How many of the config's `seeds` the retrain trains, decided before any final run by
+    the rule of paper/sweep_v3.toml [seeds]: the goal when the sweep plus the goal's seeds fit
+    `budget_hours` of wall time on two workers, else the minimum. The time of one run is its
+    sweep run's training seconds at the chosen settings (evaluation excluded); the seed-`sw.seed`
+    run is the sweep's own. A config listing fewer than `minimum` seeds (a preview profile)
+    keeps its seeds."""
+    runs = [p for st in stages for p in st["runs"]]
+    by_key = {p["run_key"]: p["train_seconds"] for p in runs}
+    per_model = {m: by_key.get(k, max(p["train_seconds"] for p in runs if p["model"] == m))
+                 for m, k in final_runs.items()}
+    sweep_h = sum(by_key.values()) / 2 / 3600
+    retrain_h = sum(per_model.values()) * (sw.goal_seeds - 1) / 2 / 3600
+    fits = sweep_h + retrain_h <= sw.budget_hours
+    count = (len(seeds) if len(seeds) < sw.min_seeds
+             else min(len(seeds), sw.goal_seeds if fits else sw.min_seeds))
+    return {"minimum": sw.min_seeds, "goal": sw.goal_seeds, "budget_hours": sw.budget_hours,
+            "sweep_hours": sweep_h, "goal_retrain_hours": retrain_h, "goal_fits": fits,
+            "run_seconds": per_model, "seeds": list(seeds[:count]),
+            "basis": "training seconds of the sweep's runs, two workers, evaluation excluded"}
+
+
 def bucket_edges(max_len: int, edges: tuple[int, ...]) -> tuple[int, ...]:
     """The batch widths for a review length: the declared edges below it, then max_len."""
     return tuple(e for e in edges if e < max_len) + (max_len,)
@@ -219,6 +246,7 @@ def _points(cfg: Config, settings: dict, value: float, which: list[str], seed: i
         p = selected_point(rec)
         out.append({"model": rec["model"], "value": value, "run_key": rec["run_key"],
                     "best_step": rec["best_step"], "steps": rec["steps"],
+                    "train_seconds": rec["train_seconds"],
                     "val_accuracy": p["val_accuracy"], "val_loss": p["val_loss"],
                     "extended": extended})
     return out
@@ -269,13 +297,16 @@ def run_sweep(cfg: Config, sw: Sweep, n_workers: int | None = None) -> dict:
     fingerprint = load_dataset(final.data).without_test().fingerprint
     swept = {pt["run_key"] for st in stages for pt in st["runs"]}
     final_runs = {m: cache.run_dir(final, m, sw.seed, fingerprint).name for m in models}
+    seeds = seed_count(sw, tuple(cfg.train.seeds), stages, final_runs)
+    final = from_dict({**final.to_dict(), "train": {**final.to_dict()["train"],
+                                                    "seeds": seeds["seeds"]}}, "the sweep's config")
     return {"profile": cfg.profile, "seed": sw.seed, "metric": sw.metric,
             "select": cfg.train.select, "config": cfg.to_dict(), "stages": stages,
             "chosen": {m: {s: v[m] for s, v in chosen.items() if m in v} for m in models},
             "at_edge": [{"setting": st["setting"], "model": m, "value": c["value"],
                          "edge": c["edge"]} for st in stages for m, c in st["choices"].items()
                         if c["at_edge"] and m in st["models"]],
-            "final_config": final.to_dict(),
+            "final_config": final.to_dict(), "seeds": seeds,
             # the retrain's seed-`seed` run of each model, and whether the sweep trained it
             "final_runs": {m: {"run_key": k, "trained_by_sweep": k in swept}
                            for m, k in final_runs.items()}}
@@ -288,7 +319,9 @@ def settings_toml(record: dict) -> str:
     lines = [f"# The v3 sweep's choices (validation only; {SWEEP_JSON} beside this file).",
              "# Retrain with: --config <the experiment> --settings <this file>", "",
              f"[profiles.{p}.data]", f"max_len = {final['data']['max_len']}",
-             f"bucket_edges = {list(final['data']['bucket_edges'])}"]
+             f"bucket_edges = {list(final['data']['bucket_edges'])}", "",
+             f"[profiles.{p}.train]  # the seed count decided by [seeds] of the sweep",
+             f"seeds = {list(final['train']['seeds'])}"]
     for section, table in TABLES.values():
         values = final[section].get(table, {})
         if values:
