@@ -9,6 +9,7 @@ The browser test renders the report at 1280 and 400 px in headless Chromium.
 from __future__ import annotations
 
 import copy
+import html as htmllib
 import importlib.util
 import json
 import re
@@ -431,7 +432,9 @@ def test_probe_sentences_follow_the_mcnemar_verdicts(bundle):
         for o in ms[i + 1:]:
             _probe_verdict(probes, m, o, "inconclusive", 0.5)
     top, k = prose_label(ms[0]), len(ms) * (len(ms) - 1) // 2
-    both = lambda h: (_section(h, "results-negation"), _section(h, "discussion"))  # noqa: E731
+    def both(h: str) -> tuple[str, str]:
+        return tuple(htmllib.unescape(_section(h, s)) for s in ("results-negation", "discussion"))
+
     for words in both(_html(b)):  # every pair inconclusive
         assert f"every comparison is inconclusive: the probes cannot order the {len(ms)} " \
             "models, which is not evidence that they are equally good" in words

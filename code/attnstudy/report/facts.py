@@ -277,16 +277,16 @@ def probe_verdicts(ana: dict) -> dict:
     them."""
     probes = ana["negation"]["probes"]
     rank = sorted(probes, key=lambda m: -probes[m]["accuracy"])
+    counts = {"n_models": len(rank), "n_pairs": len(rank) * (len(rank) - 1) // 2}
     if not rank or probes[rank[0]].get("versus") is None:
-        return {"top": rank[0] if rank else None, "tested": False}
+        return {"top": rank[0] if rank else None, "tested": False, **counts}
     top, versus = rank[0], probes[rank[0]]["versus"]
     out = {v: [m for m in rank[1:] if versus[m]["verdict"] == v]
            for v in ("better", "worse", "inconclusive")}
     findings = [(a, b, v["p_holm"]) if v["verdict"] == "better" else (b, a, v["p_holm"])
                 for i, a in enumerate(rank) for b in rank[i + 1:]
                 for v in [probes[a]["versus"][b]] if v["verdict"] != "inconclusive"]
-    return {"top": top, "tested": True, **out, "n_models": len(rank),
-            "n_pairs": len(rank) * (len(rank) - 1) // 2, "findings": findings}
+    return {"top": top, "tested": True, **out, **counts, "findings": findings}
 
 
 def context(b: dict) -> dict:

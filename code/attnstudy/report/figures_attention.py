@@ -98,7 +98,8 @@ def fig_attention_mhsa(attention: dict, results: dict):
     side = (width - lab - 0.15) / ncols - 0.05
     if not is_narrow():
         side = min(side, (PDF_TALL_HEIGHT_IN - lab - 0.9) / nrows - 0.3)
-    fig, axes = subplots(nrows * (side + 0.3) + lab + 0.9, ncols=ncols, nrows=nrows,
+    row = side + 0.3 + (lab if is_narrow() else 0)  # a phone: key tokens under every head
+    fig, axes = subplots(nrows * row + lab + 0.9, ncols=ncols, nrows=nrows,
                          width=width, squeeze=False, sharex=True, sharey=True)
     step = max(1, int(np.ceil(MIN_LABEL_PT / (72 * side / t))))  # one label per cell if it fits
     ticks = list(range(0, t, step))
@@ -111,7 +112,8 @@ def fig_attention_mhsa(attention: dict, results: dict):
         ax.set_xticks(ticks, [short(tokens[i]) for i in ticks], rotation=90,
                       fontsize=MIN_LABEL_PT)
         ax.set_yticks(ticks, [short(tokens[i]) for i in ticks], fontsize=MIN_LABEL_PT)
-        ax.tick_params(length=0, labelbottom=h >= heads - ncols, labelleft=h % ncols == 0)
+        ax.tick_params(length=0, labelbottom=is_narrow() or h >= heads - ncols,
+                       labelleft=h % ncols == 0)
         ax.grid(False)
         ax.set_title(f"head {h + 1}")
     ratio_colorbar(fig, im, axes, octaves, orientation="horizontal",

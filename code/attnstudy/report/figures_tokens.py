@@ -46,8 +46,9 @@ sampled test reviews nearest the test set's median length of
 }}{{ ", " if not loop.last }}{% endfor %} tokens; {{ heat_samples | rejectattr("right") | list
 | length }} of them misclassified), each token's
 background coloured by its weight relative to uniform (w · n, n = tokens in the review; key
-above the reviews, and in the figure's files). {% for s in heat_samples %}{{ "In" if loop.first else "in" }} review {{ s.id
-}} the three highest weights fall on {% for tok, r in s.top %}“{{ tok }}” (×{{ r | n(1) }}){{
+above the reviews, and in the figure's files). {% for s in heat_samples %}{{ "In" if loop.first
+else "in" }} review {{ s.id }} the three highest weights fall on {% for tok, r in s.top
+%}“{{ tok }}” (×{{ r | n(1) }}){{
 ", " if loop.revindex > 2 else (" and " if loop.revindex == 2) }}{% endfor %}{{
 "; " if not loop.last else "." }}{% endfor %}
 {% if heat_span[0] is not none %}Over these reviews the weights lie between
