@@ -71,7 +71,7 @@ INLINED = re.compile(r'<svg id="svg-[\w-]+" class="fig-svg" role="img" aria-labe
 
 
 FIG_FILES = re.compile(r'<span class="fig-files">.*?</span>', re.S)
-NARROW = re.compile(r'<div class="fig-narrow">.*?</svg></div>', re.S)
+NARROW = re.compile(r'<div class="fig-narrow">.*?</svg>\s*</div>', re.S)
 
 
 def for_print(html: str) -> str:
