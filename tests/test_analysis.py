@@ -303,3 +303,41 @@ def test_negation_by_length_is_in_the_analysis():
     assert sum(b["weight"] for b in by["buckets"]) == pytest.approx(1)
     real = out["negation"]["real"]["mhsa"]
     assert by["models"]["mhsa"]["raw_diff"] == pytest.approx(real["with"] - real["without"])
+
+
+def test_probe_comparisons_are_exact_mcnemar_verdicts_from_both_sides():
+    """negation_probes compares every pair of models on the probes (seed-averaged predictors),
+    Holm over all pairs, and words each from both sides: better, worse or inconclusive."""
+    from scipy import stats as sps
+
+    n = len(PROBES)
+    strong = np.ones(n, bool)
+    weak = strong.copy()
+    weak[:40] = False  # 40 probes only `strong` gets right
+    close = weak.copy()
+    close[40:43] = False  # 3 probes only `weak` gets right: too few
+    ens = {"strong": strong, "weak": weak, "close": close}
+    pcorrect = {m: np.stack([c] * 3) for m, c in ens.items()}  # [seeds, n_probes]
+    out = sections.negation_probes(PROBES, pcorrect, ens)
+    v = out["strong"]["versus"]["weak"]
+    assert (v["verdict"], v["only_this"], v["only_other"]) == ("better", 40, 0)
+    assert v["p"] == pytest.approx(sps.binomtest(0, 40, 0.5).pvalue)
+    assert v["p_holm"] == pytest.approx(2 * v["p"])  # Holm: the 2nd smallest of 3 p-values
+    assert out["weak"]["versus"]["strong"]["verdict"] == "worse"
+    assert out["weak"]["versus"]["strong"]["diff"] == pytest.approx(-40 / n)
+    assert out["weak"]["versus"]["close"]["verdict"] == "inconclusive"
+    assert out["close"]["versus"]["weak"]["verdict"] == "inconclusive"
+    assert {v["verdict"] for o in out.values() for v in o["versus"].values()} <= {
+        "better", "worse", "inconclusive"}  # no test says equivalent
+    assert out["strong"]["ens_accuracy"] == 1.0
+    assert "versus" not in sections.negation_probes(PROBES, pcorrect)["strong"]
+
+
+def test_probe_comparisons_are_in_the_analysis():
+    acc = dict.fromkeys(MODEL_NAMES, 0.85)
+    probe_acc = {m: 0.75 for m in MODEL_NAMES} | {"mhsa": 0.99, "bilstm": 0.5}
+    res, pred, base, cfg = synthetic(acc, probe_acc=probe_acc)
+    probes = run(res, pred, PROBES, base, cfg)["negation"]["probes"]
+    assert probes["mhsa"]["versus"]["bilstm"]["verdict"] == "better"
+    assert probes["bilstm"]["versus"]["mhsa"]["verdict"] == "worse"
+    assert set(probes["mhsa"]["versus"]) == set(MODEL_NAMES) - {"mhsa"}

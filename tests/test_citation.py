@@ -134,3 +134,44 @@ def test_title_and_description_ask_the_question():
     for answer in ("why attention matters", "attention helps", "attention matters"):
         assert answer not in text.lower()
     assert meta.title in citation.cff(meta) and meta.description in citation.cff(meta)
+
+
+def test_committed_report_states_its_version_and_its_own_content():
+    """build/report.html (committed) states paper/citation.toml's version and a content id that
+    is the digest of its own content; the committed PDF states the same pair."""
+    from pypdf import PdfReader
+
+    html = (ROOT / "build" / "report.html").read_text(encoding="utf-8")
+    meta = citation.load()
+    assert citation.stated_problems(html, meta) == []
+    ((version, content),) = set(citation.STATED.findall(html))
+    pdf = " ".join(" ".join(p.extract_text().split()) for p in
+                   PdfReader(ROOT / "build" / "report.pdf").pages)
+    assert f"Version {version} (content {content})" in pdf
+
+
+def test_content_id_or_version_changes_whenever_the_content_does():
+    """The content id is a digest of the whole rendered page: any edit changes it, and a version
+    whose changelog records the content it was released with refuses other content."""
+    meta = citation.load()
+    page = f"<p>Version {meta.version} (content {citation.CONTENT})</p><p>accuracy 88.6%</p>"
+
+    def rendered(text: str) -> str:
+        return text.replace(citation.CONTENT, citation.content_id(text))
+
+    one, same = rendered(page), rendered(page)
+    other = rendered(page.replace("88.6%", "88.7%"))
+    assert one == same and citation.stated_problems(one, meta) == []
+    (_, a), (_, b) = (citation.STATED.search(h).groups() for h in (one, other))
+    assert a != b and citation.stated_problems(other, meta) == []
+    forged = other.replace("88.7%", "88.6%")  # content edited after the id was computed
+    assert "not the digest" in citation.stated_problems(forged, meta)[0]
+    stale = page.replace(meta.version, "0.0.1")
+    assert "states version 0.0.1" in citation.stated_problems(rendered(stale), meta)[0]
+    released = meta.model_copy(update={"changelog": [
+        *meta.changelog[:-1], meta.changelog[-1].model_copy(update={"content": a})]})
+    assert citation.stated_problems(one, released) == []
+    assert "needs a new version" in citation.stated_problems(other, released)[0]
+    assert citation.stated_problems(rendered(page + page), meta) == []  # said twice, alike
+    mixed = rendered(page) + "<p>Version 1.0.0 (content 0123456789)</p>"
+    assert "2 version/content pairs" in citation.stated_problems(mixed, meta)[0]

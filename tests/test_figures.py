@@ -244,7 +244,9 @@ def test_value_figures_are_inline_svg_with_the_numbers_on_hover(built):  # noqa:
         assert f'<svg id="svg-{name}" class="fig-svg" role="img" aria-label="' in block, name
         assert "<img" not in block and "<?xml" not in block and "<metadata>" not in block, name
         svg_file = (built["paths"]["figures"] / f"fig-{name}.svg").read_text()
-        assert _titles(svg_file) == _titles(block) != [], name  # the download has them too
+        wide, _, phone = block.partition('<div class="fig-narrow">')
+        assert _titles(svg_file) == _titles(wide) != [], name  # the download has them too
+        assert _titles(phone) == _titles(wide), name  # and the phone rendering
     titles = {n: " | ".join(_titles(b)) for n, b in blocks.items()}
     for m, s in ana["summary"].items():
         for k in ("accuracy", "f1", "roc_auc"):
@@ -313,3 +315,42 @@ def test_query_independence_measures_how_alike_the_rows_are():
     assert alike["ratio"] > 100 and own["ratio"] < 1
     assert own["diag"] == pytest.approx(0.8 * n) and alike["n"] == own["n"] == 1
     assert query_independence({"samples": [_sample(0, n, 1, 0.9)]}) is None
+
+
+# ----------------------------------------------------------------------------- phones, colour keys
+
+def test_every_heat_map_file_carries_its_colour_key(built):  # noqa: F811
+    """Issue #26: a heat map downloaded alone (SVG; the PNG is drawn from the same figure) and
+    its phone rendering show the colour key, every octave of w * n labelled, as the HTML does."""
+    from attnstudy.report.heat import HEATMAPS, KEY_TITLE, key_names
+
+    octaves = facts.context(results.load(built["results"]))["octaves"]
+    for name in HEATMAPS:
+        for file in (f"fig-{name}.svg", f"fig-{name}.{draw.NARROW}"):
+            svg = (built["paths"]["figures"] / file).read_text()
+            texts = [t.strip() for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg)]
+            assert any(t.startswith(KEY_TITLE) for t in texts), file
+            assert [t for t in texts if t in key_names(octaves)] [:2 * octaves + 1] == \
+                key_names(octaves), (file, texts[:20])
+    assert key_names(2) == ["×1/4", "×1/2", "×1", "×2", "×4"]
+
+
+def test_phone_renderings_are_narrow_with_readable_text(built):  # noqa: F811
+    """Each figure is drawn a second time for phones (figkit.narrow): 3.9 inches wide, no text
+    under 7.5 pt, its side-by-side panels stacked; the PDF never shows it."""
+    from attnstudy.report import figkit
+
+    for name in figures.available(results.load(built["results"])):
+        svg = (built["paths"]["figures"] / f"fig-{name}.{draw.NARROW}").read_text()
+        width = float(re.search(r'width="([\d.]+)pt"', svg).group(1)) / 72
+        assert width == pytest.approx(figkit.NARROW_WIDTH, abs=0.01), name
+        sizes = [float(x) for x in re.findall(r"font-size: ([\d.]+)px", svg)]
+        assert sizes and min(sizes) >= figkit.NARROW_MIN_PT, (name, min(sizes))
+    analysis = json.loads((built["results"] / "analysis.json").read_text())
+    with figkit.narrow():
+        fig, _ = figures.FIGURES["metrics"].draw(analysis)
+    tops = sorted({round(ax.get_position().y0, 3) for ax in fig.axes})
+    assert len(fig.axes) == 3 and len(tops) == 3  # three panels, one above the other
+    plt.close(fig)
+    assert '<div class="fig-narrow">' in built["html"]
+    assert '<div class="fig-narrow">' not in render.for_print(built["html"])

@@ -9,6 +9,7 @@ The browser test renders the report at 1280 and 400 px in headless Chromium.
 from __future__ import annotations
 
 import copy
+import html as htmllib
 import importlib.util
 import json
 import re
@@ -289,9 +290,17 @@ window.addEventListener("load", () => {
   const caps = Array.from(document.querySelectorAll(".table-wrap caption")).filter(c =>
     c.getBoundingClientRect().right > c.closest(".table-wrap").getBoundingClientRect().right + 1)
     .map(c => c.closest(".table-wrap").id);
-  // figures drawn at fewer than 600 px would print their labels too small to read
-  const small = Array.from(document.querySelectorAll("figure svg.fig-svg, figure > img"))
-    .filter(f => f.getBoundingClientRect().width < 600).map(f => f.closest("figure").id);
+  // every figure in view reads: an image is drawn at 600 px or more (its labels were drawn 8 pt
+  // at 691 px), an inline SVG's smallest text is 9 CSS px or more (its font size times the
+  // scale the SVG is drawn at); `figs` lists each figure in view with that size
+  const textPx = svg => Math.min(...Array.from(svg.querySelectorAll("text")).map(t => {
+    const m = t.getScreenCTM();
+    return parseFloat(getComputedStyle(t).fontSize) * Math.hypot(m.a, m.b); }));
+  const figs = Array.from(document.querySelectorAll("figure svg.fig-svg, figure > img"))
+    .filter(f => f.getBoundingClientRect().width > 0).map(f => ({
+      id: f.closest("figure").id, svg: f.id || "", width: f.getBoundingClientRect().width,
+      px: f.tagName === "IMG" ? null : textPx(f)}));
+  const small = figs.filter(f => f.px === null ? f.width < 600 : f.px < 9).map(f => f.id);
   // every table's first column and every verdict stay in view without scrolling
   const hidden = Array.from(document.querySelectorAll(
     ".table-wrap tbody th:first-child, .table-wrap .verdict")).filter(c =>
@@ -299,7 +308,8 @@ window.addEventListener("load", () => {
     c.getBoundingClientRect().right > W + 1)).map(c => c.textContent.trim()).slice(0, 10);
   parent.postMessage(JSON.stringify({width: W, scroll: document.documentElement.scrollWidth,
                                      out: out.slice(0, 20), wrapped: wrapped.slice(0, 20),
-                                     captions: caps, small: small, hidden: hidden}), "*");
+                                     captions: caps, small: small, hidden: hidden,
+                                     figs: figs}), "*");
 });
 </script>"""
 HOST = """<!doctype html><html><body style="margin:0">
@@ -341,6 +351,15 @@ def test_page_never_scrolls_sideways(rendered, tmp_path, width):
     assert probe["scroll"] <= width, probe["out"]
     assert probe["out"] == [] and probe["wrapped"] == [] and probe["captions"] == [], probe
     assert probe["small"] == [] and probe["hidden"] == [], probe
+    # the check sees every figure: on a phone each shows its phone rendering, text >= 9 px
+    placed = re.findall(r'<figure id="(fig-[\w-]+)" class="fig(?![^"]*html-fig)', rendered)
+    assert sorted(f["id"] for f in probe["figs"]) == sorted(placed), probe["figs"]
+    if width == 400:
+        assert all(f["svg"].endswith("-narrow") and f["px"] >= 9 for f in probe["figs"])
+        print("smallest figure text at 400 px:", min(f["px"] for f in probe["figs"]), "px")
+        shrunk = rendered.replace(  # and it sees text too small to read where there is some
+            "</head>", "<style>.fig-narrow svg { width: 60% !important }</style></head>", 1)
+        assert _probe(shrunk, width, tmp_path, "shrunk")["small"]
     # the probe sees overflow where there is some: a fixed-width block breaks the page
     wide = rendered.replace("<article>", f'<article><div style="width:{width + 300}px">x</div>', 1)
     broken = _probe(wide, width, tmp_path, "broken")
@@ -391,35 +410,55 @@ def test_ledger_says_when_each_rule_was_fixed(rendered):
         assert row.count("Rule fixed: ") == 1, row[:200]
 
 
-def test_negation_leader_within_the_wilson_intervals_is_inconclusive(bundle):
-    """Issue #16/#26: the probe leader is "highest" only when its accuracy and the runner-up's
-    lie outside each other's 95% Wilson interval; otherwise the comparison is inconclusive,
-    never a tie; percentages print with one decimal."""
+def _probe_verdict(probes: dict, a: str, b: str, verdict: str, p: float):
+    """Record `verdict` for a against b on the probes (and its mirror for b against a)."""
+    mirror = {"better": "worse", "worse": "better"}.get(verdict, verdict)
+    for x, y, v in ((a, b, verdict), (b, a, mirror)):
+        probes[x]["versus"][y] = {"diff": 0.01, "only_this": 5, "only_other": 1, "p": p,
+                                  "p_holm": p, "verdict": v}
+
+
+def test_probe_sentences_follow_the_mcnemar_verdicts(bundle):
+    """Issue #26: the probes are compared pair by pair by exact McNemar tests (Holm-adjusted,
+    analysis negation.probes[m].versus), never by overlapping Wilson intervals; the results and
+    the discussion word each pair by its verdict: better, worse or inconclusive, never a tie."""
     b = copy.deepcopy(bundle)
     probes = b["analysis"]["negation"]["probes"]
-    ms = list(probes)
-    ms = sorted(ms, key=lambda m: m == "bilstm")  # the plain BiLSTM last: MHSA is named
-    for i, m in enumerate(ms):  # far apart on the fixture's probe set: one leader
-        probes[m]["accuracy"] = 0.95 if i == 0 else 0.40 - 0.01 * i
-    assert facts.probe_tie(b["analysis"]) == [ms[0]]
-    html = _html(b)
-    words = _section(html, "discussion")
-    assert f"{prose_label(ms[0])} scores highest on the negation probes, 95.0% accuracy" in words
-    assert "inconclusive" not in _section(html, "results-negation").split("Wilson")[0]
-    probes[ms[1]]["accuracy"] = 0.945  # within each other's interval: inconclusive
-    assert facts.probe_tie(b["analysis"]) == ms[:2]
-    html = _html(b)
-    words = _section(html, "discussion")
-    assert "scores highest" not in words and " tie" not in words
-    assert f"the comparison of {prose_label(ms[0])} and {prose_label(ms[1])} is inconclusive" \
-        in words
-    if "mhsa" in ms[1:]:  # named beside the plain BiLSTM
-        assert f"MHSA scores {100 * probes['mhsa']['accuracy']:.1f}%" in words
-    assert "the probes cannot order these 2 models" in _section(html, "results-negation")
-    for m in ms:  # all within: no model is ordered
-        probes[m]["accuracy"] = 0.9
-    assert f"the comparison of all {len(ms)} models is inconclusive" in _section(
-        _html(b), "discussion")
+    ms = sorted(probes, key=lambda m: m == "bilstm")  # the plain BiLSTM last: MHSA is named
+    for i, m in enumerate(ms):
+        probes[m]["accuracy"] = 0.90 - 0.02 * i
+        probes[m]["versus"] = {}
+    for i, m in enumerate(ms):
+        for o in ms[i + 1:]:
+            _probe_verdict(probes, m, o, "inconclusive", 0.5)
+    top, k = prose_label(ms[0]), len(ms) * (len(ms) - 1) // 2
+    def both(h: str) -> tuple[str, str]:
+        return tuple(htmllib.unescape(_section(h, s)) for s in ("results-negation", "discussion"))
+
+    for words in both(_html(b)):  # every pair inconclusive
+        assert f"every comparison is inconclusive: the probes cannot order the {len(ms)} " \
+            "models, which is not evidence that they are equally good" in words
+        assert f"Holm-adjusted over the {k} pairs of models" in words
+        assert "better on the probes" not in words and " tie" not in words
+        assert "within its 95% Wilson interval" not in words  # the old, untested basis
+    _probe_verdict(probes, ms[0], ms[-1], "better", 0.0123)  # one finding: top better
+    assert facts.probe_verdicts(b["analysis"])["better"] == [ms[-1]]
+    for words in both(_html(b)):
+        assert f"1 of the {k} comparisons is a finding: {top} is better on the probes than " \
+            f"{prose_label(ms[-1])} (Holm p = 0.012); the other {k - 1} are inconclusive, " \
+            f"among them {top} against {prose_label(ms[1])}" in words
+    _probe_verdict(probes, ms[0], ms[-1], "inconclusive", 0.5)
+    _probe_verdict(probes, ms[0], ms[1], "worse", 0.0004)  # the runner-up beats the top mean
+    assert facts.probe_verdicts(b["analysis"])["worse"] == [ms[1]]
+    for words in both(_html(b)):
+        assert f"{prose_label(ms[1])} is better on the probes than {top} (Holm p < 0.001)" \
+            in words
+    assert f"{top} has the highest mean probe accuracy" in _section(_html(b), "discussion")
+    for m in ms:  # results recorded before the paired tests: said, no order claimed
+        del probes[m]["versus"]
+    for words in both(_html(b)):
+        assert "record no paired test of the probe accuracies, so the probes order no models" \
+            in words
 
 
 def test_a_length_chosen_on_test_is_said_until_a_sweep_chose_the_settings(bundle):

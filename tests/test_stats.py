@@ -164,3 +164,36 @@ def test_wilson_known_values():
     assert lo[0] == pytest.approx(mid - half) and hi[0] == pytest.approx(mid + half)
     assert lo[1] == pytest.approx(0.0, abs=1e-12) and 0 < hi[1] < 0.2
     assert hi[2] == pytest.approx(1.0) and 0.8 < lo[2] < 1
+
+
+@pytest.mark.parametrize("b,c", [(10, 2), (30, 10), (40, 0), (7, 7), (0, 0)])
+def test_exact_mcnemar_is_the_binomial_test_at_any_count(b, c):
+    """attnstudy.stats.paired stays exact where stats.tests switches to chi-square (b + c >= 25)."""
+    from scipy import stats as sps
+
+    from attnstudy.stats import paired as paired_tests
+
+    r = paired_tests.exact_mcnemar(*paired(b, c))
+    assert (r["b"], r["c"]) == (b, c)
+    want = 1.0 if b + c == 0 else sps.binomtest(min(b, c), b + c, 0.5).pvalue
+    assert r["p"] == pytest.approx(want, rel=1e-12)
+    with pytest.raises(ValueError, match="paired arrays"):
+        paired_tests.exact_mcnemar([True], [True, False])
+
+
+def test_compare_all_holm_adjusts_and_words_each_pair():
+    from statsmodels.stats.multitest import multipletests
+
+    from attnstudy.stats.paired import compare_all
+
+    a, b = paired(40, 0)  # a right on 40 items b gets wrong: a better
+    c = b.copy()
+    c[-3:] = ~c[-3:]  # c differs from b on 3 items: not enough for a verdict
+    rows = {(r["a"], r["b"]): r for r in compare_all({"a": a, "b": b, "c": c})}
+    assert list(rows) == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert rows["a", "b"]["verdict"] == "better" and rows["b", "c"]["verdict"] == "inconclusive"
+    holm = multipletests([r["p"] for r in rows.values()], method="holm")[1]
+    assert [r["p_holm"] for r in rows.values()] == pytest.approx(list(holm))
+    rows = {(r["a"], r["b"]): r for r in compare_all({"b": b, "a": a})}
+    assert rows["b", "a"]["verdict"] == "worse"
+    assert rows["b", "a"]["a_right_only"] == 0 and rows["b", "a"]["b_right_only"] == 40

@@ -74,7 +74,8 @@ def analyse(results: dict, predictions, probes: list, cfg, claims=CLAIMS) -> dic
         "negation": {"real": real,
                      "by_length": sec.negation_by_length(predictions, per_seed, length["edges"],
                                                          n_boot, seed),
-                     "probes": sec.negation_probes(probes, pcorrect)},
+                     "probes": sec.negation_probes(probes, pcorrect,
+                                                     sec.probe_ensemble(runs, probes))},
         "faithfulness": faith,
         "attention": att,
     }), "ledger": rows}  # as decided: report.ledger_text words them, then makes them JSON-safe

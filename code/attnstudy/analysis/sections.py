@@ -13,6 +13,7 @@ from attnstudy.errors import UserError
 from attnstudy.metrics import METRICS, decide
 from attnstudy.stats.bootstrap import bootstrap_means, paired_bootstrap, summarize
 from attnstudy.stats.intervals import mean_ci
+from attnstudy.stats.paired import compare_all
 from attnstudy.stats.tests import holm, mcnemar
 
 EXTRA = ("train_seconds", "tokens_per_second", "eval_reviews_per_second")
@@ -20,6 +21,7 @@ ALPHA = 0.05
 NEGATION_STREAM = 4  # the length-controlled negation bootstrap draws from rng [seed, 4, model]
 # Pair consistency, defined once (pairs_right) and worded once: the report and the ledger say this.
 PAIR_CONSISTENCY = "both sentences classified correctly"
+FLIP = {"better": "worse", "worse": "better"}  # a verdict seen from the other model's side
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -190,12 +192,41 @@ def pairs_right(probes: list, correct: np.ndarray, cats=None) -> np.ndarray:
     return correct[..., cols[:, 0]] & correct[..., cols[:, 1]]
 
 
-def negation_probes(probes: list, pcorrect: dict[str, np.ndarray]) -> dict:
+def probe_ensemble(runs: dict[str, list[dict]], probes: list) -> dict[str, np.ndarray]:
+    """model -> <bool>[n_probes]: the probes its seed-averaged predictor (mean P(positive) over
+    seeds, thresholded) gets right, as the test-set pairwise comparisons use (empty without
+    probes; call after probe_correct, which checks the runs' probe predictions)."""
+    if not probes:
+        return {}
+    labels = np.array([p.label for p in probes])
+    return {m: decide(np.mean([r["probes"] for r in rs], axis=0)) == labels
+            for m, rs in runs.items()}
+
+
+def negation_probes(probes: list, pcorrect: dict[str, np.ndarray],
+                    ens: dict[str, np.ndarray] | None = None) -> dict:
+    """Per model: probe accuracy and pair consistency (per-seed means), per category too; with
+    `ens` (probe_ensemble), `versus`: the model against each other model on the probes, by an
+    exact McNemar test on the seed-averaged predictors, Holm-adjusted over all pairs of models
+    (stats.paired.compare_all): "better", "worse" or "inconclusive", never "equivalent" (no
+    test of equivalence is run: the probe set is too small for one to pass)."""
     cats = sorted({p.category for p in probes})
     out = {}
+    versus = {m: {} for m in pcorrect}  # each pair twice, once from each side
+    for r in compare_all({m: ens[m] for m in pcorrect}, ALPHA) if ens else []:
+        tested = {"p": r["p"], "p_holm": r["p_holm"]}
+        versus[r["a"]][r["b"]] = {**tested, "diff": r["acc_a"] - r["acc_b"],
+                                  "verdict": r["verdict"], "only_this": r["a_right_only"],
+                                  "only_other": r["b_right_only"]}
+        versus[r["b"]][r["a"]] = {**tested, "diff": r["acc_b"] - r["acc_a"],
+                                  "verdict": FLIP.get(r["verdict"], r["verdict"]),
+                                  "only_this": r["b_right_only"], "only_other": r["a_right_only"]}
     for m, c in pcorrect.items():
         out[m] = {"accuracy": float(c.mean()),
                   "pair_consistency": float(pairs_right(probes, c).mean()), "by_category": {}}
+        if ens:
+            out[m]["ens_accuracy"] = float(ens[m].mean())
+            out[m]["versus"] = versus[m]
         for cat in cats:
             sel = np.array([p.category == cat for p in probes])
             pc = pairs_right(probes, c, {cat})

@@ -5,6 +5,10 @@ date and commit of the results it is rendered from.
     facts(meta, results_json)  -> {"title", "authors", "date", "commit", "plain", "bibtex", ...}
                                   for the report's "Cite this report" section and its <head>
     cff(meta)                  -> the text of CITATION.cff at the repository root
+    content_id(html)           -> the content id of HTML rendered with the CONTENT placeholder
+    stated_problems(html, meta) -> what is wrong with the version and content id a rendered
+                                  report states (empty: it states the current version, its own
+                                  content id, and a released version's recorded content)
 
 Regenerate CITATION.cff after editing the toml: python -m attnstudy.report.citation > CITATION.cff
 (tests/test_report.py checks the committed file against cff(load())).
@@ -13,7 +17,9 @@ Regenerate CITATION.cff after editing the toml: python -m attnstudy.report.citat
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -58,6 +64,9 @@ class Release(BaseModel):
     version: str
     date: dt.date | None = None  # None: not released yet
     commit: str | None = None
+    # the content id of the report released as this version: once recorded, a report with other
+    # content must state another version (stated_problems), so new content gets a new version
+    content: str | None = Field(None, pattern=r"^[0-9a-f]{10}$")
     changes: str
 
 
@@ -88,6 +97,37 @@ def load(path: Path = CITATION) -> Meta:
         err = e.errors()[0]
         where = ".".join(map(str, err["loc"])) or "file"
         raise UserError(f"{path}: {where}: {err['msg']}") from None
+
+
+def content_id(html: str) -> str:
+    """The first 10 hex digits of the SHA-256 of `html`, the report as rendered with the CONTENT
+    placeholder: any change to the content gives another id."""
+    return hashlib.sha256(html.encode()).hexdigest()[:10]
+
+
+STATED = re.compile(r"Version (\d+\.\d+\.\d+\S*) \(content ([0-9a-f]{10})\)")
+
+
+def stated_problems(html: str, meta: Meta) -> list[str]:
+    """What is wrong with the version and content id the rendered report `html` states in its
+    citation ("Version 2.1.0 (content 0123456789)"): not exactly one such pair, a version other
+    than the toml's, an id that is not the digest of the report itself, or, for a version whose
+    changelog entry records the content it was released with, other content (new content needs
+    a new version). Empty when the report is consistent."""
+    pairs = set(STATED.findall(html))
+    if len(pairs) != 1:
+        return [f"the report states {len(pairs)} version/content pairs, not 1: {sorted(pairs)}"]
+    ((version, content),) = pairs
+    problems = []
+    if version != meta.version:
+        problems.append(f"the report states version {version}, paper/citation.toml {meta.version}")
+    if content_id(html.replace(content, CONTENT)) != content:
+        problems.append(f"content id {content} is not the digest of the report's content")
+    released = next((r.content for r in meta.changelog if r.version == version), None)
+    if released and released != content:
+        problems.append(f"version {version} was released with content {released}, the report "
+                        f"has {content}: new content needs a new version")
+    return problems
 
 
 def made(res: dict) -> dict:

@@ -2,10 +2,13 @@
 at a time, memoised on what they are drawn from. The SVG is the bare figure (the report inlines
 it under its caption); the PNG, at twice the CSS pixel density, carries the figure's title and a
 footer naming the study and the report version (paper/citation.toml), so it stands alone.
+fig-<name>.narrow.svg is the same figure drawn for phones (figkit.narrow: 3.9 inches wide,
+panels stacked, no text under 7.5 pt), which the HTML shows on screens up to 640 px.
 
     with drawing(bundle, results_dir, fig_dir, cache_dir) as finish:
         ...other work (the report context, importing weasyprint)...
-        records = finish()   # [{"name", "svg_bytes", "aspect"}] in registry order
+        records = finish()   # [{"name", "svg_bytes", "aspect", "narrow_svg_bytes",
+                             #   "narrow_aspect"}] in registry order
 
 Processes, not threads: matplotlib's pyplot figure list and rcParams are per process, and
 drawing holds the GIL (measured on 2 cores, full results: a thread pool renders the report no
@@ -35,12 +38,13 @@ import pandas as pd
 
 from attnstudy.files import Stamp, atomic_write
 from attnstudy.keys import cache_key, file_digest
-from attnstudy.report import citation, figures
+from attnstudy.report import citation, figkit, figures
 from attnstudy.report.style import BASELINE, STYLE
 from attnstudy.schema import RESULT_FILES, SCHEMA_VERSION
 
 WORKERS = 2
-FORMATS = ("svg", "png", "csv")
+FORMATS = ("svg", "png", "csv")  # the downloads
+NARROW = "narrow.svg"  # the phone rendering (not a download)
 PNG_DPI = 192  # 2x: two pixels per CSS pixel (96 per inch) at the figure's own size
 PNG_HEAD_IN, PNG_FOOT_IN = 0.42, 0.26  # the PNG's title band and footer band
 
@@ -116,17 +120,28 @@ def save(name: str, fig, df: pd.DataFrame, out_dir: Path, dpi: int = PNG_DPI,
 
 
 def draw(name: str, parts: tuple, out_dir: Path, foot: str = "") -> dict:
-    """Draw figure `name` from its results parts and save it (one worker task)."""
+    """Draw figure `name` from its results parts and save it, then its phone rendering (one
+    worker task)."""
     spec = figures.FIGURES[name]
-    return save(name, *spec.draw(*parts), out_dir, title=spec.title, foot=foot)
+    rec = save(name, *spec.draw(*parts), out_dir, title=spec.title, foot=foot)
+    with figkit.narrow():
+        fig, df = spec.draw(*parts)
+    phone = save(f"{name}.narrow", figkit.min_text(fig), df, out_dir, formats=("svg",))
+    return {**rec, "narrow_svg_bytes": phone["svg_bytes"], "narrow_aspect": phone["aspect"]}
+
+
+def _aspect(svg: bytes) -> float:
+    w, h = (float(v) for v in re.search(rb'width="([\d.]+)pt" height="([\d.]+)pt"',
+                                         svg).groups())
+    return h / w
 
 
 def saved(fig_dir: Path, name: str) -> dict:
-    """The record of a figure drawn earlier, read back from its SVG."""
+    """The record of a figure drawn earlier, read back from its SVGs."""
     data = (Path(fig_dir) / f"fig-{name}.svg").read_bytes()
-    w, h = (float(v) for v in re.search(rb'width="([\d.]+)pt" height="([\d.]+)pt"',
-                                         data).groups())
-    return {"name": name, "svg_bytes": data, "aspect": h / w}
+    phone = (Path(fig_dir) / f"fig-{name}.{NARROW}").read_bytes()
+    return {"name": name, "svg_bytes": data, "aspect": _aspect(data),
+            "narrow_svg_bytes": phone, "narrow_aspect": _aspect(phone)}
 
 
 def drawing_code(source: str) -> str:
@@ -166,7 +181,7 @@ def drawing(bundle: dict, results_dir: Path, fig_dir: Path, cache_dir: Path):
     """Start drawing every figure the results allow; yield finish(), which waits for the
     workers (re-raising a worker's error), records the memo and returns the records."""
     names = figures.available(bundle)
-    outputs = [Path(fig_dir) / f"fig-{n}.{e}" for n in names for e in FORMATS]
+    outputs = [Path(fig_dir) / f"fig-{n}.{e}" for n in names for e in (*FORMATS, NARROW)]
     foot = footer()
     memo = stamp(cache_dir, results_dir, foot)
     if memo.current(outputs):

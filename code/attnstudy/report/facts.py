@@ -18,10 +18,8 @@ from attnstudy.config import ROOT
 from attnstudy.metrics import LOWER_IS_BETTER, METRIC_LABELS
 from attnstudy.report import citation, verdicts, wording
 from attnstudy.report.benchmark import bench_table, settings_grid
-from attnstudy.report.figures import probe_counts
 from attnstudy.report.figures_attention import heat_scale, pick_heat, pick_short, typical_len
 from attnstudy.report.style import baseline_label, order, ratio_css
-from attnstudy.stats.intervals import wilson
 
 METRICS = tuple(METRIC_LABELS.items())
 N_DISAGREE, N_AGREE, N_HEAT, EXCERPT = 5, 2, 3, 40  # sample-selection rules stated in captions
@@ -270,21 +268,25 @@ def negation_facts(ana: dict) -> dict:
                 "mean_all": _mean(ana["negation"]["probes"][m]["pair_consistency"] for m in dn)}}
 
 
-def probe_tie(ana: dict) -> list[str]:
-    """The model with the highest probe accuracy, then those tied with it: its accuracy and
-    theirs lie within each other's 95% Wilson interval over the probe sentences (Figure 6's
-    whiskers), so the text words them as a tie, not a ranking."""
-    acc = {m: p["accuracy"] for m, p in ana["negation"]["probes"].items()}
-    if not acc:
-        return []
-    n = probe_counts(ana)[0]
-    top, *rest = sorted(acc, key=lambda m: -acc[m])
-
-    def within(a: str, b: str) -> bool:  # a's accuracy inside b's interval
-        lo, hi = wilson(acc[b], n)
-        return bool(lo <= acc[a] <= hi)
-
-    return [top, *(m for m in rest if within(m, top) and within(top, m))]
+def probe_verdicts(ana: dict) -> dict:
+    """The probes' comparisons as the text words them: the model with the highest probe accuracy
+    (`top`, per-seed mean) and, from its side, the models it is `better` than, `worse` than and
+    `inconclusive` against, by the exact McNemar verdicts of analysis.json (negation.probes[m]
+    .versus, Holm-adjusted over all pairs); `findings`: every pair with a verdict other than
+    inconclusive, as (better model, worse model, Holm p); `tested`: False for results without
+    them."""
+    probes = ana["negation"]["probes"]
+    rank = sorted(probes, key=lambda m: -probes[m]["accuracy"])
+    counts = {"n_models": len(rank), "n_pairs": len(rank) * (len(rank) - 1) // 2}
+    if not rank or probes[rank[0]].get("versus") is None:
+        return {"top": rank[0] if rank else None, "tested": False, **counts}
+    top, versus = rank[0], probes[rank[0]]["versus"]
+    out = {v: [m for m in rank[1:] if versus[m]["verdict"] == v]
+           for v in ("better", "worse", "inconclusive")}
+    findings = [(a, b, v["p_holm"]) if v["verdict"] == "better" else (b, a, v["p_holm"])
+                for i, a in enumerate(rank) for b in rank[i + 1:]
+                for v in [probes[a]["versus"][b]] if v["verdict"] != "inconclusive"]
+    return {"top": top, "tested": True, **out, **counts, "findings": findings}
 
 
 def context(b: dict) -> dict:
@@ -360,7 +362,7 @@ def context(b: dict) -> dict:
         "attn_claim": next((r for r in ledger if r.get("id") == "attention-weights-matter"), None),
         "probe_rank": sorted(ana["negation"]["probes"],
                              key=lambda m: -ana["negation"]["probes"][m]["accuracy"]),
-        "probe_tie": probe_tie(ana),
+        "probe_cmp": probe_verdicts(ana),
         "probe_pairs": {m: sum(c.get("n_pairs", 0) for c in p.get("by_category", {}).values())
                         for m, p in ana["negation"]["probes"].items()},
         "n_test": len(b["predictions"]), "n_neg": int(b["predictions"]["negation"].sum()),

@@ -11,10 +11,15 @@ places a figure with `{{ x.figure("metrics") }}`): the alt text states the findi
 numbers as the caption. `title` heads the stand-alone PNG; attnstudy.report.draw saves the files.
 The figures live in attnstudy.report.figures (which imports every figure module, so its FIGURES
 is complete). `tip(artist, text)` gives a plotted value its hover text (SVG <title>).
+
+Every figure is also drawn for phones: under `narrow()` (attnstudy.report.draw) fig_width,
+`subplots` and `legend` lay it out NARROW_WIDTH inches wide, and `min_text` lifts small text.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import functools
 from collections.abc import Callable
@@ -22,7 +27,11 @@ from collections.abc import Callable
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
+from matplotlib.font_manager import FontProperties
+from matplotlib.text import Text
+from matplotlib.textpath import TextPath
 
+from attnstudy.report.heat import KEY_TITLE, key_names
 from attnstudy.report.style import (
     DIVERGING,
     RATIO_OCTAVES,
@@ -98,15 +107,90 @@ def tip(artist, text: str):
     return artist
 
 
+# ---------------------------------------------------------------- the phone rendering
+# Each figure is drawn a second time for screens up to 640 px (attnstudy.report.draw, the
+# report's CSS picks it): NARROW_WIDTH inches, about a 400 px phone's text column at 96 px per
+# inch, so it shows near its own size; panels side by side stack (at most NARROW_PER_ROW a row),
+# legends take the columns that fit and no text is under NARROW_MIN_PT (~9.9 CSS px there).
+NARROW_WIDTH, NARROW_PER_ROW, NARROW_MIN_PT = 3.9, 3, 7.5
+_NARROW = contextvars.ContextVar("narrow", default=False)
+
+
+@contextlib.contextmanager
+def narrow():
+    """Draw the figures inside for a phone (fig_width, subplots, legend follow it)."""
+    token = _NARROW.set(True)
+    try:
+        yield
+    finally:
+        _NARROW.reset(token)
+
+
+def is_narrow() -> bool:
+    return _NARROW.get()
+
+
+def fig_width(width: float = WIDTH) -> float:
+    """A figure's width in inches: `width`, or NARROW_WIDTH when drawing for a phone."""
+    return NARROW_WIDTH if is_narrow() else width
+
+
+def min_text(fig, pt: float = NARROW_MIN_PT):
+    """Raise every text of `fig` smaller than `pt` points to `pt` (the phone rendering): the
+    texts drawn so far, and the tick labels an axis makes when it is drawn."""
+    for ax in fig.axes:
+        for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+            if axis.get_ticklabels() and axis.get_ticklabels()[0].get_fontsize() < pt:
+                ax.tick_params(axis=name, which="both", labelsize=pt)
+    for t in fig.findobj(Text):
+        if t.get_text() and t.get_fontsize() < pt:
+            t.set_fontsize(pt)
+    return fig
+
+
 def subplots(h: float, ncols: int = 1, nrows: int = 1, width: float = WIDTH, **kw):
-    return plt.subplots(nrows, ncols, figsize=(width, h), layout="constrained", **kw)
+    """plt.subplots(nrows, ncols) `h` inches high, constrained layout. For a phone (narrow) a
+    row of ncols > 1 panels wraps into bands of at most NARROW_PER_ROW (one a row up to 3),
+    each band `h` less its legend high; the axes come back in the shape asked for."""
+    if not is_narrow() or ncols == 1:
+        return plt.subplots(nrows, ncols, figsize=(fig_width(width), h), layout="constrained",
+                            **kw)
+    per = 1 if ncols <= NARROW_PER_ROW else NARROW_PER_ROW
+    bands = -(-ncols // per)
+    fig = plt.figure(figsize=(NARROW_WIDTH, h + (bands - 1) * max(h - 0.5, 1.0)),
+                     layout="constrained")
+    grid = fig.add_gridspec(bands * nrows, per)
+    axes = np.empty((nrows, ncols), dtype=object)
+    first = None
+    for j in range(ncols):
+        for i in range(nrows):
+            band, col = divmod(j, per)
+            axes[i, j] = fig.add_subplot(grid[band * nrows + i, col],
+                                         sharex=first if kw.get("sharex") else None,
+                                         sharey=first if kw.get("sharey") else None)
+            first = first or axes[i, j]
+    if not kw.get("squeeze", True):
+        return fig, axes
+    return fig, axes.item() if axes.size == 1 else axes.squeeze()
+
+
+def legend(target, handles, labels, ncols: int = 1, **kw):
+    """target.legend (a Figure or an Axes) with `ncols` columns, or for a phone as many of
+    them as fit the figure's width (label widths measured on the font's outlines)."""
+    if is_narrow() and ncols > 1:
+        size = FontProperties(size=plt.rcParams["legend.fontsize"]).get_size_in_points()
+        extra = (kw.get("handlelength", 2.0) + 0.8 + 2.0) * size / 72  # handle, pad, spacing
+        item = max(TextPath((0, 0), str(t), size=size).get_extents().width / 72 + extra
+                   for t in labels)
+        ncols = max(1, min(ncols, int((NARROW_WIDTH - 0.2) // item)))
+    return target.legend(handles, labels, ncols=ncols, **kw)
 
 
 def model_legend(fig, models, **kw):
     handles = [plt.Line2D([], [], color=color(m), marker=marker(m), lw=2, ms=5)
                for m in models]
-    fig.legend(handles, [label(m) for m in models], loc="outside upper center",
-               ncols=min(len(models), 6), handlelength=2.2, **kw)
+    legend(fig, handles, [label(m) for m in models], loc="outside upper center",
+           ncols=min(len(models), 6), handlelength=2.2, **kw)
 
 
 def mean_band(ax, x, mean, lo, hi, model, ls="-", **kw):
@@ -145,12 +229,12 @@ def ratio_colorbar(fig, mappable, ax, octaves: int = RATIO_OCTAVES, **kw):
     """A colour bar for `log2_ratio` labelled ×1/2**octaves ... ×1 ... ×2**octaves of uniform."""
     ticks = list(range(-octaves, octaves + 1))
     bar = fig.colorbar(mappable, ax=ax, ticks=ticks, **kw)
-    names = [f"×1/{2 ** -t}" if t < 0 else f"×{2 ** t}" for t in ticks]
+    names = key_names(octaves)
     if kw.get("orientation") == "horizontal":
         bar.ax.set_xticklabels(names)
     else:
         bar.ax.set_yticklabels(names)
-    bar.set_label("weight relative to uniform (w · n)")
+    bar.set_label(KEY_TITLE)
     return bar
 
 

@@ -4,8 +4,8 @@
     def fig_metrics(analysis) -> (matplotlib Figure, DataFrame of exactly the data drawn)
 
 The registry (FIGURES, `figure`, `available`, `parts`) is attnstudy.report.figkit's; importing
-this module registers every figure, those of attnstudy.report.figures_attention and
-attnstudy.report.figures_training included. Drawing only ever reads the results files.
+this module registers every figure (those of figures_attention, figures_tokens and
+figures_training too). Drawing only ever reads the results files.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from matplotlib.patches import Patch
 
 from attnstudy.report import (  # noqa: F401  (importing registers their figures)
     figures_attention,
+    figures_tokens,
     figures_training,
 )
 from attnstudy.report.figkit import FIGURES, Spec, available, figure, figure_facts, parts, tip
+from attnstudy.report.figkit import legend as fit_legend
 from attnstudy.report.figkit import model_legend as _legend
 from attnstudy.report.figkit import subplots as _fig
 from attnstudy.report.style import (
@@ -36,7 +38,8 @@ from attnstudy.stats.intervals import wilson  # the probe set's sampling uncerta
 __all__ = ["FIGURES", "Spec", "available", "figure", "figure_facts", "parts"]
 # the figure modules, for the drawing memo (attnstudy.report.draw)
 MODULES = ("attnstudy.report.figkit", "attnstudy.report.figures",
-           "attnstudy.report.figures_attention", "attnstudy.report.figures_training")
+           "attnstudy.report.figures_attention", "attnstudy.report.figures_tokens",
+           "attnstudy.report.figures_training")
 METRICS = (("accuracy", "Accuracy"), ("f1", "F1"), ("roc_auc", "ROC-AUC"))
 
 
@@ -97,7 +100,7 @@ def fig_metrics(analysis: dict):
     if btest:
         handles.append(plt.Line2D([], [], color=BASELINE, ls="--"))
         names.append(baseline_label(base.get("name")))
-    fig.legend(handles, names, loc="outside upper center", ncols=2)
+    fit_legend(fig, handles, names, loc="outside upper center", ncols=2)
     return fig, df
 
 
@@ -225,9 +228,9 @@ def _paired_bars(ax, models, left, right, labels, n_left: int, n_right: int):
                      f"n = {n})")
     ax.set_xticks(x, [label(m) for m in models], rotation=30, ha="right", rotation_mode="anchor")
     ax.grid(axis="x", visible=False)
-    ax.legend([Patch(color="#9a9a9a"), Patch(facecolor="#9a9a9a", hatch="////",
-                                             edgecolor="white")], labels, loc="lower center",
-              bbox_to_anchor=(0.5, 1.0), ncols=2, borderaxespad=0.2)
+    fit_legend(ax, [Patch(color="#9a9a9a"), Patch(facecolor="#9a9a9a", hatch="////",
+                                                  edgecolor="white")], labels,
+               loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2, borderaxespad=0.2)
 
 
 def probe_counts(analysis: dict) -> tuple[int, int]:
@@ -323,10 +326,10 @@ def fig_negation(analysis: dict):
     b.grid(axis="y", visible=False)
     b.set_xlabel("accuracy with − without a cue (points)")
     b.set_title("(b) Real test reviews", pad=22)
-    b.legend([plt.Line2D([], [], color=INK, marker="o", lw=1.6),
-              plt.Line2D([], [], color=INK, marker="o", mfc="white", ls="")],
-             ["within length buckets", "raw"], loc="lower center", bbox_to_anchor=(0.5, 1.0),
-             ncols=2, borderaxespad=0.2)
+    fit_legend(b, [plt.Line2D([], [], color=INK, marker="o", lw=1.6),
+                   plt.Line2D([], [], color=INK, marker="o", mfc="white", ls="")],
+               ["within length buckets", "raw"], loc="lower center", bbox_to_anchor=(0.5, 1.0),
+               ncols=2, borderaxespad=0.2)
     return fig, df
 
 
@@ -384,9 +387,9 @@ def fig_faithfulness(analysis: dict, results: dict):
             else:
                 ax.set_xlabel("k tokens removed")
                 ax.set_xticks(list(d["k"]))
-    fig.legend([plt.Line2D([], [], color=INK, lw=1.8, marker="^"),
-                plt.Line2D([], [], color=BASELINE, lw=1.3, ls="--", marker="o", ms=4),
-                Patch(color=INK, alpha=0.15)],
+    fit_legend(fig, [plt.Line2D([], [], color=INK, lw=1.8, marker="^"),
+                     plt.Line2D([], [], color=BASELINE, lw=1.3, ls="--", marker="o", ms=4),
+                     Patch(color=INK, alpha=0.15)],
                ["top-k attended tokens removed", "k random tokens removed",
                 "range between seeds"], loc="outside upper center", ncols=3)
     return fig, df

@@ -3,7 +3,8 @@ are over the whole test set, how that developed during training. Registered like
 (attnstudy.report.figkit); the ablations are a table (templates/report.html.j2).
 
 Heat maps colour w * n, the weight relative to uniform (1/n over n tokens), on one diverging
-scale fitted to the weights shown (heat_scale), the same as the HTML token highlights.
+scale fitted to the weights shown (heat_scale), the same as the HTML token highlights (drawn as
+text by attnstudy.report.figures_tokens).
 Token labels are MIN_LABEL_PT in the PDF: these figures are sized to print unscaled.
 """
 
@@ -18,7 +19,10 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from attnstudy.report.figkit import (
     RATIO_CMAP,
     close_runs,
+    fig_width,
     figure,
+    is_narrow,
+    legend,
     log2_ratio,
     ratio_colorbar,
     subplots,
@@ -41,7 +45,6 @@ from attnstudy.report.style import (
     color,
     label,
     order,
-    ratio_css,
 )
 
 WIDTH = round(PDF_WIDTH_IN - 0.05, 2)  # printed at its own size: labels keep their points
@@ -88,14 +91,16 @@ def fig_attention_mhsa(attention: dict, results: dict):
     maps, tokens = np.asarray(s["mhsa"], dtype=float), s["tokens"]
     heads, t = maps.shape[0], len(tokens)
     octaves = heat_scale(attention, typical_len(results))
-    lab = text_in(max(len(short(x)) for x in tokens))
-    ncols = 2 if heads > 1 else 1
+    lab, width = text_in(max(len(short(x)) for x in tokens)), fig_width(WIDTH)
+    ncols = 2 if heads > 1 and not is_narrow() else 1  # a phone: one head a row
     nrows = -(-heads // ncols)
     # square maps as large as the PDF page allows (width, and a full page of height)
-    side = min((WIDTH - lab - 0.15) / ncols - 0.05,
-               (PDF_TALL_HEIGHT_IN - lab - 0.9) / nrows - 0.3)
-    fig, axes = subplots(nrows * (side + 0.3) + lab + 0.9, ncols=ncols, nrows=nrows,
-                         width=WIDTH, squeeze=False, sharex=True, sharey=True)
+    side = (width - lab - 0.15) / ncols - 0.05
+    if not is_narrow():
+        side = min(side, (PDF_TALL_HEIGHT_IN - lab - 0.9) / nrows - 0.3)
+    row = side + 0.3 + (lab if is_narrow() else 0)  # a phone: key tokens under every head
+    fig, axes = subplots(nrows * row + lab + 0.9, ncols=ncols, nrows=nrows,
+                         width=width, squeeze=False, sharex=True, sharey=True)
     step = max(1, int(np.ceil(MIN_LABEL_PT / (72 * side / t))))  # one label per cell if it fits
     ticks = list(range(0, t, step))
     for h, ax in enumerate(axes.flat):
@@ -107,10 +112,12 @@ def fig_attention_mhsa(attention: dict, results: dict):
         ax.set_xticks(ticks, [short(tokens[i]) for i in ticks], rotation=90,
                       fontsize=MIN_LABEL_PT)
         ax.set_yticks(ticks, [short(tokens[i]) for i in ticks], fontsize=MIN_LABEL_PT)
-        ax.tick_params(length=0, labelbottom=h >= heads - ncols, labelleft=h % ncols == 0)
+        ax.tick_params(length=0, labelbottom=is_narrow() or h >= heads - ncols,
+                       labelleft=h % ncols == 0)
         ax.grid(False)
         ax.set_title(f"head {h + 1}")
-    ratio_colorbar(fig, im, axes, octaves, orientation="horizontal", shrink=0.5, aspect=40)
+    ratio_colorbar(fig, im, axes, octaves, orientation="horizontal",
+                   shrink=0.9 if is_narrow() else 0.5, aspect=40)
     df = pd.DataFrame([{"id": s["id"], "head": h + 1, "query": q, "query_token": tokens[q],
                         "key": k, "key_token": tokens[k], "weight": maps[h, q, k],
                         "weight_x_n": maps[h, q, k] * t}
@@ -148,15 +155,20 @@ def fig_attention_received(attention: dict, results: dict):
             (f"MHSA head {h + 1}", maps[h].mean(axis=0)) for h in range(maps.shape[0])]
         blocks.append((s, rows))
     heights = [len(rows) * 0.19 + lab + 0.32 for _, rows in blocks]
-    fig, axes = subplots(min(sum(heights) + 0.1, PDF_MAX_HEIGHT_IN - 0.05), nrows=len(blocks),
-                         width=WIDTH, squeeze=False, gridspec_kw={"height_ratios": heights})
+    height = (sum(heights) + 0.7 if is_narrow()  # a phone: the colour key below, no page limit
+              else min(sum(heights) + 0.1, PDF_MAX_HEIGHT_IN - 0.05))
+    fig, axes = subplots(height, nrows=len(blocks), width=WIDTH, squeeze=False,
+                         gridspec_kw={"height_ratios": heights})
     out = []
     for ax, (s, rows) in zip(axes[:, 0], blocks, strict=True):
         t = len(s["tokens"])
         grid = np.array([log2_ratio(w, t, octaves) for _, w in rows])
         im = ax.imshow(grid, cmap=RATIO_CMAP, vmin=-octaves, vmax=octaves,
                        aspect="auto", interpolation="nearest")
-        ax.set_xticks(range(t), [short(x) for x in s["tokens"]], rotation=90,
+        # every token labelled, but on a phone only as many as fit side by side
+        step = (max(1, int(np.ceil(t * MIN_LABEL_PT / 72 / (fig_width() - 1.2))))
+                if is_narrow() else 1)
+        ax.set_xticks(range(0, t, step), [short(x) for x in s["tokens"][::step]], rotation=90,
                       fontsize=MIN_LABEL_PT)
         ax.set_yticks(range(len(rows)), [name for name, _ in rows], fontsize=MIN_LABEL_PT)
         ax.tick_params(length=0)
@@ -165,80 +177,11 @@ def fig_attention_received(attention: dict, results: dict):
         out += [{"id": s["id"], "row": name, "position": i, "token": tok, "weight": float(w[i]),
                  "weight_x_n": float(w[i]) * t}
                 for name, w in rows for i, tok in enumerate(s["tokens"])]
-    ratio_colorbar(fig, im, axes[:, 0], octaves, shrink=0.8, aspect=30)
+    if is_narrow():
+        ratio_colorbar(fig, im, axes[:, 0], octaves, orientation="horizontal", aspect=30)
+    else:
+        ratio_colorbar(fig, im, axes[:, 0], octaves, shrink=0.8, aspect=30)
     return fig, pd.DataFrame(out)
-
-
-def _token_lines(tokens: list[str], size: float, width_in: float) -> list[list[tuple]]:
-    """Tokens wrapped into lines of at most width_in inches: [[(x inches, token), ...], ...],
-    widths measured on the font's outlines (the drawn text, not a character count)."""
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextPath
-
-    prop, gap = FontProperties(), 0.06  # the style's font (drawn under its rc_context)
-    lines, x = [[]], 0.0
-    for tok in tokens:
-        w = TextPath((0, 0), tok, size=size, prop=prop).get_extents().width / 72 + 0.04
-        if lines[-1] and x + w > width_in:
-            lines.append([])
-            x = 0.0
-        lines[-1].append((x, tok))
-        x += w + gap
-    return lines
-
-
-@figure("additive", needs=("attention", "results"),
-        when=lambda b: bool(pick_heat(b["attention"])),
-        title="Additive attention on typical-length test reviews",
-        alt="""Additive attention on {{ heat_samples | length }} sampled test reviews of about the
-median length{% if heat_span[0] is not none %}: the weights lie between ×{{ heat_span[0] | n(2) }}
-and ×{{ heat_span[1] | n(2) }} of uniform{% endif %}.""",
-        caption="""
-The additive model's attention weights (seed {{ att.seed }}) on the {{ heat_samples | length }}
-sampled test reviews nearest the test set's median length of
-{{ data.token_length_percentiles.p50 }} tokens ({% for s in heat_samples %}{{ s.tokens | length
-}}{{ ", " if not loop.last }}{% endfor %} tokens; {{ heat_samples | rejectattr("right") | list
-| length }} of them misclassified), each token's
-background coloured by its weight relative to uniform (w · n, n = tokens in the review; key
-above the reviews). {% for s in heat_samples %}{{ "In" if loop.first else "in" }} review {{ s.id
-}} the three highest weights fall on {% for tok, r in s.top %}“{{ tok }}” (×{{ r | n(1) }}){{
-", " if loop.revindex > 2 else (" and " if loop.revindex == 2) }}{% endfor %}{{
-"; " if not loop.last else "." }}{% endfor %}
-{% if heat_span[0] is not none %}Over these reviews the weights lie between
-×{{ heat_span[0] | n(2) }} and ×{{ heat_span[1] | n(2) }} of uniform.{% endif %}""" + SAY_STATS)
-def fig_additive(attention: dict, results: dict):
-    """The typical-length sampled reviews as running text, each token on its w * n colour (the
-    HTML token highlights' scale, style.ratio_css)."""
-    size, line_h, pad = 9.0, 0.22, 0.1
-    median = typical_len(results)
-    blocks = [(s, _token_lines(s["tokens"], size, WIDTH - 2 * pad))
-              for s in pick_heat(attention, median=median)]
-    octaves = heat_scale(attention, median)
-    height = sum((len(lines) + 1) * line_h + 0.12 for _, lines in blocks) + 0.1
-    fig = plt.figure(figsize=(WIDTH, height))
-    y, rows = height - 0.1, []
-    for s, lines in blocks:
-        n, w = len(s["tokens"]), s.get("additive") or []
-        p = (s.get("probs") or {}).get("additive")
-        y -= line_h
-        fig.text(pad / WIDTH, y / height, f"review {s['id']} · truth "
-                 f"{'positive' if s['label'] else 'negative'} · P(positive) = "
-                 + (f"{p:.2f}" if p is not None else "–")
-                 + ("" if w else " · no additive weights recorded"), fontsize=7.5, color=BASELINE)
-        i = 0
-        for line in lines:
-            y -= line_h
-            for x, tok in line:
-                bg, fg = (ratio_css(float(log2_ratio(w[i], n, octaves)), octaves)
-                          if i < len(w) else ("#ffffff", INK))
-                fig.text((pad + x) / WIDTH, y / height, tok, fontsize=size, color=fg,
-                         bbox={"boxstyle": "square,pad=0.15", "fc": bg, "ec": "none"})
-                rows.append({"id": s["id"], "position": i, "token": tok,
-                             "weight": w[i] if i < len(w) else None,
-                             "weight_x_n": w[i] * n if i < len(w) else None})
-                i += 1
-        y -= 0.12
-    return fig, pd.DataFrame(rows)
 
 
 def _stat_rows(stats: dict) -> list[tuple[str, str, str, dict, dict]]:
@@ -315,11 +258,11 @@ def fig_attention_stats(analysis: dict):
         ax.grid(axis="y", visible=False)
     axes[0].set_yticks(y, [name for _, name, *_ in rows])
     axes[0].set_ylim(-0.7, len(rows) - 0.4)
-    fig.legend([Patch(color="#9a9a9a", alpha=0.8), plt.Line2D([], [], color=BASELINE, lw=2.5,
-                                                               alpha=0.45)],
-               ["learned attention (box 25–75%, whiskers 5–95%)",
-                "uniform weights, same reviews (entropy: dashed line at 1)"],
-               loc="outside upper center", ncols=2)
+    legend(fig, [Patch(color="#9a9a9a", alpha=0.8), plt.Line2D([], [], color=BASELINE, lw=2.5,
+                                                                alpha=0.45)],
+           ["learned attention (box 25–75%, whiskers 5–95%)",
+            "uniform weights, same reviews (entropy: dashed line at 1)"],
+           loc="outside upper center", ncols=2)
     return fig, df
 
 
@@ -383,10 +326,10 @@ def fig_attention_learning(results: dict):
         ax.set_title(label(m))
         ax.set_xlabel("training step")
     axes[0, 0].set_ylabel("median normalised entropy")
-    fig.legend([plt.Line2D([], [], color=INK, lw=2.2), plt.Line2D([], [], color=INK, lw=0.8),
-                plt.Line2D([], [], color=INK, ls=":"),
-                plt.Line2D([], [], color=INK, marker="*", ls="", ms=8),
-                plt.Line2D([], [], color=BASELINE, ls="--")],
-               ["mean over seeds", "one seed", "MHSA head", "selected checkpoint", "uniform"],
-               loc="outside upper center", ncols=5)
+    legend(fig, [plt.Line2D([], [], color=INK, lw=2.2), plt.Line2D([], [], color=INK, lw=0.8),
+                 plt.Line2D([], [], color=INK, ls=":"),
+                 plt.Line2D([], [], color=INK, marker="*", ls="", ms=8),
+                 plt.Line2D([], [], color=BASELINE, ls="--")],
+           ["mean over seeds", "one seed", "MHSA head", "selected checkpoint", "uniform"],
+           loc="outside upper center", ncols=5)
     return fig, df

@@ -4,6 +4,10 @@
     pick_short(att, n)         -> the MHSA maps' reviews: the shortest with per-head maps
     heat_scale(att, median)    -> octaves of w * n the heat maps saturate at
     query_independence(att)    -> how alike MHSA's query rows are (a mean-pool or not)
+    key_names(octaves)         -> the colour key's labels, ×1/2**octaves ... ×2**octaves
+
+Every heat map carries its colour key in its own files (SVG, PNG), not only in the HTML around
+it: HEATMAPS names them (tests/test_figures.py checks each file for its key).
 """
 
 from __future__ import annotations
@@ -11,6 +15,15 @@ from __future__ import annotations
 import numpy as np
 
 from attnstudy.report.style import heat_octaves
+
+HEATMAPS = ("attention-mhsa", "attention-received", "additive")  # figures coloured by w * n
+KEY_TITLE = "weight relative to uniform (w · n)"
+
+
+def key_names(octaves: int) -> list[str]:
+    """The colour key's labels, one per octave of w * n from -octaves to +octaves: "×1/8", ...,
+    "×1", ..., "×8" (the scale of style.ratio_css and figkit.log2_ratio)."""
+    return [f"×1/{2 ** -t}" if t < 0 else f"×{2 ** t}" for t in range(-octaves, octaves + 1)]
 
 
 def pick_short(attention: dict, n: int = 1) -> list[dict]:

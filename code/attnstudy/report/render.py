@@ -71,13 +71,14 @@ INLINED = re.compile(r'<svg id="svg-[\w-]+" class="fig-svg" role="img" aria-labe
 
 
 FIG_FILES = re.compile(r'<span class="fig-files">.*?</span>', re.S)
+NARROW = re.compile(r'<div class="fig-narrow">.*?</svg>\s*</div>', re.S)
 
 
 def for_print(html: str) -> str:
     """The HTML the PDF is made from: each inlined SVG (inline_svg) as an <img> of itself, as
-    every figure was before (a PDF has no hover; WeasyPrint draws figures as images), and no
-    figure downloads (data: URIs of megabytes; the HTML carries them)."""
-    html = FIG_FILES.sub("", html)
+    every figure was before (a PDF has no hover; WeasyPrint draws figures as images), no
+    figure downloads (data: URIs of megabytes; the HTML carries them) and no phone renderings."""
+    html = NARROW.sub("", FIG_FILES.sub("", html))
     return INLINED.sub(lambda m: f'<img src="{data_uri(m[0].encode(), "image/svg+xml")}" '
                                  f'alt="{m[1]}" style="{m[2]}">', html)
 
@@ -120,6 +121,9 @@ def render_html(ctx: dict, drawn: list[dict], fig_dir: Path | None = None) -> st
         g["img"] = img_tag(g["uri"], g["alt"], g["aspect"])
         g["svg"] = (inline_svg(f["svg_bytes"], g["name"], g["alt"], g["aspect"])
                     if b"<title>" in f["svg_bytes"] else None)
+        # the phone rendering, inlined (the CSS shows it up to 640 px; the PDF drops it)
+        g["narrow"] = (inline_svg(f["narrow_svg_bytes"], f"{g['name']}-narrow", g["alt"],
+                                  f["narrow_aspect"]) if f.get("narrow_svg_bytes") else None)
 
     def figure_of(name: str) -> dict | None:
         """The figure for the template's figure macro; None when the results don't allow it."""
@@ -144,7 +148,7 @@ def render_html(ctx: dict, drawn: list[dict], fig_dir: Path | None = None) -> st
 def stamp_content(html: str) -> str:
     """The HTML with its content id (citation.CONTENT) filled in: the first 10 hex digits of
     the SHA-256 of the HTML as rendered with the placeholder, so it changes with any content."""
-    return html.replace(citation.CONTENT, sha256(html.encode()).hexdigest()[:10])
+    return html.replace(citation.CONTENT, citation.content_id(html))
 
 
 PDF_KEY = "AttnstudyKey"  # the PDF's Info entry holding the key of the HTML it was made from

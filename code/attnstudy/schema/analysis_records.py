@@ -54,10 +54,24 @@ class CategoryScore(Loose):
     n_pairs: int = Field(description="sentence pairs in the category")
 
 
+class ProbeVersus(Loose):
+    diff: float = Field(description="probe accuracy of this model minus the other's, both seed-"
+                        "averaged predictors")
+    only_this: int = Field(description="probes only this model gets right")
+    only_other: int = Field(description="probes only the other model gets right")
+    p: float = Field(description="exact McNemar p (attnstudy.stats.paired)")
+    p_holm: float = Field(description="p Holm-adjusted over all pairs of models")
+    verdict: str = Field(description="\"better\", \"worse\" or \"inconclusive\" (alpha 0.05)")
+
+
 class ProbeScore(Loose):
     accuracy: float = Field(description="over probe sentences and seeds")
     pair_consistency: float = Field(description="share of pairs with both sentences right")
     by_category: dict[str, CategoryScore] = keyed("per probe category", "<category>")
+    ens_accuracy: float | None = Field(None, description="the seed-averaged predictor's accuracy")
+    versus: dict[str, ProbeVersus] | None = keyed(
+        "this model against each other model (attnstudy.analysis.sections.negation_probes)",
+        "<model>", default=None)
 
 
 class CueAccuracy(Loose):
