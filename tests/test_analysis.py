@@ -99,7 +99,7 @@ def test_attention_clearly_better_is_supported():
     out = run(res, pred, PROBES, base, cfg)
     json.dumps(out, allow_nan=False)  # valid JSON
     assert set(out) == {"summary", "pairwise", "baseline", "length", "negation", "faithfulness",
-                        "attention", "ledger"}
+                        "attention", "seed_level", "ledger"}
     assert len(out["pairwise"]) == len(acc) * (len(acc) - 1) // 2
     v = verdicts(out)
     assert claim(out, "Attention models are dramatically")["verdict"] == "supported"

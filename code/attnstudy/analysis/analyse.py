@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from attnstudy.analysis import sections as sec
+from attnstudy.analysis import seed_level
 from attnstudy.analysis.attention_effects import attention
 from attnstudy.analysis.claim_rules import Evidence
 from attnstudy.analysis.claims import CLAIMS, ledger
@@ -29,8 +30,8 @@ from attnstudy.metrics import decide
 
 def analyse(results: dict, predictions, probes: list, cfg, claims=CLAIMS) -> dict:
     """analysis.json's sections (summary, pairwise, baseline, length, negation, faithfulness,
-    attention, ledger); the pipeline words the ledger (report.ledger_text, from its facts as
-    decided, numpy values and NaN included) and adds schema_version, config_hash and
+    attention, seed_level, ledger); the pipeline words the ledger (report.ledger_text, from its
+    facts as decided, numpy values and NaN included) and adds schema_version, config_hash and
     analysis_key.
 
     `results` is results.json (its `baseline` record, when present, is the TF-IDF baseline),
@@ -78,4 +79,6 @@ def analyse(results: dict, predictions, probes: list, cfg, claims=CLAIMS) -> dic
                                                      sec.probe_ensemble(runs, probes))},
         "faithfulness": faith,
         "attention": att,
+        "seed_level": seed_level.section(runs, per_seed, baseline.get("probs"), labels, claims,
+                                         seed),
     }), "ledger": rows}  # as decided: report.ledger_text words them, then makes them JSON-safe

@@ -26,6 +26,7 @@ from attnstudy.pipeline import cache, runs
 from attnstudy.pipeline.cache import CACHE, eval_dir, results_dir
 from attnstudy.provenance import now, provenance
 from attnstudy.schema import RESULT_FILES, SCHEMA_VERSION
+from attnstudy.stats.verdicts import RERUN_SPREAD  # the seed-level verdicts read it
 
 BASELINE_CODE = ("attnstudy.analysis.baseline", "attnstudy.data.text", "attnstudy.metrics")
 BASELINE_PACKAGES = ("numpy", "scipy", "scikit-learn")
@@ -35,7 +36,8 @@ RESULTS_CODE = ("attnstudy.pipeline.results", "attnstudy.pipeline.runs",
                 "attnstudy.pipeline.publish", "attnstudy.config")
 RESULTS_PACKAGES = ("jax", "jaxlib", "flax", "numpy", "pandas", "pyarrow")
 ANALYSIS_CODE = ("attnstudy.analysis.analyse", "attnstudy.analysis.sections",
-                 "attnstudy.analysis.attention_effects",
+                 "attnstudy.analysis.attention_effects", "attnstudy.analysis.seed_level",
+                 "attnstudy.stats.equivalence", "attnstudy.stats.verdicts",
                  "attnstudy.analysis.claims", "attnstudy.analysis.claim_rules",
                  "attnstudy.stats.bootstrap", "attnstudy.stats.intervals", "attnstudy.stats.tests",
                  "attnstudy.metrics", "attnstudy.data.probes", "attnstudy.report.ledger_text")
@@ -69,7 +71,13 @@ def analysis_key(cfg: Config, out: Path) -> str:
                      "scikit-learn", "pandas", "jinja2"),
                      extra=[file_digest(out / "results.json"),
                             file_digest(out / "test_predictions.parquet"),
-                            cache.probes_digest(), file_digest(CLAIMS), file_digest(LEDGER)])
+                            cache.probes_digest(), file_digest(CLAIMS), file_digest(LEDGER),
+                            _digest_or_none(RERUN_SPREAD)])
+
+
+def _digest_or_none(path: Path) -> str | None:
+    """The seed-level verdicts read the rerun spread when the file exists."""
+    return file_digest(path) if path.is_file() else None
 
 
 # ----------------------------------------------------------------------------- steps

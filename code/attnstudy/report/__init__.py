@@ -4,9 +4,11 @@
     style     palette, labels, model order, matplotlib style
     figkit    the figure registry (@figure(name, caption=...)) and shared drawing helpers
     figures   one function per figure, registered with its caption; imports figures_attention
-              (attention statistics, training entropy, heat maps relative to uniform)
+              (attention statistics, training entropy, heat maps relative to uniform) and
+              figures_seed (conicity)
     draw      save the figures (svg, png, csv) in worker processes, memoised
-    facts     the context the templates read, computed from the results
+    facts     the context the templates read, computed from the results (seed_facts: the
+              v3 sections' part, from analysis.json's seed_level section and sweep.json)
     citation  paper/citation.toml + the results' date and commit: the citation, BibTeX,
               the <head>'s citation tags and CITATION.cff
     fmt       number formats and the Jinja filters

@@ -16,7 +16,7 @@ import tomllib
 from attnstudy.analysis.sections import PAIR_CONSISTENCY
 from attnstudy.config import ROOT
 from attnstudy.metrics import LOWER_IS_BETTER, METRIC_LABELS
-from attnstudy.report import citation, verdicts, wording
+from attnstudy.report import citation, seed_facts, verdicts, wording
 from attnstudy.report.benchmark import bench_table, settings_grid
 from attnstudy.report.figures_attention import heat_scale, pick_heat, pick_short, typical_len
 from attnstudy.report.style import baseline_label, order, ratio_css
@@ -332,7 +332,7 @@ def context(b: dict) -> dict:
         "above_baseline": [m for m in models if base_acc is not None
                            and summ[m]["accuracy"]["mean"] > base_acc],
         "cmp": cmp, "citation": citation.facts(citation.load(), res),
-        "swept": b.get("swept", False),
+        "swept": b.get("swept", False), "v3": seed_facts.context(b, cmp),
         "pairs": pairs, "margin": margin,
         # seed-ensemble accuracy of each model (secondary basis), as the pairwise rows record it
         "ens_acc": {m: acc for p in ana["pairwise"]

@@ -4,8 +4,8 @@
     def fig_metrics(analysis) -> (matplotlib Figure, DataFrame of exactly the data drawn)
 
 The registry (FIGURES, `figure`, `available`, `parts`) is attnstudy.report.figkit's; importing
-this module registers every figure (those of figures_attention, figures_tokens and
-figures_training too). Drawing only ever reads the results files.
+this module registers every figure (those of figures_attention, figures_tokens,
+figures_training and figures_seed too). Drawing only ever reads the results files.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from matplotlib.patches import Patch
 
 from attnstudy.report import (  # noqa: F401  (importing registers their figures)
     figures_attention,
+    figures_seed,
     figures_tokens,
     figures_training,
 )
@@ -39,7 +40,7 @@ __all__ = ["FIGURES", "Spec", "available", "figure", "figure_facts", "parts"]
 # the figure modules, for the drawing memo (attnstudy.report.draw)
 MODULES = ("attnstudy.report.figkit", "attnstudy.report.figures",
            "attnstudy.report.figures_attention", "attnstudy.report.figures_tokens",
-           "attnstudy.report.figures_training")
+           "attnstudy.report.figures_training", "attnstudy.report.figures_seed")
 METRICS = (("accuracy", "Accuracy"), ("f1", "F1"), ("roc_auc", "ROC-AUC"))
 
 

@@ -2,7 +2,8 @@
 
     load(Path("build/results")) -> {"results", "analysis", "attention": dicts,
                                     "predictions": DataFrame (one row per test review),
-                                    "bench": dict | None}
+                                    "bench": dict | None, "swept": bool,
+                                    "sweep": dict | None (sweep.json)}
 
 `attnstudy.schema.validate_results` decides whether the results set is usable (schema version,
 config hash across files, fields, runs, parquet columns); a refusal is a one-line UserError.
@@ -26,7 +27,20 @@ def load(results_dir: Path) -> dict:
     bundle["predictions"] = pd.read_parquet(d / "test_predictions.parquet")
     bundle["bench"] = _bench(d / "bench.json", bundle["results"]["config_hash"])
     bundle["swept"] = (d / "sweep.json").is_file()  # settings chosen by the validation sweep
+    bundle["sweep"] = _sweep(d / "sweep.json") if bundle["swept"] else None
     return bundle
+
+
+def _sweep(path: Path) -> dict:
+    """sweep.json (attnstudy.pipeline.sweep.run_sweep): its stages with every grid point's
+    validation record, the choices and the edge flags."""
+    try:
+        sweep = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise UserError(f"cannot read {path}: {e}; rerun `attnstudy sweep`") from None
+    if not isinstance(sweep, dict) or not isinstance(sweep.get("stages"), list):
+        raise UserError(f"{path} has no `stages` list; rerun `attnstudy sweep`")
+    return sweep
 
 
 def _bench(path: Path, config_hash: str) -> dict | None:

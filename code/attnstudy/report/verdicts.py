@@ -1,4 +1,7 @@
-"""The report's verdict vocabulary: one pure rule decides how every comparison is worded.
+"""The report's verdict vocabulary: one pure rule decides how every comparison is worded. The
+rule itself (`decide`, `Verdict`, `VERDICTS`) lives in attnstudy.stats.verdicts, below the
+analysis, so analysis.json records the verdicts of its seed-level comparisons beside their
+numbers; this module re-exports it and adds the words.
 
     decide(diff, lo, hi, margin, spread=None, equivalence=None) -> Verdict
     per_seed(a, b) -> {"diff", "lo", "hi", "df"}   (Welch interval of per-seed means)
@@ -24,57 +27,13 @@ from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 
 from attnstudy.config import ROOT
 from attnstudy.errors import UserError
+from attnstudy.stats.verdicts import VERDICTS, Verdict, decide  # noqa: F401  (the one rule)
 
-VERDICTS = ("better", "worse", "equivalent", "inconclusive")
 CLAIMS = ROOT / "paper" / "claims.toml"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    word: str     # one of VERDICTS
-    noise: bool   # the interval excludes 0 but |diff| <= rerun spread (word: inconclusive)
-    why: str      # the reason, for hover texts and tests
-
-    @property
-    def finding(self) -> bool:
-        """Whether the comparison may be worded as a difference (shaded in tables)."""
-        return self.word in ("better", "worse")
-
-
-def decide(diff: float, lo: float, hi: float, margin: float, spread: float | None = None,
-           equivalence: dict | bool | None = None) -> Verdict:
-    """The verdict of a difference `diff` (A minus B) with interval [lo, hi].
-
-    `margin`: the declared equivalence margin (> 0); `spread`: the largest accuracy change a
-    rerun on another machine produced (None: not measured); `equivalence`: the result of an
-    equivalence test when one was run, True/False or {"equivalent": bool} / {"p": p, "alpha": a}
-    (TOST p: the larger of the two one-sided p-values)."""
-    if not all(map(math.isfinite, (diff, lo, hi))) or lo > hi:
-        raise ValueError(f"verdicts.decide: bad interval {lo} to {hi} for difference {diff}")
-    if not margin > 0:
-        raise ValueError(f"verdicts.decide: the equivalence margin must be > 0, not {margin}")
-    if _equivalent(equivalence):
-        return Verdict("equivalent", False, f"equivalence test within ±{margin:g}")
-    if -margin <= lo and hi <= margin:
-        return Verdict("equivalent", False, f"interval within ±{margin:g}")
-    if lo > 0 or hi < 0:
-        if spread is not None and abs(diff) <= spread:
-            return Verdict("inconclusive", True, f"|difference| ≤ rerun spread {spread:g}")
-        return Verdict("better" if lo > 0 else "worse", False, "interval excludes 0")
-    return Verdict("inconclusive", False, "interval includes 0")
-
-
-def _equivalent(eq: dict | bool | None) -> bool:
-    if eq is None or isinstance(eq, bool):
-        return bool(eq)
-    if "equivalent" in eq:
-        return bool(eq["equivalent"])
-    return eq["p"] < eq.get("alpha", 0.05)
 
 
 def per_seed(a: dict, b: dict, level: float = 0.95) -> dict:

@@ -15,11 +15,11 @@ importance" or "more than random" appears only when its interval says so.
 from __future__ import annotations
 
 import collections
-import tomllib
 from pathlib import Path
 
 from attnstudy.config import ROOT
 from attnstudy.errors import UserError
+from attnstudy.stats import verdicts
 from attnstudy.stats.intervals import mean_ci
 
 RERUN_SPREAD = ROOT / "paper" / "rerun_spread.toml"
@@ -111,19 +111,6 @@ def recurrence(ledger: list[dict]) -> dict:
 
 def rerun_spread(path: Path | None = None) -> dict | None:
     """paper/rerun_spread.toml (or `path`) with `diffs` {model: rerun - published}, `max` (the
-    largest |diff|, a fraction) and `worst` (its model); None without the file."""
-    path = path or RERUN_SPREAD
-    if not path.is_file():
-        return None
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        diffs = {m: v["rerun"] - v["published"] for m, v in raw["accuracy"].items()}
-    except (tomllib.TOMLDecodeError, KeyError, TypeError) as e:
-        raise UserError(f"{path.name}: needs [accuracy.<model>] tables with published and "
-                        f"rerun ({e})") from e
-    changed = [v.get("decisions_changed") for v in raw["accuracy"].values()]
-    return {"rerun_cpu": None, "published_cpu": None, **raw, "diffs": diffs,
-            "max": max(abs(d) for d in diffs.values()),
-            "worst": max(diffs, key=lambda m: abs(diffs[m])),
-            # per model: how many of its test decisions the rerun changed (None: not measured)
-            "decisions_changed": None if None in changed else (min(changed), max(changed))}
+    largest |diff|, a fraction) and `worst` (its model); None without the file. Read by
+    attnstudy.stats.verdicts.rerun_spread, which the analysis' seed-level verdicts use too."""
+    return verdicts.rerun_spread(path or RERUN_SPREAD)

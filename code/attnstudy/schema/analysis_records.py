@@ -10,6 +10,7 @@ from pydantic import Field
 
 from attnstudy.schema.attention_records import AttentionSection
 from attnstudy.schema.base import Hex16, Loose, Stat, keyed
+from attnstudy.schema.seed_level_records import SeedLevelSection
 
 
 class Pairwise(Loose):
@@ -154,6 +155,9 @@ class AnalysisFile(Loose):
     negation: NegationSection = Field(description="negation in real reviews and in probes")
     faithfulness: dict[str, FaithfulnessSummary] = keyed("per model with attention", "<model>")
     attention: AttentionSection
+    seed_level: SeedLevelSection | None = Field(
+        None, description="seed-level comparisons, conicity and lexicon shares "
+        "(attnstudy.analysis.seed_level); absent in analyses written before it existed")
     ledger: list[LedgerRow]
 
 

@@ -30,8 +30,16 @@ detects with the given power (statsmodels' `TTestIndPower`, Cohen's d times the 
 `mde_from_se` the normal-approximation MDE, (z_{1-alpha/2} + z_power) * SE, for an estimate
 with a known standard error such as the hierarchical bootstrap's.
 
+Many pairs at once (`review_resampled_accuracy`, `seed_bootstrap_diff`): the analysis compares
+a dozen model pairs scored on the same test reviews. One set of review resamples serves every
+model (as `paired_reviews` does for one pair): each run's accuracy on each resample is one
+matrix product of the stacked runs, in float32, which is exact here (0/1 times counts summed to
+at most n < 2**24), so the result does not depend on the BLAS or its threads; each pair then
+resamples its seeds from its own seeded stream. Per pair this is the same bootstrap as
+`hierarchical_diff` with paired reviews, at the cost of one review resampling for all pairs.
+
 Accuracy differences are fractions (0.005 = 0.5 points). Functions return numbers only; the
-verdict words (better, worse, equivalent, inconclusive) are the report's (report/verdicts.py).
+verdict rule (better, worse, equivalent, inconclusive) is attnstudy.stats.verdicts'.
 """
 
 from __future__ import annotations
@@ -103,6 +111,69 @@ def hierarchical_diff(correct_a, correct_b, n_boot: int = 2000, seed: int = 0,
             "ci_high": float(high), "level": level, "se": float(samples.std(ddof=1))
             if n_boot > 1 else 0.0, "p_two_sided": p, "n_boot": n_boot, "n_seeds_a": sa,
             "n_seeds_b": sb, "n_reviews": int(a.shape[1]), "samples": samples}
+
+
+SHARED_CHUNK = 256  # review resamples per matrix product in review_resampled_accuracy
+
+
+def review_resampled_accuracy(correct: dict, n_boot: int, seed: int) -> dict:
+    """Each run's accuracy on each of `n_boot` resamples of the test reviews, the resamples
+    shared by every model (paired reviews).
+
+    correct: {name: <bool>[seeds, n]}, the same n reviews in the same column order for every
+    name. Returns {name: <float64>[seeds, n_boot]}; replicate j of every run is scored on the
+    same resample j, drawn from np.random.default_rng([seed, 0]) alone (so a name's values do
+    not depend on which other names are passed).
+    """
+    names = list(correct)
+    mats = [_correct(correct[k], f"correct[{k!r}]") for k in names]
+    n = mats[0].shape[1]
+    if any(m.shape[1] != n for m in mats):
+        raise ValueError("every model must be scored on the same test reviews")
+    if n >= 2 ** 24:
+        raise ValueError("float32 counts are exact only below 2**24 reviews")
+    if n_boot < 1:
+        raise ValueError("n_boot must be positive")
+    stack = np.concatenate(mats).astype(np.float32)  # [runs, n]
+    rng = np.random.default_rng([seed, 0])
+    out = np.empty((len(stack), n_boot))
+    for start in range(0, n_boot, SHARED_CHUNK):
+        reps = min(SHARED_CHUNK, n_boot - start)
+        counts = _review_counts(rng, n, reps).astype(np.float32)  # [n, reps]
+        out[:, start:start + reps] = (stack @ counts).astype(np.float64) / n  # exact sums
+    rows = np.cumsum([0] + [len(m) for m in mats])
+    return {k: out[rows[i]:rows[i + 1]] for i, k in enumerate(names)}
+
+
+def seed_bootstrap_diff(acc_a, acc_b, seed, level: float = 0.95) -> dict:
+    """The hierarchical bootstrap of A - B from `review_resampled_accuracy`: replicate j draws
+    the seeds of A and of B independently, with replacement, and takes the difference of their
+    mean accuracies on review resample j.
+
+    acc_a <float64>[seeds_a, n_boot], acc_b <float64>[seeds_b, n_boot]; `seed` seeds the seed
+    draws (any value np.random.default_rng takes, e.g. [seed, 1, pair id]). The observed
+    difference is not known here (it is on the full reviews): `diff` is left to the caller.
+    Returns {"ci_low", "ci_high", "level", "se", "p_two_sided", "n_boot", "samples"} as
+    `hierarchical_diff` does.
+    """
+    a, b = np.asarray(acc_a, np.float64), np.asarray(acc_b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1] or not len(a) or not len(b):
+        raise ValueError(f"need <float>[seeds, n_boot] each with the same n_boot: {a.shape}, "
+                         f"{b.shape}")
+    if not 0 < level < 1:
+        raise ValueError("level must be in (0, 1)")
+    n_boot = a.shape[1]
+    rng = np.random.default_rng(seed)
+    col = np.arange(n_boot)
+    pick_a = rng.integers(0, len(a), (len(a), n_boot))  # [seeds_a, n_boot]
+    pick_b = rng.integers(0, len(b), (len(b), n_boot))
+    samples = a[pick_a, col].mean(0) - b[pick_b, col].mean(0)
+    tail = (1 - level) / 2
+    low, high = np.quantile(samples, [tail, 1 - tail])
+    p = min(1.0, 2 * min(float((samples <= 0).mean()), float((samples >= 0).mean())))
+    return {"ci_low": float(low), "ci_high": float(high), "level": level,
+            "se": float(samples.std(ddof=1)) if n_boot > 1 else 0.0, "p_two_sided": p,
+            "n_boot": n_boot, "samples": samples}
 
 
 def _margin(margin: float, alpha: float) -> None:

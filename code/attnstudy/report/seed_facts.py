@@ -1,0 +1,147 @@
+"""What the v3 results sections say (paper/prose/seed_level.html.j2), from analysis.json's
+`seed_level` section (attnstudy.analysis.seed_level) and the sweep's sweep.json:
+
+    context(bundle, cmp) -> {"present", "pairs", "verdicts", "mde", "disagree", "conicity",
+                             "lexicon", "rule", "arms", "sweep", "absent", ...}
+
+`cmp` is the report's headline comparator (facts.comparator), so the section can say where its
+verdicts differ from the pairwise table's. Every value is read or counted from the results; a
+measure these results lack is listed in `absent` and the prose says so instead of showing it.
+"""
+
+from __future__ import annotations
+
+import collections
+import statistics
+
+from attnstudy.report.style import order
+from attnstudy.report.verdicts import PHRASES
+from attnstudy.stats.equivalence import mde_from_se
+
+ARM_MODELS = ("additive", "bilstm_mean", "embed_additive", "embed_mean")
+ARM_PAIRS = (("additive", "bilstm_mean"), ("embed_additive", "embed_mean"),
+             ("additive", "embed_additive"), ("bilstm_mean", "embed_mean"))
+
+
+def _within(stat: dict | None) -> str | None:
+    """Where a Stat's interval over seeds lies: "above" 0, "below", "includes" 0, or None
+    (missing, or one seed: no interval)."""
+    if not stat or stat.get("n", 0) < 2 or stat.get("ci_low") is None:
+        return None
+    return "above" if stat["ci_low"] > 0 else "below" if stat["ci_high"] < 0 else "includes"
+
+
+def _pairs(sl: dict, cmp) -> tuple[list[dict], list[dict]]:
+    """(rows, disagreements with the pairwise table's verdict)."""
+    rows, disagree = [], []
+    for p in sl["pairs"]:
+        other = cmp(p["a"], p["b"]) if cmp else None
+        row = {**p, "finding": p["verdict"] in ("better", "worse"),
+               "welch": other and other["verdict"]}
+        rows.append(row)
+        if other and other["verdict"] != p["verdict"]:
+            disagree.append(row)
+    return rows, disagree
+
+
+def _mde(rows: list[dict], sl: dict) -> dict | None:
+    """The MDEs of the pairs with two or more seeds on both sides: range, median, how many
+    lie within the margin, and the factor (z_{1-alpha/2} + z_power) they are of the SE."""
+    vals = [r["mde"] for r in rows if r["n_seeds_a"] > 1 and r["n_seeds_b"] > 1]
+    if not vals:
+        return None
+    margin = sl["margin"]
+    seeds = [r["mde_seeds"] for r in rows if r.get("mde_seeds") is not None]
+    return {"min": min(vals), "max": max(vals), "median": statistics.median(vals),
+            "factor": mde_from_se(1.0, sl["alpha"], sl["power"]),
+            "n": len(vals), "below_margin": sum(v <= margin for v in vals),
+            "seeds_min": min(seeds, default=None), "seeds_max": max(seeds, default=None)}
+
+
+def _conicity(sl: dict) -> list[dict]:
+    out = []
+    for m in order(sl.get("conicity") or {}):
+        c = sl["conicity"][m]
+        out.append({"model": m, "n_seeds": c["n_seeds"], "states": c["states"],
+                    "embeddings": c["embeddings"], "diff": c["states_minus_embeddings"],
+                    "where": _within(c["states_minus_embeddings"])})
+    return out
+
+
+def _lexicon(sl: dict) -> list[dict]:
+    out = []
+    for m in order(sl.get("lexicon") or {}):
+        x = sl["lexicon"][m]
+        lifts = [v for v in x["lift_per_seed"] if v is not None]
+        out.append({"model": m, **x, "lift_min": min(lifts, default=None),
+                    "lift_max": max(lifts, default=None),
+                    "excess_where": _within(x.get("excess"))})
+    return out
+
+
+def _arms(b: dict, sl: dict) -> dict:
+    """The non-contextual arm beside the BiLSTM pair: per model accuracy, states conicity,
+    attention entropy and lexicon lift (each None when not measured), and the pairs' rows."""
+    ana = b["analysis"]
+    summ, stats = ana["summary"], (ana.get("attention") or {}).get("statistics") or {}
+    models = [m for m in ARM_MODELS if m in summ]
+    rows = []
+    for m in models:
+        ent = ((((stats.get(m) or {}).get("statistics") or {}).get("entropy") or {})
+               .get("median") or {}).get("mean")
+        rows.append({"model": m, "accuracy": summ[m]["accuracy"],
+                     "conicity": ((sl.get("conicity") or {}).get(m) or {}).get("states"),
+                     "entropy": ent,
+                     "lift": ((sl.get("lexicon") or {}).get(m) or {}).get("lift")})
+    by = {(p["a"], p["b"]): p for p in sl["pairs"]}
+    pairs = [by[ab] for ab in ARM_PAIRS if ab in by]
+    return {"rows": rows, "pairs": pairs, "models": models,
+            "missing": [m for m in ARM_MODELS if m not in summ]}
+
+
+def sweep_tables(sweep: dict | None) -> list[dict]:
+    """One table per sweep stage: {"setting", "scope", "values", "rows": [{"model", "scores"
+    [val_accuracy per value, None where not run], "chosen", "edge"}], "shared" (the mean row of
+    a shared stage or None)}."""
+    if not sweep:
+        return []
+    out = []
+    for st in sweep["stages"]:
+        raw = list(st["values"])  # as declared: ints for lengths, floats for rates
+        points = {(p["model"], float(p["value"])): p["val_accuracy"] for p in st["runs"]}
+        choices = st.get("choices") or {}
+        rows = []
+        for m in order(st["models"]):
+            c = choices.get(m) or {}
+            rows.append({"model": m, "scores": [points.get((m, float(v))) for v in raw],
+                         "chosen": c.get("value"), "edge": c.get("edge")})
+        shared = None
+        if st.get("scope") == "shared" and choices:
+            c = next(iter(choices.values()))
+            scores = c.get("scores") or {}
+            shared = {"scores": [scores.get(str(v)) for v in raw], "chosen": c.get("value"),
+                      "edge": c.get("edge")}
+        values = raw
+        out.append({"setting": st["setting"], "scope": st.get("scope"), "values": values,
+                    "rows": rows, "shared": shared,
+                    "n_runs": len(st["runs"])})
+    return out
+
+
+def context(b: dict, cmp=None) -> dict:
+    """The v3 sections' context (module docstring)."""
+    sl = (b["analysis"] or {}).get("seed_level")
+    sweep = b.get("sweep")
+    base = {"present": sl is not None, "sweep": sweep_tables(sweep), "phrases": PHRASES,
+            "sweep_record": sweep, "at_edge": (sweep or {}).get("at_edge") or []}
+    if sl is None:
+        return {**base, "absent": {"measures": ["conicity", "lexicon"], "models": []}}
+    rows, disagree = _pairs(sl, cmp)
+    seeds = [v["n_seeds"] for v in sl["models"].values()]
+    return {**base, "sl": sl, "pairs": rows, "disagree": disagree,
+            "verdicts": collections.Counter(r["verdict"] for r in rows),
+            "noise": [r for r in rows if r["noise"]],
+            "mde": _mde(rows, sl), "seeds_min": min(seeds, default=0),
+            "seeds_max": max(seeds, default=0), "conicity": _conicity(sl),
+            "lexicon": _lexicon(sl), "rule": sl.get("lexicon_rule"), "arms": _arms(b, sl),
+            "absent": sl.get("absent") or {"measures": [], "models": []}}

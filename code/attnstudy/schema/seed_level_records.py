@@ -1,0 +1,107 @@
+"""The records of analysis.json's `seed_level` section (attnstudy.analysis.seed_level): the v3
+comparisons at the unit of replication (the training run) and the per-model conicity and
+lexicon measures. Loose records, like the rest of analysis.json."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from attnstudy.schema.base import Loose, Stat, keyed
+
+
+class Tost(Loose):
+    p: float | None = Field(description="the larger of the two one-sided p-values (null: the "
+                            "seeds have no variance to test with)")
+    p_lower: float | None = Field(description="H0: difference <= -margin")
+    p_upper: float | None = Field(description="H0: difference >= margin")
+    equivalent: bool = Field(description="p < alpha (bootstrap: the interval below inside "
+                             "+-margin)")
+
+
+class BootTost(Tost):
+    ci_low: float = Field(description="(1 - 2 alpha) percentile interval: low end")
+    ci_high: float = Field(description="... high end")
+    ci_level: float = Field(description="1 - 2 alpha (0.90)")
+
+
+class SeedTost(Tost):
+    df: float = Field(description="Welch degrees of freedom")
+
+
+class SeedPair(Loose):
+    """A - B on per-seed mean test accuracy (fractions)."""
+    a: str = Field(description="model A (or \"baseline\": the TF-IDF fit, one seed)")
+    b: str = Field(description="model B")
+    why: list[str] = Field(description="why the pair is compared (\"vs bilstm\", an attention "
+                           "arm, a claim id)")
+    n_seeds_a: int = Field(description="seeds of A")
+    n_seeds_b: int = Field(description="seeds of B")
+    n_reviews: int = Field(description="test reviews")
+    acc_a: float = Field(description="per-seed mean accuracy of A")
+    acc_b: float = Field(description="... of B")
+    diff: float = Field(description="acc_a - acc_b")
+    ci_low: float = Field(description="hierarchical bootstrap interval (seeds, then the same "
+                          "reviews) at ci_level: low end")
+    ci_high: float = Field(description="... high end")
+    ci_level: float = Field(description="1 - alpha (0.95)")
+    se: float = Field(description="standard deviation of the bootstrap replicates")
+    p_two_sided: float = Field(description="two-sided bootstrap p of diff")
+    tost: BootTost = Field(description="bootstrap TOST against +-margin")
+    seed_tost: SeedTost | None = Field(description="Welch TOST on per-seed accuracies (training "
+                                       "variance only); null with one seed on either side")
+    mde: float = Field(description="minimum detectable difference at the declared power: "
+                       "(z_{1-alpha/2} + z_power) * se")
+    mde_seeds: float | None = Field(description="the same for a Welch t-test on per-seed "
+                                    "accuracies (pooled seed SD); null with one seed")
+    seed_sd: float | None = Field(description="pooled SD of per-seed accuracies")
+    verdict: str = Field(description="better, worse, equivalent or inconclusive "
+                         "(attnstudy.stats.verdicts, with the rerun spread)")
+    noise: bool = Field(description="interval excludes 0, difference within the rerun spread")
+    verdict_why: str = Field(description="the rule's reason")
+
+
+class ConicityOverSeeds(Loose):
+    n_seeds: int = Field(description="runs with a conicity record")
+    states: Stat | None = Field(description="per-run mean over test reviews, over seeds")
+    embeddings: Stat | None = Field(description="the same for the token embeddings")
+    states_minus_embeddings: Stat | None = Field(description="per seed, states - embeddings")
+
+
+class LexiconOverSeeds(Loose):
+    n_seeds: int = Field(description="runs with a lexicon record")
+    lift_per_seed: list[float | None] = Field(description="each run's lift, in seed order")
+    lift: Stat | None = Field(description="attention mass / token share, over seeds")
+    attention_mass: Stat | None = Field(description="over seeds")
+    token_share: Stat | None = Field(description="over seeds")
+    excess: Stat | None = Field(description="mean per-review mass - share, over seeds")
+
+
+class LexiconRule(Loose):
+    """paper/claims.toml [[v3_rules]] kind lexicon_share, evaluated."""
+    id: str | None = Field(description="the claim id")
+    model: str | None = Field(description="the model the rule is about")
+    verdict: str = Field(description="supported, partly supported, not supported or "
+                         "inconclusive (not measured)")
+    measured: bool = Field(description="the model had at least two seeds with a lift")
+    interval: str = Field(description="what the excess interval resamples")
+
+
+class SeedLevelSection(Loose):
+    """Seed-level comparisons and the per-model measures of issue #27."""
+    basis: str = Field(description="the comparison basis in words")
+    margin: float = Field(description="equivalence margin (claims.toml [equivalence])")
+    alpha: float = Field(description="level of each one-sided test; intervals at 1 - alpha")
+    power: float = Field(description="power of the MDE")
+    n_boot: int = Field(description="bootstrap replicates")
+    seed: int = Field(description="bootstrap seed (the analysis seed)")
+    rerun_spread: dict | None = Field(description="the rerun spread the verdicts use (max, "
+                                      "worst model, the results config it was measured on)")
+    best_validation_model: str | None = Field(description="highest mean selected validation "
+                                              "accuracy")
+    models: dict[str, dict] = keyed("n_seeds, seeds and per-seed accuracy (Stat)", "<model>")
+    pairs: list[SeedPair] = Field(description="the headline pairs")
+    conicity: dict[str, ConicityOverSeeds] = keyed("models whose runs record it", "<model>")
+    lexicon: dict[str, LexiconOverSeeds] = keyed("models whose runs record it", "<model>")
+    lexicon_rule: LexiconRule | None = Field(description="null without such a rule")
+    absent: dict[str, list[str]] = keyed("measures and non-contextual models these results "
+                                         "lack", "<kind>")

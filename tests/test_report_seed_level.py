@@ -1,0 +1,277 @@
+"""The v3 results sections (paper/prose/seed_level.html.j2, attnstudy.report.seed_facts): each
+sentence driven to each verdict from the records it rests on, the absent measures said to be
+absent, the sweep table and the conicity figure. Results from the synthetic fixture
+(tests/fixtures/make_results.py), edited as in tests/test_report_prose.py."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import re
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pytest
+
+from attnstudy.analysis import seed_level as sl
+from attnstudy.analysis.sections import runs_by_model
+from attnstudy.pipeline import sweep as sweep_mod
+from attnstudy.report import figures, render, results
+from attnstudy.report.facts import context
+from attnstudy.stats import equivalence as eq
+
+_spec = importlib.util.spec_from_file_location(
+    "make_results", Path(__file__).parent / "fixtures" / "make_results.py")
+make_results = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_results)
+_tests = importlib.util.spec_from_file_location(
+    "test_seed_level", Path(__file__).parent / "test_seed_level.py")
+seed_tests = importlib.util.module_from_spec(_tests)
+_tests.loader.exec_module(seed_tests)
+
+PHRASE = {"better": "more accurate than", "worse": "less accurate than",
+          "equivalent": "equivalent in accuracy to",
+          "inconclusive": "not distinguishable in accuracy from",
+          "noise": "not distinguishable in accuracy from"}
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    return results.load(make_results.make(tmp_path_factory.mktemp("results")))
+
+
+def _html(b: dict) -> str:
+    stub = [{"name": n, "svg_bytes": b"<svg/>", "aspect": 0.5} for n in figures.available(b)]
+    return render.render_html(context(b), stub)
+
+
+def _text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def _section(html: str, id: str) -> str:
+    return _text(re.split(r"<h[23] ", html.split(f'id="{id}"', 1)[1], maxsplit=1)[0])
+
+
+def _row(html: str, table: str, *names: str) -> str:
+    rows = html.split(f'id="{table}"')[1].split("</table>")[0].split("<tr")
+    return next(r for r in rows if all(n in r for n in names))
+
+
+def _pair(b: dict, a: str, other: str, verdict: str) -> dict:
+    """Put an (a, other) row with `verdict` into the seed-level section, computed by the
+    analysis from correctness arrays that give it (test_seed_level._pair_for)."""
+    ca, cb = seed_tests._pair_for(verdict)
+    spread = b["analysis"]["seed_level"]["rerun_spread"]["max"]
+    acc = eq.review_resampled_accuracy({a: ca, other: cb}, 2000, 0)
+    row = {**sl.compare(a, other, {a: ca, other: cb}, acc, seed_tests.E, spread, 0),
+           "why": ["test"]}
+    pairs = b["analysis"]["seed_level"]["pairs"]
+    pairs[:] = [p for p in pairs if {p["a"], p["b"]} != {a, other}] + [row]
+    return row
+
+
+def _with_measures(b: dict, embed: bool = True) -> dict:
+    """Conicity for every run, lexicon shares for the attention models, and (embed) the
+    non-contextual arm's two models in the summary, as v3 results would have them."""
+    b = copy.deepcopy(b)
+    for r in b["results"]["runs"]:
+        k = 0.01 * r["seed"]
+        r["conicity"] = {"states": {"mean": (0.95 if r["model"] != "transformer" else 0.4) + k},
+                         "embeddings": {"mean": 0.3 + k}}
+        if r["model"] in ("additive", "mhsa"):
+            lift = 1.3 + 0.05 * r["seed"]
+            r["lexicon"] = {"lift": lift, "attention_mass": 0.1 * lift, "token_share": 0.1,
+                            "excess": 0.1 * lift - 0.1, "n_reviews": 200}
+    runs = runs_by_model(b["results"], b["results"]["config"])
+    s = b["analysis"]["seed_level"]
+    s["conicity"], s["lexicon"] = sl.conicity(runs), sl.lexicon(runs)
+    s["lexicon_rule"] = sl.lexicon_rule(seed_tests.RULE, s["lexicon"])
+    s["absent"] = {"measures": [], "models": []}
+    if embed:
+        summ = b["analysis"]["summary"]
+        for m in ("embed_additive", "embed_mean"):
+            summ[m] = copy.deepcopy(summ["bilstm_mean"])
+        for ab in (("embed_additive", "embed_mean"), ("additive", "embed_additive"),
+                   ("bilstm_mean", "embed_mean")):
+            _pair(b, *ab, "inconclusive")
+    return b
+
+
+# ----------------------------------------------------------------------------- absent
+
+def test_v2_results_say_what_is_absent(bundle):
+    html = _html(bundle)
+    flat = _section(html, "results-why-flat")
+    assert flat.count("is absent for these results") == 2  # conicity, lexicon
+    assert "Conicity" in flat and "sentiment-lexicon" in flat
+    assert "The non-contextual arm is incomplete in these results" in _text(html)
+    assert 'id="fig-conicity"' not in html and 'id="tab-lexicon"' not in html
+    assert "holds no sweep.json" in _section(html, "results-sweep")
+    assert 'id="tab-seed-level"' in html  # the comparisons themselves need no new measure
+
+
+def test_an_analysis_without_the_section_renders(bundle):
+    b = copy.deepcopy(bundle)
+    del b["analysis"]["seed_level"]
+    html = _html(b)
+    assert "predates the seed-level comparisons" in _section(html, "results-seed-level")
+    assert 'id="tab-seed-level"' not in html
+    assert "absent from this results set's analysis" in _text(html)
+
+
+# ----------------------------------------------------------------------------- verdicts
+
+@pytest.mark.parametrize("verdict", ["better", "worse", "equivalent", "inconclusive", "noise"])
+def test_table_and_arm_sentences_follow_the_verdict(bundle, verdict):
+    b = _with_measures(bundle)
+    _pair(b, "mhsa", "bilstm", verdict)
+    _pair(b, "embed_additive", "embed_mean", verdict)
+    html = _html(b)
+    want = "inconclusive" if verdict == "noise" else verdict
+    row = _row(html, "tab-seed-level", "MHSA", "BiLSTM<")
+    assert f"v-row-{want}" in row and ("is-finding" in row) == (want in ("better", "worse"))
+    assert ("rerun noise" in row) == (verdict == "noise")
+    flat = _section(html, "results-why-flat")
+    said = flat.split(f"Embeddings + additive attention is {PHRASE[verdict]} Embedding "
+                      "mean-pool (")[1].split(")")[0]
+    assert "between per-seed means" in said and "over seeds and reviews" in said
+    assert ("rerun spread" in said) == (verdict == "noise")
+    assert ("equivalence margin" in said) == (verdict == "equivalent")
+
+
+def test_verdict_counts_and_disagreements_with_the_pairwise_table(bundle):
+    b = copy.deepcopy(bundle)
+    welch = context(b)["cmp"]
+    html = _section(_html(b), "results-seed-level")
+    rows = b["analysis"]["seed_level"]["pairs"]
+    differ = [p for p in rows if welch(p["a"], p["b"])
+              and welch(p["a"], p["b"])["verdict"] != p["verdict"]]
+    assert f"Of {len(rows)} pairs," in html
+    if differ:
+        assert f"for {len(differ)} pair" in html and "the two verdicts differ" in html
+    else:
+        assert "has the same verdict there" in html
+    p = rows[0]  # make it disagree
+    other = welch(p["a"], p["b"])["verdict"]
+    p["verdict"] = next(w for w in ("better", "worse", "equivalent") if w != other)
+    text = _section(_html(b), "results-seed-level")
+    assert "the two verdicts differ" in text
+    assert f"{p['verdict']} here, {other} there" in text
+
+
+@pytest.mark.parametrize("mdes,words", [
+    ((0.003,), "Each is within the ±0.5-point margin"),
+    ((0.02,), "Each exceeds the ±0.5-point margin"),
+    ((0.003, 0.02), "are within the ±0.5-point margin; for the others")])
+def test_mde_sentence_compares_with_the_margin(bundle, mdes, words):
+    b = copy.deepcopy(bundle)
+    for i, p in enumerate(b["analysis"]["seed_level"]["pairs"]):
+        p["mde"] = mdes[i % len(mdes)]
+    text = _section(_html(b), "results-seed-level")
+    assert words in text and "80% power" in text
+    lo, hi = min(mdes), max(mdes)
+    assert f"{100 * lo:.2f}" in text and f"{100 * hi:.2f}" in text
+
+
+# ----------------------------------------------------------------------------- measures
+
+def test_conicity_sentence_and_figure(bundle):
+    b = _with_measures(bundle, embed=False)
+    html = _html(b)
+    flat = _section(html, "results-why-flat")
+    assert "is absent" not in flat.split("Attention on sentiment words")[0]
+    assert 'id="fig-conicity"' in html
+    assert "are more alike than their token embeddings" in flat  # every model, 2 seeds
+    con = b["analysis"]["seed_level"]["conicity"]
+    con["mhsa"]["states_minus_embeddings"].update(ci_low=-0.1, ci_high=0.2)
+    con["bilstm"]["states_minus_embeddings"].update(ci_low=-0.3, ci_high=-0.1)
+    con["transformer"]["states_minus_embeddings"].update(n=1)
+    flat = _section(_html(b), "results-why-flat")
+    assert "those of BiLSTM are less alike than the embeddings" in flat
+    assert "for MHSA the interval of the difference includes 0" in flat
+    assert "Transformer has one seed, so no interval" in flat
+    fig, df = figures.FIGURES["conicity"].draw(b["analysis"])
+    plt.close(fig)
+    assert set(df["vectors"]) == {"states", "embeddings"}
+    assert len(df) == 2 * len(b["results"]["runs"])  # one row per run and vector set
+    assert {"mean", "ci_low", "ci_high", "n_seeds"} <= set(df.columns)
+    assert "conicity" not in figures.available(bundle)
+
+
+@pytest.mark.parametrize("lifts,verdict", [
+    ((1.6, 1.62), "supported"), ((1.2, 1.21), "partly supported"),
+    ((0.9, 1.0), "not supported"), ((1.7,), "inconclusive")])
+def test_lexicon_rule_sentence_follows_its_verdict(bundle, lifts, verdict):
+    b = _with_measures(bundle, embed=False)
+    runs = [r for r in b["results"]["runs"] if r["model"] == "additive"]
+    for i, r in enumerate(runs):
+        if i < len(lifts):
+            r["lexicon"].update(lift=lifts[i], excess=0.1 * lifts[i] - 0.1 + 0.0001 * i)
+        else:
+            r["lexicon"] = None
+    s = b["analysis"]["seed_level"]
+    s["lexicon"] = sl.lexicon(runs_by_model(b["results"], b["results"]["config"]))
+    s["lexicon_rule"] = sl.lexicon_rule(seed_tests.RULE, s["lexicon"])
+    assert s["lexicon_rule"]["verdict"] == verdict
+    flat = _section(_html(b), "results-why-flat")
+    assert f"“Additive attention focuses on sentiment words” is {verdict}" in flat
+    assert ("cannot be applied" in flat) == (verdict == "inconclusive")
+    assert ("resamples seeds only" in flat) == (verdict != "inconclusive")
+
+
+def test_non_contextual_arm_table(bundle):
+    b = _with_measures(bundle)
+    html = _html(b)
+    assert 'id="tab-arms"' in html
+    for m in ("Embeddings + additive attention", "Embedding mean-pool", "BiLSTM-mean"):
+        assert m in _row(html, "tab-arms", m)
+    assert "The non-contextual arm asks whether" in _text(html)
+
+
+# ----------------------------------------------------------------------------- sweep
+
+def _sweep_record() -> dict:
+    """sweep.json as pipeline.sweep.run_sweep writes it, its choices made by sweep.select."""
+    stages, chosen = [], {}
+    grid = {"max_len": ([256, 400, 512], ("bilstm", "additive"), "shared"),
+            "learning_rate": ([1e-3, 3e-3, 1e-2, 3e-2], make_results.MODELS, "per_model")}
+    for name, (values, models, scope) in grid.items():
+        # peaked inside the grid, except MHSA's rate, which keeps rising to the top end
+        runs = [{"model": m, "value": v, "val_accuracy": 0.85 - 0.01 * (j - 1) ** 2
+                 + (0.05 if (name, m) == ("learning_rate", "mhsa") and v == 3e-2 else 0),
+                 "val_loss": 0.4, "run_key": f"{m}-{v}", "best_step": 10, "steps": 10}
+                for j, v in enumerate(values) for m in models]
+        stage = sweep_mod.Stage(name, tuple(values), tuple(models), scope)
+        choice = sweep_mod.select(stage, runs, applies_to=make_results.MODELS
+                                  if scope == "shared" else None)
+        chosen[name] = {m: c["value"] for m, c in choice.items()}
+        stages.append({"setting": name, "scope": scope, "values": values, "models": models,
+                       "runs": runs, "choices": {m: {**c, "scores": {
+                           str(k): x for k, x in c["scores"].items()}} for m, c in
+                           choice.items()}})
+    return {"profile": "full", "seed": 0, "metric": "val_accuracy", "stages": stages,
+            "at_edge": [{"setting": st["setting"], "model": m, "value": c["value"],
+                         "edge": c["edge"]} for st in stages
+                        for m, c in st["choices"].items() if c["at_edge"]
+                        and m in st["models"]]}
+
+
+def test_sweep_tables_show_every_grid_point_and_the_choices(bundle):
+    b = copy.deepcopy(bundle)
+    b["sweep"] = _sweep_record()
+    html = _html(b)
+    text = _section(html, "results-sweep")
+    assert "holds no sweep.json" not in text
+    for t in ("tab-sweep-max_len", "tab-sweep-learning_rate"):
+        assert f'id="{t}"' in html
+    row = _row(html, "tab-sweep-learning_rate", "MHSA")
+    assert row.count("%") == 4 and "<b>" in row and "(edge)" in row  # 3e-2 is the top end
+    assert "<b>" not in _row(html, "tab-sweep-max_len", "BiLSTM<")  # shared: bold mean only
+    mean = _row(html, "tab-sweep-max_len", ">mean<")
+    assert "<b>" in mean and ">400<" in mean and "edge" not in mean
+    assert b["sweep"]["at_edge"] == [{"setting": "learning_rate", "model": "mhsa",
+                                      "value": 3e-2, "edge": "high"}]
+    assert "1 choice sits at the edge of its grid" in text
+    assert "learning rate of MHSA at 0.03 (high end)" in text
+    assert "(edge)" not in _row(html, "tab-sweep-learning_rate", "BiLSTM<")
