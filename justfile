@@ -40,9 +40,11 @@ setup-dev: setup
     {{py}} -m pip install -q -e '.[dev]'
     touch "$stamp"
 
-# Run the test suite (includes an end-to-end smoke build).
+# Run the test suite (includes an end-to-end smoke build) in two worker processes, one per core
+# (pytest-xdist); the tests that share a costly fixture run in one worker (tests/conftest.py).
+# `just test -n0` runs them in this process.
 test *args: setup-dev
-    {{py}} -m pytest -q {{args}}
+    {{py}} -m pytest -q -n 2 --dist loadgroup --no-loadscope-reorder {{args}}
 
 # JAX vs PyTorch training-step benchmark -> build/results/bench.json (pass --quick for a shorter run).
 # Huge-page malloc for both frameworks: fresh large buffers page-fault slowly on these VMs

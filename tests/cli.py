@@ -1,5 +1,6 @@
-"""Run the command line as a user does: in a subprocess (`cli`), or in this process for the
-errors that stop before JAX computes anything (`run_main`)."""
+"""Run the command line as a user does: in a subprocess (`cli`), or in this process (`run_main`)
+for errors that stop before JAX computes anything and for results no test compares bit for bit
+with a CLI process's (this process's XLA is not single-threaded)."""
 
 from __future__ import annotations
 
@@ -28,9 +29,9 @@ def cli(build: Path, *args, imdb_dir: Path | None = None, check: bool = True):
 
 def run_main(monkeypatch, capsys, build: Path, *args, imdb_dir: Path | None = None):
     """`attnstudy.cli.main(args)` in this process, with outputs in `build` and the environment
-    `cli` gives its subprocess: for one-line errors that stop before JAX computes anything, at
-    no process start. The CLI does not pin this process to a core here (it would pin pytest).
-    Returns (exit code, stdout, stderr)."""
+    `cli` gives its subprocess, at no process start: for one-line errors, and for outputs whose
+    bits need not match a CLI process's. The CLI does not pin this process to a core here (it
+    would pin pytest), so XLA keeps its threads. Returns (exit code, stdout, stderr)."""
     from attnstudy import cli as command_line
     from attnstudy import config, cores
     from attnstudy.data import encode, imdb

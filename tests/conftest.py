@@ -4,6 +4,12 @@ Built once per session: the smoke build (`smoke_build`: the end-to-end, publish 
 tests) and the synthetic report with its PDF (`rendered_report`: the report and figure tests).
 Every process the tests start shares this process's XLA compile cache (ATTNSTUDY_COMPILE_CACHE),
 whatever build folder it writes to.
+
+`just test` runs the tests in two pytest-xdist workers with `--dist loadgroup`: the tests of one
+session fixture above form one group, as do a module's tests that share a module-scoped fixture
+(`pytest_collection_modifyitems` below), so each is computed once, by one worker; every other
+test goes to whichever worker is free. The smoke build's group comes first (the longest chain:
+its build, then its tests), so one worker starts it at once while the other takes the rest.
 """
 
 from __future__ import annotations
@@ -31,6 +37,44 @@ def load_fixture_module(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+SHARED = ("smoke_build", "rendered_report")  # session fixtures of a group each, longest first
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items) -> None:
+    """An `xdist_group` for every test that needs a costly shared fixture: the session's
+    (SHARED, one group per fixture) or its module's (one group per module), so that under
+    `--dist loadgroup` the fixture is computed by one worker only; the SHARED groups run first,
+    in their order (xdist hands out groups in collection order with --no-loadscope-reorder)."""
+    first = {name: [] for name in SHARED}
+    for item in items:
+        mark = item.get_closest_marker("xdist_group")
+        needs = set(item.fixturenames)
+        group = mark.args[0] if mark else next((name for name in SHARED if name in needs), None)
+        if group is None and any(defs[-1].scope == "module" for name, defs
+                                 in item._fixtureinfo.name2fixturedefs.items() if name in needs):
+            group = item.module.__name__
+        if group is not None and mark is None:
+            item.add_marker(pytest.mark.xdist_group(group))
+        if group in first:
+            first[group].append(item)
+    moved = [item for group in first.values() for item in group]
+    ids = {id(item) for item in moved}
+    items[:] = moved + [item for item in items if id(item) not in ids]
+
+
+@pytest.hookimpl(trylast=True)  # after xdist's hook has named each test's group
+def pytest_collection_finish(session) -> None:
+    """Under --dist loadgroup, fail rather than silently build the smoke build once per worker:
+    xdist tells its scheduler a test's group by a suffix of the test's id, which pytest 9.2
+    ignores (pytest-xdist#1386; hence pytest 9.1 in pyproject.toml)."""
+    if getattr(session.config.option, "loadgroup", False) and any(
+            item.get_closest_marker("xdist_group") and "@" not in item.nodeid
+            for item in session.items):
+        raise pytest.UsageError("pytest-xdist's --dist loadgroup does not group the tests with "
+                                f"pytest {pytest.__version__} (pytest-xdist#1386)")
 
 
 @pytest.fixture(scope="session")

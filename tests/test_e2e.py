@@ -67,21 +67,27 @@ def test_rebuild_from_scratch_is_bit_identical(built, imdb_dir, tmp_path):
     assert a.read_bytes() == b.read_bytes()
 
 
-def test_predict_and_evaluate(built, imdb_dir, tmp_path):
+def test_predict_and_evaluate(built, imdb_dir, tmp_path, monkeypatch, capsys):
+    """From the run cache, in this process (tests.cli.run_main; tests/test_publish.py runs
+    `predict` in CLI processes)."""
     from attnstudy.config import load_config
 
-    p = cli(built, "predict", "--profile", "smoke", "--model", "additive", "a great film",
-            "not good at all", imdb_dir=imdb_dir)
-    lines = [ln for ln in p.stdout.splitlines() if "\t" in ln][1:]
+    def run(*args) -> str:
+        code, out, err = run_main(monkeypatch, capsys, built, *args, imdb_dir=imdb_dir)
+        assert code == 0, err[-3000:]
+        return out
+
+    out = run("predict", "--profile", "smoke", "--model", "additive", "a great film",
+              "not good at all")
+    lines = [ln for ln in out.splitlines() if "\t" in ln][1:]
     assert len(lines) == 2 and all(0 <= float(ln.split("\t")[0]) <= 1 for ln in lines)
     tsv = tmp_path / "probe.tsv"
     tsv.write_text("text\tlabel\nwhat a great film\t1\na dull and boring film\t0\n")
-    p = cli(built, "evaluate", "--profile", "smoke", "--input", str(tsv), imdb_dir=imdb_dir)
+    out = run("evaluate", "--profile", "smoke", "--input", str(tsv))
     cfg = load_config("smoke")
-    assert p.stdout.count("accuracy") == len(cfg.train.models) * len(cfg.train.seeds)
-    p = cli(built, "predict", "--profile", "smoke", "--model", "mhsa", "--input", str(tsv),
-            imdb_dir=imdb_dir)
-    assert "ROC-AUC" in p.stdout
+    assert out.count("accuracy") == len(cfg.train.models) * len(cfg.train.seeds)
+    assert "ROC-AUC" in run("predict", "--profile", "smoke", "--model", "mhsa", "--input",
+                            str(tsv))
 
 
 @pytest.mark.parametrize("args, message", [

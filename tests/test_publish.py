@@ -50,9 +50,25 @@ def jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 def predict_json(build: Path, model: str, *args, imdb_dir=None) -> list[dict]:
+    """`predict --json` in a CLI process: single-threaded XLA, as the evaluation ran."""
     p = cli(build, "predict", "--profile", "smoke", "--model", model, "--json", *args,
             imdb_dir=imdb_dir)
     return [json.loads(line) for line in p.stdout.splitlines()]
+
+
+def here(monkeypatch, capsys, build: Path, *args, imdb_dir=None) -> str:
+    """stdout of the CLI run in this process (tests.cli.run_main), which must succeed: for
+    checks that compare no bits with a single-threaded process's, at no process start."""
+    code, out, err = run_main(monkeypatch, capsys, build, *args, imdb_dir=imdb_dir)
+    assert code == 0, err[-3000:]
+    return out
+
+
+def predict_here(monkeypatch, capsys, build: Path, model: str, *args) -> list[dict]:
+    """`predict --json` in this process (`here`)."""
+    out = here(monkeypatch, capsys, build, "predict", "--profile", "smoke", "--model", model,
+               "--json", *args)
+    return [json.loads(line) for line in out.splitlines()]
 
 
 # ----------------------------------------------------------------------------- export
@@ -123,11 +139,11 @@ def test_weights_reproduce_the_stored_test_predictions_bit_for_bit(built, fresh,
     assert not (fresh / "cache" / "runs").exists()  # no run cache was needed
 
 
-def test_predict_explain_gives_attention_and_gradient_importance(fresh):
+def test_predict_explain_gives_attention_and_gradient_importance(fresh, monkeypatch, capsys):
     text = "A wonderful film. I didn't expect to love it, but the acting is superb zzyzx!"
-    plain = predict_json(fresh, "mhsa", text)[0]
+    plain = predict_here(monkeypatch, capsys, fresh, "mhsa", text)[0]
     for m in ("additive", "mhsa", "bilstm"):
-        rec = predict_json(fresh, m, "--explain", text)[0]
+        rec = predict_here(monkeypatch, capsys, fresh, m, "--explain", text)[0]
         assert {"text", "tokens", "in_vocab", "weights", "importance", "prob",
                 "decision"} <= set(rec)
         n = len(rec["tokens"])
@@ -141,12 +157,14 @@ def test_predict_explain_gives_attention_and_gradient_importance(fresh):
         else:  # additive weights, and attention received (mean over heads, queries) sum to 1
             assert len(rec["weights"]) == n and min(rec["weights"]) >= 0
             assert abs(sum(rec["weights"]) - 1) < 1e-3
-    assert predict_json(fresh, "mhsa", "--explain", text)[0]["prob"] == plain["prob"]
-    p = cli(fresh, "predict", "--profile", "smoke", "--model", "additive", "--explain", text)
-    out = p.stdout
+    assert predict_here(monkeypatch, capsys, fresh, "mhsa", "--explain", text)[0]["prob"] == (
+        plain["prob"])
+    out = here(monkeypatch, capsys, fresh, "predict", "--profile", "smoke", "--model",
+               "additive", "--explain", text)
     assert "attention" in out and "gradient" in out and "wonderful" in out and "top:" in out
-    p = cli(fresh, "predict", "--profile", "smoke", "--model", "bilstm", "--explain", text)
-    assert "bilstm has no attention" in p.stdout and "gradient" in p.stdout
+    out = here(monkeypatch, capsys, fresh, "predict", "--profile", "smoke", "--model", "bilstm",
+               "--explain", text)
+    assert "bilstm has no attention" in out and "gradient" in out
 
 
 @pytest.fixture
@@ -174,17 +192,19 @@ def test_every_input_format_reads_the_same_rows(labelled):
                                "awful, a waste of time"], [1, 0, 1, 0])
 
 
-def test_evaluate_gives_accuracy_with_ci_and_paired_differences(fresh, labelled):
+def test_evaluate_gives_accuracy_with_ci_and_paired_differences(fresh, labelled, monkeypatch,
+                                                               capsys):
     from attnstudy.stats.bootstrap import paired_bootstrap
 
-    res = json.loads(cli(fresh, "evaluate", "--profile", "smoke", "--input", labelled["parquet"],
-                         "--json").stdout)
+    res = json.loads(here(monkeypatch, capsys, fresh, "evaluate", "--profile", "smoke", "--input",
+                          labelled["parquet"], "--json"))
     assert res["n"] == 18 and res["ci_level"] == 0.95
     assert [(r["model"], r["seed"]) for r in res["runs"]] == [(m, 0) for m in MODELS]
     y = np.array([1, 0, 1, 0, 1, 0] * 3)
     checked = ("additive", "mhsa")  # recomputed from `predict`'s probabilities
-    probs = {m: np.array([r["prob"] for r in predict_json(fresh, m, "--input",
-                                                          labelled["jsonl"])]) for m in checked}
+    probs = {m: np.array([r["prob"] for r in predict_here(monkeypatch, capsys, fresh, m,
+                                                          "--input", labelled["jsonl"])])
+             for m in checked}
     correct = {m: (p >= 0.5) == y for m, p in probs.items()}
     for r in res["runs"]:
         assert r["source"].endswith("weights")
@@ -198,13 +218,14 @@ def test_evaluate_gives_accuracy_with_ci_and_paired_differences(fresh, labelled)
             want = paired_bootstrap(correct["additive"], correct["mhsa"],
                                     CFG.analysis.bootstrap_samples, CFG.analysis.seed)
             assert {k: r[k] for k in want} == want
-    text = cli(fresh, "evaluate", "--profile", "smoke", "--input", labelled["tsv"]).stdout
+    text = here(monkeypatch, capsys, fresh, "evaluate", "--profile", "smoke", "--input",
+                labelled["tsv"])
     assert text.count("95% CI") == len(MODELS) + 1 and "paired differences" in text
 
 
-def test_the_run_cache_comes_first_when_present(built, imdb_dir, labelled):
-    res = json.loads(cli(built, "evaluate", "--profile", "smoke", "--input", labelled["csv"],
-                         "--json", imdb_dir=imdb_dir).stdout)
+def test_the_run_cache_comes_first_when_present(built, imdb_dir, labelled, monkeypatch, capsys):
+    res = json.loads(here(monkeypatch, capsys, built, "evaluate", "--profile", "smoke", "--input",
+                          labelled["csv"], "--json", imdb_dir=imdb_dir))
     assert len(res["runs"]) == len(MODELS) * len(CFG.train.seeds)
     assert {r["source"] for r in res["runs"]} == {"run cache"}
 

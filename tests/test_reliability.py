@@ -35,11 +35,22 @@ def test_non_utf8_review_is_named(tmp_path):
         imdb.load_raw(folder)
 
 
-def test_no_network_and_no_local_data_says_how_to_fix(monkeypatch):
+def test_no_network_and_no_local_data_says_how_to_fix(monkeypatch, tmp_path):
+    import datasets.config
+    import huggingface_hub.constants as hub
+
     monkeypatch.delenv("IMDB_DIR", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", "/nonexistent-hf-home")
+    # The libraries read these once, at import: offline mode and empty caches in their
+    # constants too, whichever test imported them first (online, the hub's connection
+    # timeouts cost this test ~20 s).
+    monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
     with pytest.raises(UserError, match="set IMDB_DIR to a folder"):
         imdb.load_raw(None)
 
