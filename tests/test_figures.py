@@ -30,7 +30,12 @@ from attnstudy.report.figures_attention import pick_heat
 from attnstudy.report.heat import query_independence, typical_len
 from attnstudy.report.style import label as fig_label
 from attnstudy.report.style import prose_label
-from tests.test_report import Doc, _text, built  # noqa: F401  (the rendered fixture report)
+from tests.test_report import (  # noqa: F401  (built: the rendered fixture report)
+    FIXTURE_FIGURES,
+    Doc,
+    _text,
+    built,
+)
 
 
 def _placed(html: str) -> list[str]:
@@ -68,7 +73,7 @@ def _html(bundle: dict) -> str:
 def test_every_placed_figure_has_svg_png_csv_linked(built):  # noqa: F811
     html, fig_dir = built["html"], built["paths"]["figures"]
     placed = _placed(html)
-    assert set(placed) == set(figures.FIGURES) and "additive" in placed
+    assert set(placed) == set(FIXTURE_FIGURES) and "additive" in placed
     for name in placed:
         block = html.split(f'<figure id="fig-{name}"')[1].split("</figure>")[0]
         links = {a["download"]: a["href"] for t, a in Doc(block).tags
@@ -110,7 +115,7 @@ def test_png_is_2x_with_title_and_footer(built):  # noqa: F811
 def test_alt_texts_state_numbers_from_the_results(built):  # noqa: F811
     html, res = built["html"], built["results"]
     alts = _alts(html)
-    assert set(alts) == set(figures.FIGURES)
+    assert set(alts) == set(FIXTURE_FIGURES)
     for name, alt in alts.items():
         assert re.search(r"\d", alt) and "{" not in alt and len(alt) < 600, (name, alt)
         assert not alt.lower().startswith(("bar chart", "line chart", "heatmap")), name

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -16,14 +15,11 @@ import pytest
 from attnstudy.analysis import seed_level as sl
 from attnstudy.analysis.sections import runs_by_model
 from attnstudy.pipeline import sweep as sweep_mod
-from attnstudy.report import figures, render, results
+from attnstudy.report import figures, results
 from attnstudy.report.facts import context
 from attnstudy.stats import equivalence as eq
+from tests.test_report_prose import _html, _section, _text, make_results
 
-_spec = importlib.util.spec_from_file_location(
-    "make_results", Path(__file__).parent / "fixtures" / "make_results.py")
-make_results = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_results)
 _tests = importlib.util.spec_from_file_location(
     "test_seed_level", Path(__file__).parent / "test_seed_level.py")
 seed_tests = importlib.util.module_from_spec(_tests)
@@ -38,19 +34,6 @@ PHRASE = {"better": "more accurate than", "worse": "less accurate than",
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     return results.load(make_results.make(tmp_path_factory.mktemp("results")))
-
-
-def _html(b: dict) -> str:
-    stub = [{"name": n, "svg_bytes": b"<svg/>", "aspect": 0.5} for n in figures.available(b)]
-    return render.render_html(context(b), stub)
-
-
-def _text(html: str) -> str:
-    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
-
-
-def _section(html: str, id: str) -> str:
-    return _text(re.split(r"<h[23] ", html.split(f'id="{id}"', 1)[1], maxsplit=1)[0])
 
 
 def _row(html: str, table: str, *names: str) -> str:

@@ -40,6 +40,7 @@ ANALYSIS_CODE = ("attnstudy.analysis.analyse", "attnstudy.analysis.sections",
                  "attnstudy.stats.equivalence", "attnstudy.stats.verdicts",
                  "attnstudy.analysis.claims", "attnstudy.analysis.claim_rules",
                  "attnstudy.stats.bootstrap", "attnstudy.stats.intervals", "attnstudy.stats.tests",
+                 "attnstudy.stats.paired",
                  "attnstudy.metrics", "attnstudy.data.probes", "attnstudy.report.ledger_text")
 CLAIMS = ROOT / "paper" / "claims.toml"
 LEDGER = ROOT / "paper" / "prose" / "ledger.txt.j2"  # the ledger's rule and result wording

@@ -8,16 +8,8 @@ numbers; this module re-exports it and adds the words.
     relation(v)    -> "more accurate than" | ... (the phrase the prose uses)
     margin()       -> paper/claims.toml [equivalence] margin (a fraction)
 
-A comparison is one of four verdicts, and nothing else may be said of it:
-
-    better        the interval lies above 0 and the difference exceeds the rerun spread
-    worse         the interval lies below 0 and the difference exceeds the rerun spread
-    equivalent    an equivalence test (TOST, `equivalence`) says so, or the whole interval lies
-                  within +-margin (a 95% interval inside the margin implies both one-sided
-                  tests reject at 2.5%, so it is a conservative TOST)
-    inconclusive  anything else; `noise` is set when the interval excludes 0 but the difference
-                  is no larger than the measured rerun spread (paper/rerun_spread.toml): a
-                  difference a rerun on another machine can produce is never worded as a finding
+The four verdicts (better, worse, equivalent within the declared margin, inconclusive, with
+the rerun-spread rule) are defined in attnstudy.stats.verdicts.
 
 Inputs are fractions (0.005 = half a point). Table shading, the abstract, the results, the
 discussion and the ledger's wording all read `Verdict.word`, so they cannot disagree.
