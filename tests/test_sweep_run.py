@@ -97,6 +97,7 @@ def test_sweep_end_to_end_never_reads_test_and_leaves_the_final_runs(
     assert set(rec["chosen"][MODELS[1]]) == {"max_len", "learning_rate", "embed_dropout"}
     assert "max_len" in out and str(results / "sweep_settings.toml") in out
     assert rec["seeds"]["seeds"] == [0]  # fewer than the minimum listed: the config's own
+    assert "seeds: 1 (the config's own" in out
 
     # the retrain's config: the experiment with the sweep's settings laid over it
     final = load_config("smoke", cfg_path, settings=results / "sweep_settings.toml")

@@ -127,7 +127,9 @@ def cmd_sweep(args) -> None:
             edge = f"  AT {c['edge'].upper()} EDGE" if c["at_edge"] else ""
             print(f"{st['setting']:<14}{who:<28}-> {c['value']}{edge}   [{scores}]")
     n = record["seeds"]
-    print(f"seeds: {len(n['seeds'])} ({'the goal' if n['goal_fits'] else 'the minimum'}: sweep "
+    which = ("the config's own: fewer than the minimum" if len(n["seeds"]) < n["minimum"]
+             else "the goal" if n["goal_fits"] else "the minimum")
+    print(f"seeds: {len(n['seeds'])} ({which}; sweep "
           f"{n['sweep_hours']:.1f} h + the goal's retrain {n['goal_retrain_hours']:.1f} h vs a "
           f"budget of {n['budget_hours']:g} h)")
     for r in record["final_runs"].values():
