@@ -258,3 +258,17 @@ def test_sweep_tables_show_every_grid_point_and_the_choices(bundle):
     assert "1 choice sits at the edge of its grid" in text
     assert "learning rate of MHSA at 0.03 (high end)" in text
     assert "(edge)" not in _row(html, "tab-sweep-learning_rate", "BiLSTM<")
+
+
+def test_a_review_length_at_its_edge_says_what_the_length_cuts(bundle):
+    b = copy.deepcopy(bundle)
+    b["sweep"] = _sweep_record()
+    b["sweep"]["at_edge"].insert(0, {"setting": "max_len", "model": "bilstm", "value": 512,
+                                     "edge": "high"})
+    b["sweep"]["longer_than"] = {"256": 0.298, "400": 0.137, "512": 0.078}
+    text = _section(_html(b), "results-sweep")
+    assert "2 choices sit at the edge of their grid" in text
+    assert "at 512 tokens, 7.8% of the training and validation reviews are longer" in text
+    assert "(29.8% at 256, 13.7% at 400)" in text
+    del b["sweep"]["longer_than"]  # a record written before the field: no such sentence
+    assert "are longer and truncated" not in _section(_html(b), "results-sweep")

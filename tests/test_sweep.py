@@ -3,6 +3,7 @@ selection rule (attnstudy.pipeline.sweep)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from attnstudy.config import MODEL_NAMES, ROOT, load_config, same_experiment
@@ -148,7 +149,9 @@ def test_the_runner_trains_one_point_beyond_an_edge_and_chooses_again(monkeypatc
 
     monkeypatch.setattr(sweep, "_points", fake_points)
     monkeypatch.setattr(encode, "load_dataset", lambda data: SimpleNamespace(
-        without_test=lambda: SimpleNamespace(fingerprint="f")))
+        without_test=lambda: SimpleNamespace(
+            fingerprint="f", train=SimpleNamespace(full_lengths=np.array([100, 300, 600])),
+            val=SimpleNamespace(full_lengths=np.array([700])))))
     monkeypatch.setattr(cache, "run_dir", lambda cfg, m, seed, fp: cache.CACHE / f"{m}-x")
     sw = sweep.load_sweep()
     lr_only = sweep.Sweep(sw.seed, sw.metric, sw.stages[1:2], sw.min_seeds, sw.goal_seeds,
@@ -160,6 +163,15 @@ def test_the_runner_trains_one_point_beyond_an_edge_and_chooses_again(monkeypatc
     assert set(choices["embed_mean"]["scores"]) == {"0.001", "0.003", "0.01", "0.03", "0.09"}
     assert choices["bilstm"]["value"] == 3e-3 and not choices["bilstm"]["at_edge"]
     assert record["chosen"]["embed_mean"]["learning_rate"] == 9e-2
+    assert record["longer_than"] == {}  # no length stage in this sweep
+
+
+def test_longer_than_is_the_share_of_training_and_validation_reviews_past_each_length():
+    from types import SimpleNamespace
+
+    ds = SimpleNamespace(train=SimpleNamespace(full_lengths=np.array([100, 300, 600])),
+                         val=SimpleNamespace(full_lengths=np.array([700])))
+    assert sweep.longer_than(ds, (256, 600, 700)) == {"256": 0.75, "600": 0.25, "700": 0.0}
 
 
 

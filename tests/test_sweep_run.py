@@ -96,6 +96,10 @@ def test_sweep_end_to_end_never_reads_test_and_leaves_the_final_runs(
     assert {shared[m]["value"] for m in MODELS} == {rec["chosen"][MODELS[0]]["max_len"]}
     assert set(rec["chosen"][MODELS[1]]) == {"max_len", "learning_rate", "embed_dropout"}
     assert "max_len" in out and str(results / "sweep_settings.toml") in out
+    lengths = [str(v) for v in rec["stages"][0]["values"]]
+    assert list(rec["longer_than"]) == lengths  # what each grid length cuts (train + val)
+    shares = [rec["longer_than"][n] for n in lengths]
+    assert all(0 <= a <= 1 for a in shares) and shares == sorted(shares, reverse=True)
     assert rec["seeds"]["seeds"] == [0]  # fewer than the minimum listed: the config's own
     assert "seeds: 1 (the config's own" in out
 

@@ -12,7 +12,9 @@ A choice at the lowest or highest grid value is flagged (`at_edge`): the grid di
 the optimum. For a per-model stage the runner then trains that model one grid point further on
 that side (`extension`: the grid's edge ratio on a log grid, its edge step on a linear one) and
 chooses again over the extended grid; a choice still at the (new) edge stays flagged, and a shared
-stage (the review length) is flagged only.
+stage (the review length) is flagged only: it was declared so before any v3 run, and the record
+says what the length cuts (`longer_than`: the share of training reviews longer than each grid
+length), so a reader can judge the flag.
 
 The runner writes build/sweep/sweep.json (every grid point's validation record, the choices,
 the edge flags) and build/sweep/sweep_settings.toml, the chosen settings as
@@ -294,7 +296,8 @@ def run_sweep(cfg: Config, sw: Sweep, n_workers: int | None = None) -> dict:
                            m: {**c, "scores": {str(k): x for k, x in c["scores"].items()}}
                            for m, c in choice.items()}})
     final = apply(cfg, chosen)
-    fingerprint = load_dataset(final.data).without_test().fingerprint
+    fitting = load_dataset(final.data).without_test()
+    fingerprint = fitting.fingerprint
     swept = {pt["run_key"] for st in stages for pt in st["runs"]}
     final_runs = {m: cache.run_dir(final, m, sw.seed, fingerprint).name for m in models}
     seeds = seed_count(sw, tuple(cfg.train.seeds), stages, final_runs)
@@ -307,9 +310,23 @@ def run_sweep(cfg: Config, sw: Sweep, n_workers: int | None = None) -> dict:
                          "edge": c["edge"]} for st in stages for m, c in st["choices"].items()
                         if c["at_edge"] and m in st["models"]],
             "final_config": final.to_dict(), "seeds": seeds,
+            "longer_than": longer_than(fitting, _length_grid(sw)),
             # the retrain's seed-`seed` run of each model, and whether the sweep trained it
             "final_runs": {m: {"run_key": k, "trained_by_sweep": k in swept}
                            for m, k in final_runs.items()}}
+
+
+def _length_grid(sw: Sweep) -> tuple[int, ...]:
+    return tuple(int(v) for st in sw.stages if st.setting == "max_len" for v in st.values)
+
+
+def longer_than(ds, lengths: tuple[int, ...]) -> dict[str, float]:
+    """Share of the training and validation reviews with more tokens than each review length
+    (what truncation at that length cuts); the test split is not read."""
+    import numpy as np
+
+    full = np.concatenate([ds.train.full_lengths, ds.val.full_lengths])
+    return {str(n): float((full > n).mean()) for n in lengths}
 
 
 def settings_toml(record: dict) -> str:
