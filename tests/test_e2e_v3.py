@@ -28,6 +28,16 @@ def test_v3_smoke_build_renders_the_new_sections(tmp_path_factory, imdb_dir):
     assert len(sl["conicity"]) == 8 and {"additive", "mhsa", "embed_additive"} <= set(
         sl["lexicon"])
     assert sl["lexicon_rule"]["model"] == "additive"
+    # the declared interval of the lexicon rule: seeds, then reviews, from per-review columns
+    assert sl["lexicon_rule"]["interval"].startswith("hierarchical")
+    assert all(sl["lexicon"][m]["excess_hierarchical"]["n_seeds"] == 2 for m in sl["lexicon"])
+    import pandas as pd
+
+    cols = set(pd.read_parquet(out / "results" / "test_predictions.parquet").columns)
+    assert "lexicon_share" in cols and {f"{m}/seed{s}/lexicon_mass" for m in sl["lexicon"]
+                                        for s in (0, 1)} <= cols
+    assert not any(c.startswith(("bilstm/", "embed_mean/")) and c.endswith("lexicon_mass")
+                   for c in cols)
     assert sl["absent"] == {"measures": [], "models": []}
     html = (out / "report.html").read_text(encoding="utf-8")
     for id in ("tab-seed-level", "fig-conicity", "tab-lexicon", "tab-arms"):

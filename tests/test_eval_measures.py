@@ -4,6 +4,7 @@ data (freshly initialised parameters: the wiring is tested, not a trained model)
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from attnstudy.config import ROOT, load_config
@@ -33,7 +34,7 @@ def test_evaluate_run_records_conicity_and_lexicon_share(smoke, name, attends):
     cfg, ds = smoke
     model = build_model(name, cfg.model, len(ds.vocab), cfg.data.max_len)
     params = init_params(model, 0, cfg.data.max_len)
-    record, _, _ = evaluate_run(cfg, name, 0, ds, params, ["a fine film"])
+    record, _, _, per_review = evaluate_run(cfg, name, 0, ds, params, ["a fine film"])
     n = len(ds.final_test())
     con = Conicity.model_validate(record["conicity"])
     assert con.states.n == con.embeddings.n == n
@@ -46,6 +47,11 @@ def test_evaluate_run_records_conicity_and_lexicon_share(smoke, name, attends):
         lex = LexiconShare.model_validate(record["lexicon"])
         assert lex.n_reviews == n and 0 < lex.token_share < 1 and 0 < lex.attention_mass < 1
         assert lex.lift == pytest.approx(lex.attention_mass / lex.token_share)
+        # the per-review values the analysis resamples: the record's means, review by review
+        assert per_review.shape == (2, n) and per_review.dtype == np.float64
+        assert per_review[0].mean() == pytest.approx(lex.attention_mass, rel=1e-12)
+        assert per_review[1].mean() == pytest.approx(lex.token_share, rel=1e-12)
+        assert (per_review[1] >= 0).all() and (per_review[1] <= 1).all()
     else:
-        assert record["lexicon"] is None
+        assert record["lexicon"] is None and per_review is None
     assert {"conicity", "lexicon"} <= set(Run.model_fields)

@@ -467,4 +467,9 @@ def test_a_length_chosen_on_test_is_said_until_a_sweep_chose_the_settings(bundle
     assert not bundle.get("swept")
     said = _limitations(_html(bundle))
     assert "A setting chosen on test" in said and "test accuracy at two lengths" in said
-    assert "A setting chosen on test" not in _limitations(_html({**bundle, "swept": True}))
+    assert "One set of hyperparameters" in said
+    swept = _limitations(_html({**bundle, "swept": True}))
+    assert "A setting chosen on test" not in swept and "One set of hyperparameters" not in swept
+    # v3 still says plainly what v2 did, and that validation chose this version's settings
+    assert "Version 2 chose a setting on test" in swept and "test accuracy at two lengths" in swept
+    assert "chosen on the validation split only" in swept and "tuned on validation" in swept

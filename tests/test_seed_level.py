@@ -184,6 +184,50 @@ def test_conicity_and_lexicon_over_seeds():
         {"lift": x, "attention_mass": 0.1 * x, "token_share": 0.1, "excess": 0.1 * x - 0.1}
         for x in (1.6, 1.7, 1.8)])})
     assert lex["additive"]["lift"]["mean"] == pytest.approx(1.7)
+    assert "excess_hierarchical" not in lex["additive"]  # no per-review values given
+
+
+def test_lexicon_excess_reads_the_prediction_columns_and_resamples_seeds_then_reviews():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    n, runs = 400, {"additive": [{"model": "additive", "seed": s} for s in range(4)],
+                    "bilstm": [{"model": "bilstm", "seed": 0}]}
+    share = rng.uniform(0, 0.2, n)
+    pred = pd.DataFrame({"lexicon_share": share})
+    for s in range(4):  # seed s puts 0.01 * s more mass on lexicon words than their share
+        pred[f"additive/seed{s}/lexicon_mass"] = share + 0.01 * s + rng.normal(0, 0.05, n)
+    ex = sl.lexicon_excess(pred, runs)
+    assert list(ex) == ["additive"] and ex["additive"].shape == (4, n)
+    assert sl.lexicon_excess(pred.drop(columns="lexicon_share"), runs) == {}
+    recs = [{"lift": 1.2, "attention_mass": 0.1, "token_share": 0.1, "excess": float(e)}
+            for e in ex["additive"].mean(1)]
+    lex = sl.lexicon({"additive": _with([{} for _ in range(4)], "lexicon", recs)}, ex, 2000, 0)
+    h = lex["additive"]["excess_hierarchical"]
+    assert h["mean"] == pytest.approx(ex["additive"].mean())
+    assert h["n_seeds"] == 4 and h["n_reviews"] == n and h["n_boot"] == 2000
+    assert h["ci_low"] < h["mean"] < h["ci_high"]
+    # the same call gives the same numbers (seeded)
+    again = sl.lexicon({"additive": _with([{} for _ in range(4)], "lexicon", recs)}, ex, 2000, 0)
+    assert again["additive"]["excess_hierarchical"] == h
+    # the rule reads this interval, and says so
+    out = sl.lexicon_rule(RULE, lex)
+    assert out["interval"].startswith("hierarchical") and out["excess"]["ci_low"] == h["ci_low"]
+    assert sl.lexicon_rule(RULE, {"additive": {k: v for k, v in lex["additive"].items()
+                                               if k != "excess_hierarchical"}})[
+        "interval"].startswith("Student-t")
+
+
+def test_hierarchical_mean_covers_seed_and_review_variance():
+    rng = np.random.default_rng(1)
+    flat = rng.normal(0, 1, (1, 500))  # one seed: the interval is the reviews' alone
+    h = eq.hierarchical_mean(flat, 4000, 0)
+    se = flat.std(ddof=1) / np.sqrt(500)
+    assert h["se"] == pytest.approx(se, rel=0.1)
+    spread = flat + np.array([[0.0], [0.5], [1.0]])  # three seeds far apart: seeds dominate
+    assert eq.hierarchical_mean(spread, 4000, 0)["se"] > 3 * se
+    with pytest.raises(ValueError):
+        eq.hierarchical_mean(np.zeros(5), 10, 0)
 
 
 RULE = {"id": "additive-faithful", "claim": "Additive attention focuses on sentiment words",

@@ -80,5 +80,5 @@ def analyse(results: dict, predictions, probes: list, cfg, claims=CLAIMS) -> dic
         "faithfulness": faith,
         "attention": att,
         "seed_level": seed_level.section(runs, per_seed, baseline.get("probs"), labels, claims,
-                                         seed),
+                                         seed, seed_level.lexicon_excess(predictions, runs)),
     }), "ledger": rows}  # as decided: report.ledger_text words them, then makes them JSON-safe

@@ -12,7 +12,8 @@ training run (issue #27), and the per-model measures that say why attention is f
   conicity   per model whose runs record it: states and embeddings conicity (per run the mean
              over test reviews), the mean over seeds with its spread, and states - embeddings
   lexicon    per attention model whose runs record it: lift (attention mass / token share on
-             VADER words), attention mass, token share and excess, over seeds
+             VADER words), attention mass, token share and excess, over seeds; the mean excess
+             with its hierarchical-bootstrap interval (seeds, then reviews)
   lexicon_rule  claims.toml's [[v3_rules]] kind "lexicon_share", evaluated into a verdict
   absent     the measures and non-contextual models these results do not hold (older runs),
              so the report says so
@@ -156,9 +157,29 @@ def conicity(runs: dict[str, list[dict]]) -> dict:
     return out
 
 
-def lexicon(runs: dict[str, list[dict]]) -> dict:
+def lexicon_excess(pred, runs: dict[str, list[dict]]) -> dict[str, np.ndarray]:
+    """{model: <float64>[seeds, n]} per-review excess (attention mass on lexicon words minus
+    their token share) of each run, from test_predictions.parquet's lexicon columns
+    (pipeline.results.lexicon_columns); models whose runs lack a column are left out (no
+    attention weights, or results written before the columns existed)."""
+    out = {}
+    if "lexicon_share" not in pred.columns:
+        return out
+    share = pred["lexicon_share"].to_numpy(np.float64)
+    for m, rs in runs.items():
+        cols = [f"{r['model']}/seed{r['seed']}/lexicon_mass" for r in rs]
+        if cols and all(c in pred.columns for c in cols):
+            out[m] = np.stack([pred[c].to_numpy(np.float64) for c in cols]) - share
+    return out
+
+
+def lexicon(runs: dict[str, list[dict]], excess: dict[str, np.ndarray] | None = None,
+            n_boot: int = 1, seed: int = 0) -> dict:
     """Per model whose runs record lexicon shares: lift, attention mass, token share and
-    excess over seeds, and each seed's lift."""
+    excess over seeds, and each seed's lift. With the per-review `excess` of a model
+    (`lexicon_excess`), `excess_hierarchical`: the mean excess with its hierarchical-bootstrap
+    95% interval (seeds, then test reviews; `n_boot` replicates, seeded), the interval the
+    lexicon claim's rule declares."""
     out = {}
     for m, rs in runs.items():
         recs = [r["lexicon"] for r in rs if r.get("lexicon")]
@@ -167,6 +188,10 @@ def lexicon(runs: dict[str, list[dict]]) -> dict:
         out[m] = {"n_seeds": len(recs), "lift_per_seed": [x["lift"] for x in recs],
                   **{k: _stat([x[k] for x in recs])
                      for k in ("lift", "attention_mass", "token_share", "excess")}}
+        if excess is not None and m in excess:
+            h = eq.hierarchical_mean(excess[m], n_boot, [seed, SEED_STREAM, _pair_id(m, "")])
+            out[m]["excess_hierarchical"] = {k: h[k] for k in (
+                "mean", "ci_low", "ci_high", "level", "se", "n_boot", "n_seeds", "n_reviews")}
     return out
 
 
@@ -175,20 +200,26 @@ def lexicon_rule(rule: dict, lex: dict) -> dict:
     lift >= lift_strong, every seed's lift > 1 and the 95% interval of the mean excess lies
     above 0; "partly supported" when the mean lift >= lift_weak with that interval above 0;
     "not supported" otherwise; "inconclusive" when the model has fewer than two seeds with a
-    lift (no interval). The interval is Student-t over seeds of each run's mean excess: the
-    runs record per-run means, not per-review values, so the review level of the declared
-    hierarchical interval cannot be resampled from these results (`interval` says so)."""
+    lift (no interval). The interval is the declared one, the hierarchical bootstrap of the
+    mean excess (seeds, then test reviews: `excess_hierarchical`); results written before the
+    per-review lexicon columns existed fall back to Student-t over seeds of each run's mean
+    excess, and `interval` says which was used."""
     m, th = rule.get("model"), rule.get("thresholds") or {}
     base = {"id": rule.get("id"), "claim": rule.get("claim"), "model": m,
-            "reference": list(rule.get("reference") or []), "thresholds": th,
-            "interval": "Student-t 95% over seeds of each run's mean excess (per-review "
-                        "excess is not recorded, so reviews are not resampled)"}
+            "reference": list(rule.get("reference") or []), "thresholds": th}
     rec = lex.get(m)
+    hier = (rec or {}).get("excess_hierarchical")
+    base["interval"] = ("hierarchical bootstrap 95% of the mean excess: seeds, then test "
+                        "reviews" if hier else "Student-t 95% over seeds of each run's mean "
+                        "excess (these results hold no per-review excess, so reviews are not "
+                        "resampled)")
     lifts = [x for x in (rec or {}).get("lift_per_seed", []) if x is not None]
     if rec is None or len(lifts) < 2 or rec["excess"] is None:
         return {**base, "verdict": "inconclusive", "measured": False,
                 "why": "fewer than two seeds with a lexicon record"}
-    mean_lift, ex = float(np.mean(lifts)), rec["excess"]
+    mean_lift = float(np.mean(lifts))
+    ex = {"mean": hier["mean"], "ci_low": hier["ci_low"], "ci_high": hier["ci_high"]} \
+        if hier else rec["excess"]
     above = ex["ci_low"] > 0
     if mean_lift >= th["lift_strong"] and min(lifts) > 1 and above:
         word = "supported"
@@ -202,9 +233,11 @@ def lexicon_rule(rule: dict, lex: dict) -> dict:
 
 
 def section(runs: dict[str, list[dict]], per_seed: dict[str, np.ndarray], baseline_probs,
-            labels: np.ndarray, claims: Path | str, seed: int) -> dict:
+            labels: np.ndarray, claims: Path | str, seed: int,
+            excess: dict[str, np.ndarray] | None = None) -> dict:
     """The `seed_level` section (module docstring). per_seed {model: <bool>[seeds, n]} in run
-    order; baseline_probs <float>[n] or None (the TF-IDF baseline's P(positive))."""
+    order; baseline_probs <float>[n] or None (the TF-IDF baseline's P(positive)); excess
+    {model: <float64>[seeds, n]} the per-review lexicon excess (`lexicon_excess`)."""
     e, rules = settings(claims)
     spread = verdicts.rerun_spread()
     correct = dict(per_seed)
@@ -218,7 +251,7 @@ def section(runs: dict[str, list[dict]], per_seed: dict[str, np.ndarray], baseli
         if used else {}
     rows = [{**compare(p["a"], p["b"], correct, acc, e, spread and spread["max"], seed),
              "why": p["why"]} for p in pairs]
-    con, lex = conicity(runs), lexicon(runs)
+    con, lex = conicity(runs), lexicon(runs, excess, n_boot, seed)
     rule = next((r for r in rules if r.get("kind") == "lexicon_share"), None)
     return {
         "basis": "difference of per-seed mean test accuracies; hierarchical bootstrap over "

@@ -85,9 +85,12 @@ def dump_attention(model, params, test: Split, rows: np.ndarray,
     return [out[i] for i in range(len(rows))]
 
 
-def evaluate_run(cfg: Config, name: str, seed: int, ds: Dataset, params,
-                 probe_texts: list[str]) -> tuple[dict, np.ndarray, list[dict]]:
-    """(record, test probabilities <float32>[n_test], attention dump) for one trained run."""
+def evaluate_run(cfg: Config, name: str, seed: int, ds: Dataset, params, probe_texts: list[str]
+                 ) -> tuple[dict, np.ndarray, list[dict], np.ndarray | None]:
+    """(record, test probabilities <float32>[n_test], attention dump, lexicon) for one trained
+    run; lexicon <float64>[2, n_test] is each test review's (attention mass on lexicon words,
+    their share of its real tokens), None for a model without attention weights: the analysis
+    resamples reviews with it (the lexicon claim's hierarchical interval)."""
     from attnstudy.evaluation import ablations, attention_stats, conicity, faithfulness, lexicon
 
     d, t = cfg.data, cfg.train
@@ -110,9 +113,13 @@ def evaluate_run(cfg: Config, name: str, seed: int, ds: Dataset, params,
         faith = faithfulness.measure(model, params, test, np.sort(rows),
                                      list(cfg.analysis.faithfulness_k), cfg.analysis.seed,
                                      bootstrap_samples=cfg.analysis.bootstrap_samples)
-    ablated = stats = None
+    ablated = stats = lex = None
     if name in ABLATIONS:  # one pass: every ablation and the learned weights' statistics
         ablated, stats = ablations.per_review(cfg, name, seed, len(ds.vocab), params, test)
+        # the model's own token distribution (column 0: additive's weights, mhsa's attention
+        # received averaged over heads) against the VADER lexicon
+        lex = np.stack(lexicon.per_review(stats["dist"][:, 0], test.ids, test.mask,
+                                          lexicon.lexicon_mask(ds.vocab)))
     record = {
         "test": metrics(y, probs),
         "confusion": confusion,
@@ -124,11 +131,8 @@ def evaluate_run(cfg: Config, name: str, seed: int, ds: Dataset, params,
         "ablations": None if ablated is None else ablations.records(cfg, probs, ablated, y),
         "attention_stats": attention_stats.measure(name, stats, test.lengths),
         "conicity": conicity.measure(cfg, name, len(ds.vocab), params, test),
-        # the model's own token distribution (column 0: additive's weights, mhsa's attention
-        # received averaged over heads) against the VADER lexicon
-        "lexicon": None if stats is None else lexicon.measure(stats["dist"][:, 0], test.ids,
-                                                              test.mask, ds.vocab),
+        "lexicon": None if lex is None else lexicon.summary(*lex),
     }
     dump = dump_attention(model, params, test, attention_rows(cfg, test),
                           cfg.analysis.attention_max_len, d.bucket_edges)
-    return record, probs, dump
+    return record, probs, dump, lex

@@ -4,6 +4,8 @@
         checkpoint.msgpack                              resume state while it trains
         best_params.msgpack, trained.json               its selected parameters and training record
         eval-<eval key>/result.json, test_probs.npy, attention.json    its measurements
+                        lexicon.npy                     per-review lexicon mass and share
+                                                        (models with attention weights)
     build/cache/locks/<run folder>.lock                 held by the build training that run
     build/cache/baseline/<key>.json                     the TF-IDF baseline
 
@@ -24,6 +26,7 @@ from attnstudy.data.probes import DEFAULT_PATH as PROBES_PATH
 from attnstudy.keys import PACKAGES, cache_key, file_digest
 
 CACHE = BUILD / "cache"
+LEXICON = "lexicon.npy"  # an evaluation's <float64>[2, n_test] (evaluate.evaluate_run)
 LOGS = BUILD / "logs"
 # The modules whose code decides a trained run's parameters, and its measurements.
 TRAIN_CODE = ("attnstudy.data.encode", "attnstudy.data.imdb", "attnstudy.data.text",

@@ -35,8 +35,9 @@ from attnstudy.training.checkpoints import BEST, CHECKPOINT, TRAINED
 
 LOCAL = "auto"  # --cluster auto: start a Ray cluster on this machine for the build
 RETRIES = 3  # attempts after the first for a run whose worker or node dies
-EVAL_FILES = ("test_probs.npy", "attention.json", "result.json")  # result.json last: it marks
-# the evaluation finished, as trained.json (after best_params.msgpack) marks the training
+EVAL_FILES = ("test_probs.npy", cache.LEXICON, "attention.json", "result.json")  # result.json
+# last: it marks the evaluation finished, as trained.json (after best_params.msgpack) marks the
+# training; lexicon.npy exists for models with attention weights only
 
 
 def from_setting(value: str | None):
@@ -75,7 +76,8 @@ def run_task(cfg: Config, name: str, seed: int, ds: Dataset, probe_texts: list[s
                    report=lambda step, point: progress.report.remote(name, seed, step, point))
     edir = cache.eval_dir(cfg, name, seed, ds.fingerprint, probes)
     files = {f: (rdir / f).read_bytes() for f in (BEST, TRAINED)}
-    files.update({f"eval/{f}": (edir / f).read_bytes() for f in EVAL_FILES})
+    files.update({f"eval/{f}": (edir / f).read_bytes() for f in EVAL_FILES
+                  if (edir / f).exists() or f != cache.LEXICON})
     return {"run_key": rdir.name, "eval_key": edir.name, "node": socket.gethostname(),
             "versions": versions(), "files": files}
 

@@ -197,6 +197,8 @@ def write_results(cfg: Config, out: Path | None = None, n_workers: int | None = 
     for r in records:
         edir = eval_dir(cfg, r["model"], r["seed"], ds.fingerprint)
         preds[f"{r['model']}/seed{r['seed']}"] = np.load(edir / "test_probs.npy")
+    lexicon_columns(preds, records, lambda r: eval_dir(cfg, r["model"], r["seed"],
+                                                       ds.fingerprint) / cache.LEXICON)
     results = {"schema_version": SCHEMA_VERSION, "profile": cfg.profile, "config": cfg.to_dict(),
                "config_hash": config_hash, "build_key": build_key(cfg, ds.fingerprint),
                "data": data, "models": model_info, "runs": records}
@@ -215,6 +217,22 @@ def write_results(cfg: Config, out: Path | None = None, n_workers: int | None = 
     write_json(out / "results.json", results)  # the runs are complete once this is replaced
     refresh_analysis(cfg, out)
     return out
+
+
+def lexicon_columns(preds, records: list[dict], path) -> None:
+    """Add each attention run's per-review lexicon mass (`<model>/seed<k>/lexicon_mass`) and
+    the reviews' lexicon token share (`lexicon_share`, one column: it depends on the review and
+    the vocabulary only) to the predictions table; `path(record)` is the run's lexicon.npy."""
+    for r in records:
+        if not path(r).exists():
+            continue  # a model without attention weights
+        mass, share = np.load(path(r))
+        if "lexicon_share" not in preds:
+            preds["lexicon_share"] = share
+        elif not np.array_equal(preds["lexicon_share"].to_numpy(), share):
+            raise RuntimeError(f"{r['model']} seed {r['seed']}: lexicon token shares differ "
+                               "between runs of one vocabulary")
+        preds[f"{r['model']}/seed{r['seed']}/lexicon_mass"] = mass
 
 
 def attention_file(cfg: Config, ds: Dataset, config_hash: str) -> dict:

@@ -46,10 +46,14 @@ def train_one(cfg: Config, name: str, seed: int, ds: Dataset, probe_texts: list[
             return read_json(done)
         trained = _train(cfg, name, seed, ds, rdir, position, report)
         params = load_params(rdir / BEST)
-        record, probs, dump = evaluate.evaluate_run(cfg, name, seed, ds, params, probe_texts)
+        record, probs, dump, lex = evaluate.evaluate_run(cfg, name, seed, ds, params,
+                                                         probe_texts)
         record = {"model": name, "seed": seed, "run_key": rdir.name, **trained, **record}
         with atomic_write(edir / "test_probs.npy", "wb") as f:
             np.save(f, probs)
+        if lex is not None:  # per-review lexicon mass and share (attention models only)
+            with atomic_write(edir / cache.LEXICON, "wb") as f:
+                np.save(f, lex)
         write_json(edir / "attention.json", dump)
         write_json(done, record)  # written last: its presence marks the evaluation finished
     return record

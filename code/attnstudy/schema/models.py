@@ -233,7 +233,11 @@ class ResultsFile(Record):
 
 class PredictionColumns(Record):
     """One row per test review, in test-split order. Besides these columns, one float column of
-    P(positive) per run named `<model>/seed<k>` (e.g. `mhsa/seed0`)."""
+    P(positive) per run named `<model>/seed<k>` (e.g. `mhsa/seed0`) and, for runs of models
+    with attention weights, `<model>/seed<k>/lexicon_mass` (the attention mass on VADER lexicon
+    words) with one `lexicon_share` column (those words' share of the review's real tokens; the
+    evaluation's lexicon measure, attnstudy.evaluation.lexicon); results written before these
+    columns existed lack them."""
     id: str = Field(description="review id")
     label: int = Field(description="1 positive, 0 negative")
     length: int = Field(description="tokens before truncation")

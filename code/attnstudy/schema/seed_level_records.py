@@ -67,6 +67,17 @@ class ConicityOverSeeds(Loose):
     states_minus_embeddings: Stat | None = Field(description="per seed, states - embeddings")
 
 
+class HierarchicalMean(Loose):
+    mean: float = Field(description="mean over seeds of each run's mean over test reviews")
+    ci_low: float = Field(description="hierarchical bootstrap percentile interval: low end")
+    ci_high: float = Field(description="... high end")
+    level: float = Field(description="the interval's level (0.95)")
+    se: float = Field(description="standard deviation of the bootstrap replicates")
+    n_boot: int = Field(description="bootstrap replicates")
+    n_seeds: int = Field(description="runs")
+    n_reviews: int = Field(description="test reviews")
+
+
 class LexiconOverSeeds(Loose):
     n_seeds: int = Field(description="runs with a lexicon record")
     lift_per_seed: list[float | None] = Field(description="each run's lift, in seed order")
@@ -74,6 +85,9 @@ class LexiconOverSeeds(Loose):
     attention_mass: Stat | None = Field(description="over seeds")
     token_share: Stat | None = Field(description="over seeds")
     excess: Stat | None = Field(description="mean per-review mass - share, over seeds")
+    excess_hierarchical: HierarchicalMean | None = Field(
+        default=None, description="the mean excess with its hierarchical bootstrap interval "
+        "(seeds, then test reviews); absent in results without per-review lexicon columns")
 
 
 class LexiconRule(Loose):

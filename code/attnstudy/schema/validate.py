@@ -81,6 +81,8 @@ def _check_predictions(path: Path, runs: set, n_test: int) -> None:
              and not api.is_bool_dtype(d), bool: api.is_bool_dtype, float: api.is_float_dtype}
     cols = {name: f.annotation for name, f in PredictionColumns.model_fields.items()}
     cols.update({f"{m}/seed{s}": float for m, s in sorted(runs)})
+    cols.update({c: float for c in preds.columns  # optional: the lexicon columns, when present
+                 if c == "lexicon_share" or c.endswith("/lexicon_mass")})
     for name, kind in cols.items():
         _need(name in preds.columns, str(path), f"missing column {name!r}")
         _need(kinds[kind](preds[name].dtype), str(path),

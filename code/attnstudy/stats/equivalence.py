@@ -113,6 +113,21 @@ def hierarchical_diff(correct_a, correct_b, n_boot: int = 2000, seed: int = 0,
             "n_seeds_b": sb, "n_reviews": int(a.shape[1]), "samples": samples}
 
 
+def hierarchical_mean(values, n_boot: int = 2000, seed=0, level: float = 0.95) -> dict:
+    """The mean over seeds of per-seed means over reviews, with the hierarchical bootstrap
+    interval (seeds, then reviews) of `hierarchical_diff` against zero.
+
+    values <float>[seeds, n]: a per-review quantity of each run (e.g. the lexicon excess).
+    Returns {"mean", "ci_low", "ci_high", "level", "se", "p_two_sided", "n_boot", "n_seeds",
+    "n_reviews"}.
+    """
+    a = _correct(values, "values")
+    h = hierarchical_diff(a, np.zeros((1, a.shape[1])), n_boot, seed, level)
+    return {"mean": h["diff"], **{k: h[k] for k in ("ci_low", "ci_high", "level", "se",
+                                                    "p_two_sided", "n_boot", "n_reviews")},
+            "n_seeds": h["n_seeds_a"]}
+
+
 SHARED_CHUNK = 256  # review resamples per matrix product in review_resampled_accuracy
 
 
