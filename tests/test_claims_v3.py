@@ -257,3 +257,19 @@ def test_v3_commit_is_the_one_that_fixed_the_rules():
     assert first and commit.startswith(first[0][:7])
     then = tomllib.loads(old)["v3_rules"]
     assert [{k: v for k, v in r.items() if k != "commit"} for r in now] == then
+
+
+def test_a_v3_threshold_is_declared_once(tmp_path):
+    """claims.toml's strong threshold decides and words the rule: at 4 points the same
+    3-point pairs are only partly supported, and the sentence says 4 (a copy of the file)."""
+    text = ledger_mod.CLAIMS.read_text(encoding="utf-8")
+    old = 'otherwise"""\nthresholds = { strong = 0.02 }'
+    assert text.count(old) == 1
+    path = tmp_path / "claims.toml"
+    path.write_text(text.replace(old, old.replace("0.02", "0.04")), encoding="utf-8")
+    sl = section(ALL_BETTER)
+    rows = worded({"ledger": ledger_mod.ledger(evidence(), path, seed_level=sl)},
+                  claims=path)["ledger"]
+    r = next(r for r in rows if r["id"] == "attention-beats-bilstm")
+    assert r["verdict"] == "partly supported" and "better by >= 4 points" in r["rule"]
+    assert ledger(sl)["attention-beats-bilstm"]["verdict"] == "supported"  # at 2 points
