@@ -95,6 +95,9 @@ def test_ledger_cards_show_the_rule_that_decided_them(bundles):
             verdicts = card.split("Verdicts.")[1].split("</p>")[0]
             assert [f"v-{p['verdict']}" in verdicts for p in r["facts"]["pairs"]] == [True] * len(
                 r["facts"]["pairs"]), claim
+    faithful = rows["Additive attention focuses on sentiment words"]  # lift 1.3-1.35: partly
+    assert faithful["verdict"] == "partly supported"
+    assert '<span class="badge partial">partly supported</span>' in cards[faithful["claim"]]
     html = _html(v3)
     caption = html.split('id="tab-ledger"')[1].split("</caption>")[0]
     assert "6 of the 9 claims are decided by the v3 rules" in " ".join(caption.split())
