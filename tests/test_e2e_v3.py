@@ -39,7 +39,17 @@ def test_v3_smoke_build_renders_the_new_sections(tmp_path_factory, imdb_dir):
     assert not any(c.startswith(("bilstm/", "embed_mean/")) and c.endswith("lexicon_mass")
                    for c in cols)
     assert sl["absent"] == {"measures": [], "models": []}
+    # the ledger of v3 results: the claims with a [[v3_rules]] entry are decided by it
+    ledger = {r["id"]: r for r in json.loads(
+        (out / "results" / "analysis.json").read_text())["ledger"]}
+    v3 = {i for i, r in ledger.items() if r["rule_set"] == "v3_rules"}
+    assert v3 == {"attention-beats-bilstm", "additive-faithful", "attention-beyond-size",
+                  "recurrence-matters", "beats-tfidf", "attention-weights-matter"}
+    assert ledger["additive-faithful"]["verdict"] == sl["lexicon_rule"]["verdict"]
+    assert all(p["verdict"] in ("better", "worse", "equivalent", "inconclusive")
+               for i in v3 for p in ledger[i]["facts"].get("pairs", []))
     html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Rule (v3, [[v3_rules]])" in html
     for id in ("tab-seed-level", "fig-conicity", "tab-lexicon", "tab-arms"):
         assert f'id="{id}"' in html, id
     assert "is absent for these results" not in html

@@ -63,10 +63,13 @@ def analyse(results: dict, predictions, probes: list, cfg, claims=CLAIMS) -> dic
     real = sec.negation_real(predictions, per_seed)
     faith = sec.faithfulness(runs)
     att = attention(runs)
+    sl = seed_level.section(runs, per_seed, baseline.get("probs"), labels, claims, seed,
+                            seed_level.lexicon_excess(predictions, runs))
     rows = ledger(Evidence(runs=runs, labels=labels, ens=ens, pairwise=pairwise, probes=probes,
                            pcorrect=pcorrect, negation=real, length_ens=length_ens, faith=faith,
                            baseline=baseline, n_boot=n_boot, seed=seed,
-                           ablations=att["ablations"], per_seed=per_seed), claims)
+                           ablations=att["ablations"], per_seed=per_seed), claims,
+                 seed_level=sl)  # v3 results: the [[v3_rules]] decide from this section
     return {**sec.clean({
         "summary": sec.summary(runs),
         "pairwise": pairwise,
@@ -79,6 +82,5 @@ def analyse(results: dict, predictions, probes: list, cfg, claims=CLAIMS) -> dic
                                                      sec.probe_ensemble(runs, probes))},
         "faithfulness": faith,
         "attention": att,
-        "seed_level": seed_level.section(runs, per_seed, baseline.get("probs"), labels, claims,
-                                         seed, seed_level.lexicon_excess(predictions, runs)),
+        "seed_level": sl,
     }), "ledger": rows}  # as decided: report.ledger_text words them, then makes them JSON-safe

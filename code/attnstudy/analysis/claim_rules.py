@@ -285,9 +285,29 @@ def attention_ablation(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
     ablation a drop and the control pair significant with the first ahead; not supported: no
     ablation changed in any seed and the pair is not significant; else inconclusive."""
     first, second = c["control"]
+    missing = [f"runs of {m}" for m in (first, second) if m not in ev.runs]
+    rows = ablation_rows(c, t, ev, missing)
+    pair = _pair(ev, first, second, t)
+
+    def decide_on(diff: float) -> str:
+        if all(r["drop"] for r in rows) and pair["significant"] and diff > 0:
+            return "supported"
+        if not any(r["changed"] for r in rows) and not pair["significant"]:
+            return "not supported"
+        return "inconclusive"
+
+    return decide_on(pair["diff"]), {
+        "ablations": rows, "control": pair,
+        "other_basis": other_basis(ON_SEED_MEANS, decide_on(pair["acc_a"] - pair["acc_b"]))}
+
+
+def ablation_rows(c: dict, t: dict, ev: Evidence, missing: list[str] = ()) -> list[dict]:
+    """The ablation part of the attention_ablation rule, per model of `models` and ablation of
+    `ablations`: "drop" and "changed" as that rule's docstring says (the v3 rule of the same
+    claim keeps this part). Raises NotMeasured with `missing` plus any absent ablations."""
     lacking = [m for m in c["models"] if set(c["ablations"]) - set(ev.ablations.get(m, {}))]
-    missing = [f"{'/'.join(c['ablations'])} ablations of {', '.join(lacking)}"] if lacking else []
-    missing += [f"runs of {m}" for m in (first, second) if m not in ev.runs]
+    missing = ([f"{'/'.join(c['ablations'])} ablations of {', '.join(lacking)}"]
+               if lacking else []) + list(missing)
     if missing:
         raise NotMeasured(missing)
     rows = []
@@ -304,18 +324,7 @@ def attention_ablation(c: dict, t: dict, ev: Evidence) -> tuple[str, dict]:
                          "seeds_above": s["seeds_above"], "n_seeds": n,
                          "drop": bool(diff <= -t["drop"] and s["seeds_below"] == n),
                          "changed": s["seeds_below"] + s["seeds_above"] > 0})
-    pair = _pair(ev, first, second, t)
-
-    def decide_on(diff: float) -> str:
-        if all(r["drop"] for r in rows) and pair["significant"] and diff > 0:
-            return "supported"
-        if not any(r["changed"] for r in rows) and not pair["significant"]:
-            return "not supported"
-        return "inconclusive"
-
-    return decide_on(pair["diff"]), {
-        "ablations": rows, "control": pair,
-        "other_basis": other_basis(ON_SEED_MEANS, decide_on(pair["acc_a"] - pair["acc_b"]))}
+    return rows
 
 
 # ----------------------------------------------------------------------------- registry

@@ -39,6 +39,7 @@ ANALYSIS_CODE = ("attnstudy.analysis.analyse", "attnstudy.analysis.sections",
                  "attnstudy.analysis.attention_effects", "attnstudy.analysis.seed_level",
                  "attnstudy.stats.equivalence", "attnstudy.stats.verdicts",
                  "attnstudy.analysis.claims", "attnstudy.analysis.claim_rules",
+                 "attnstudy.analysis.claim_rules_v3",
                  "attnstudy.stats.bootstrap", "attnstudy.stats.intervals", "attnstudy.stats.tests",
                  "attnstudy.stats.paired",
                  "attnstudy.metrics", "attnstudy.data.probes", "attnstudy.report.ledger_text")

@@ -4,7 +4,9 @@ paper/prose/ledger.txt.j2 and the values analysis.claims decided the verdict wit
 `worded(analysed)` gives analysis.json's sections with every ledger row's "rule" and "result"
 (plain text) added, worded from the facts as decided and then made JSON-safe (NaN -> None); a
 result ends with the verdict the rule gives on the other accuracy basis (facts "other_basis"), if
-any. The pipeline words the ledger before it writes analysis.json.
+any. A row decided by a [[v3_rules]] entry (analysis.claims: rule_set "v3_rules") is worded
+by the v3 macros `<v3 kind>_rule(c, r, e)` / `<v3 kind>_result(c, r, f)`, from the seed-level
+values its facts carry. The pipeline words the ledger before it writes analysis.json.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import jinja2
 
+from attnstudy.analysis.claim_rules_v3 import load_rules
 from attnstudy.analysis.claims import CLAIMS, load_claims
 from attnstudy.analysis.sections import clean
 from attnstudy.config import ROOT
@@ -78,10 +81,23 @@ def worded(analysed: dict, claims: Path | str = CLAIMS, template: Path | str = T
     in analysis.json's key order (..., thresholds, rule, result, verdict, facts)."""
     words = _words(Path(template))
     declared = {c["id"]: c for c in load_claims(claims)}
+    v3 = (load_rules(claims, set(declared))
+          if any(r.get("rule_set") == "v3_rules" for r in analysed["ledger"]) else {})
     rows = []
     for row in analysed["ledger"]:
         c, facts, verdict = declared[row["id"]], row["facts"], row["verdict"]
         where = f"{template}: claim {row['id']!r}"
+        if row.get("rule_set") == "v3_rules":  # decided by its [[v3_rules]] entry
+            r = v3[row["id"]]
+            rule = _say(getattr(words, f"{r['kind']}_rule"), c, r, facts["equivalence"],
+                        where=where)
+            result = (_say(words.missing, c, facts["missing"], where=where)
+                      if "missing" in facts else
+                      _say(getattr(words, f"{r['kind']}_result"), c, r, facts, where=where))
+            before = {k: v for k, v in row.items() if k not in ("verdict", "facts")}
+            rows.append(clean({**before, "rule": rule, "result": result, "verdict": verdict,
+                               "facts": facts}))
+            continue
         if set(facts) == {"missing"} and verdict == "inconclusive":
             result = _say(words.missing, c, facts["missing"], where=where)
         else:
