@@ -232,8 +232,8 @@ def test_non_contextual_arm_table(bundle):
     assert _cells(_row(html, "tab-arms", "Embedding mean-pool"))[3:5] == ["–", "–"]
     # the words, pooled over seeds: the lexicon word bold, the seed-specific ones after it
     words = _row(html, "tab-arm-words", "Additive attention<")
-    assert "<b>superb</b> 3.2" in words and "film 1.5" in words
-    assert "&lt;w0&gt; 2.2" in words  # escaped, and in one seed's list only: after film
+    assert "<b>superb</b> 3.20" in words and "film 1.50" in words
+    assert "&lt;w0&gt; 2.20" in words  # escaped, and in one seed's list only: after film
     assert words.index("film") < words.index("&lt;w0&gt;")
     assert "33%" in words and "2 of 3" in words and "&lt;w1&gt;" not in words  # cut at k
     assert "at least 50 times" in _text(html.split('id="tab-arm-words"')[1])
@@ -241,7 +241,8 @@ def test_non_contextual_arm_table(bundle):
 
 @pytest.mark.parametrize("embed,where", [
     ((1.8, 1.9), "more of its mass"), ((0.9, 0.95), "less of its mass"),
-    ((1.2, 1.5), "do not show whether"), ((1.8,), "no interval compares")])
+    ((1.2, 1.5), "do not show whether"), ((1.4, 1.45), "do not show whether"),
+    ((1.8,), "no interval compares")])
 def test_arm_caption_says_what_the_lift_comparison_shows(bundle, embed, where):
     b = _with_measures(bundle)
     s = b["analysis"]["seed_level"]
@@ -259,6 +260,7 @@ def test_arm_caption_says_what_the_lift_comparison_shows(bundle, embed, where):
     assert ("Welch 95% interval" in cap) == (len(embed) > 1)
     # seed separation is said beside an interval only (one seed is trivially "every seed")
     assert ("every seed of" in cap) == (lc["separated"] is not None and len(embed) > 1)
+    assert ("(though every seed" in cap) == ("every seed of" in cap and where.startswith("do not"))
 
 
 # ----------------------------------------------------------------------------- sweep
