@@ -1,6 +1,6 @@
 """The v3 experiment end to end on its smoke profile (paper/experiment_v3.toml: 8 models x 2
-seeds, the non-contextual arm included): the seed-level section, conicity, lexicon shares and
-the v3 report sections render from a real build, without any edit."""
+seeds, the non-contextual arm included): the seed-level section, conicity, lexicon shares, the
+most-attended words and the v3 report sections render from a real build, without any edit."""
 
 from __future__ import annotations
 
@@ -38,6 +38,9 @@ def test_v3_smoke_build_renders_the_new_sections(tmp_path_factory, imdb_dir):
                                         for s in (0, 1)} <= cols
     assert not any(c.startswith(("bilstm/", "embed_mean/")) and c.endswith("lexicon_mass")
                    for c in cols)
+    assert set(sl["top_words"]) == {"additive", "mhsa", "embed_additive"}
+    assert all(0 < len(t["words"]) <= t["k"] for t in sl["top_words"].values())
+    assert sl["lexicon_arms"]["a"] == "embed_additive" and sl["lexicon_arms"]["n_seeds_a"] == 2
     assert sl["absent"] == {"measures": [], "models": []}
     # the ledger of v3 results: the claims with a [[v3_rules]] entry are decided by it
     ledger = {r["id"]: r for r in json.loads(
@@ -51,6 +54,7 @@ def test_v3_smoke_build_renders_the_new_sections(tmp_path_factory, imdb_dir):
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Rule (v3, [[v3_rules]])" in html
     for id in ("tab-seed-level", "fig-conicity", "tab-lexicon", "tab-arms"):
+    for id in ("tab-seed-level", "fig-conicity", "tab-lexicon", "tab-arms", "tab-arm-words"):
         assert f'id="{id}"' in html, id
     assert "is absent for these results" not in html
     for ext in ("svg", "png", "csv"):

@@ -1,5 +1,6 @@
 """The v3 measures in a run's evaluation record (evaluation.evaluate.evaluate_run): conicity for
-every model, the lexicon share for the models with attention weights, on the smoke profile's
+every model, the lexicon share and most-attended words for the models with attention weights, on
+the smoke profile's
 data (freshly initialised parameters: the wiring is tested, not a trained model)."""
 
 from __future__ import annotations
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 
 from attnstudy.config import ROOT, load_config
-from attnstudy.schema.attention_records import Conicity, LexiconShare
+from attnstudy.evaluation import lexicon as lx
+from attnstudy.schema.attention_records import Conicity, LexiconShare, TopWords
 from attnstudy.schema.models import Run
 
 
@@ -52,6 +54,15 @@ def test_evaluate_run_records_conicity_and_lexicon_share(smoke, name, attends):
         assert per_review[0].mean() == pytest.approx(lex.attention_mass, rel=1e-12)
         assert per_review[1].mean() == pytest.approx(lex.token_share, rel=1e-12)
         assert (per_review[1] >= 0).all() and (per_review[1] <= 1).all()
+        top = TopWords.model_validate(record["top_words"])
+        assert (top.k, top.min_count) == (lx.TOP_K, lx.MIN_COUNT)
+        assert 0 < len(top.words) <= lx.TOP_K
+        rel = [w.relative_attention for w in top.words]
+        assert rel == sorted(rel, reverse=True) and all(r > 0 for r in rel)
+        assert all(w.count >= lx.MIN_COUNT and w.word in ds.vocab[2:] for w in top.words)
+        is_lex = lx.lexicon_mask(ds.vocab)
+        assert [w.lexicon for w in top.words] == [bool(is_lex[ds.vocab.index(w.word)])
+                                                  for w in top.words]
     else:
-        assert record["lexicon"] is None and per_review is None
-    assert {"conicity", "lexicon"} <= set(Run.model_fields)
+        assert record["lexicon"] is None and record["top_words"] is None and per_review is None
+    assert {"conicity", "lexicon", "top_words"} <= set(Run.model_fields)

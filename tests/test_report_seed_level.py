@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -17,6 +18,7 @@ from attnstudy.analysis.sections import runs_by_model
 from attnstudy.pipeline import sweep as sweep_mod
 from attnstudy.report import figures, results
 from attnstudy.report.facts import context
+from attnstudy.report.fmt import pts
 from attnstudy.stats import equivalence as eq
 from tests.test_report_prose import _html, _section, _text, make_results
 
@@ -39,6 +41,11 @@ def bundle(tmp_path_factory):
 def _row(html: str, table: str, *names: str) -> str:
     rows = html.split(f'id="{table}"')[1].split("</table>")[0].split("<tr")
     return next(r for r in rows if all(n in r for n in names))
+
+
+def _cells(row: str) -> list[str]:
+    """The text of a table row's data cells."""
+    return [_text(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)]
 
 
 def _pair(b: dict, a: str, other: str, verdict: str) -> dict:
@@ -66,9 +73,14 @@ def _with_measures(b: dict, embed: bool = True) -> dict:
             lift = 1.3 + 0.05 * r["seed"]
             r["lexicon"] = {"lift": lift, "attention_mass": 0.1 * lift, "token_share": 0.1,
                             "excess": 0.1 * lift - 0.1, "n_reviews": 200}
+            r["top_words"] = {"k": 3, "min_count": 50, "words": [
+                {"word": w, "relative_attention": x - 0.2 * r["seed"], "count": 80, "lexicon": lx}
+                for w, x, lx in (("superb", 3.3, True), (f"<w{r['seed']}>", 2.2, False),
+                                 ("film", 1.6, False))]}
     runs = runs_by_model(b["results"], b["results"]["config"])
     s = b["analysis"]["seed_level"]
     s["conicity"], s["lexicon"] = sl.conicity(runs), sl.lexicon(runs)
+    s["top_words"] = sl.top_words(runs)
     s["lexicon_rule"] = sl.lexicon_rule(seed_tests.RULE, s["lexicon"])
     s["absent"] = {"measures": [], "models": []}
     if embed:
@@ -210,6 +222,45 @@ def test_non_contextual_arm_table(bundle):
     for m in ("Embeddings + additive attention", "Embedding mean-pool", "BiLSTM-mean"):
         assert m in _row(html, "tab-arms", m)
     assert "The non-contextual arm asks whether" in _text(html)
+    # the ablation columns: additive's per-seed mean change with its interval; none to ablate
+    # for the mean-pools
+    abl = b["analysis"]["attention"]["ablations"]["additive"]
+    cells = _cells(_row(html, "tab-arms", "Additive attention<"))
+    for i, mode in ((3, "uniform"), (4, "permuted")):
+        d = abl[mode]["acc_diff"]
+        assert cells[i] == f"{pts(d['mean'], 2)} [{pts(d['ci_low'], 2)}, {pts(d['ci_high'], 2)}]"
+    assert _cells(_row(html, "tab-arms", "Embedding mean-pool"))[3:5] == ["–", "–"]
+    # the words, pooled over seeds: the lexicon word bold, the seed-specific ones after it
+    words = _row(html, "tab-arm-words", "Additive attention<")
+    assert "<b>superb</b> 3.20" in words and "film 1.50" in words
+    assert "&lt;w0&gt; 2.20" in words  # escaped, and in one seed's list only: after film
+    assert words.index("film") < words.index("&lt;w0&gt;")
+    assert "33%" in words and "2 of 3" in words and "&lt;w1&gt;" not in words  # cut at k
+    assert "at least 50 times" in _text(html.split('id="tab-arm-words"')[1])
+
+
+@pytest.mark.parametrize("embed,where", [
+    ((1.8, 1.9), "more of its mass"), ((0.9, 0.95), "less of its mass"),
+    ((1.2, 1.5), "do not show whether"), ((1.4, 1.45), "do not show whether"),
+    ((1.8,), "no interval compares")])
+def test_arm_caption_says_what_the_lift_comparison_shows(bundle, embed, where):
+    b = _with_measures(bundle)
+    s = b["analysis"]["seed_level"]
+    s["lexicon"]["embed_additive"] = sl.lexicon({"embed_additive": [
+        {"lexicon": {"lift": x, "attention_mass": 0.1 * x, "token_share": 0.1,
+                     "excess": 0.1 * x - 0.1}} for x in embed]})["embed_additive"]
+    s["lexicon_arms"] = sl.lexicon_arms(s["lexicon"])
+    cap = _text(_html(b).split('id="tab-arms"')[1].split("</caption>")[0])
+    assert where in cap
+    for other in {"more of its mass", "less of its mass", "do not show whether",
+                  "no interval compares"} - {where}:
+        assert other not in cap
+    lc = s["lexicon_arms"]
+    assert f"lift {lc['lift_a']:.2f}" in cap and f"'s {lc['lift_b']:.2f}" in cap
+    assert ("Welch 95% interval" in cap) == (len(embed) > 1)
+    # seed separation is said beside an interval only (one seed is trivially "every seed")
+    assert ("every seed of" in cap) == (lc["separated"] is not None and len(embed) > 1)
+    assert ("(though every seed" in cap) == ("every seed of" in cap and where.startswith("do not"))
 
 
 # ----------------------------------------------------------------------------- sweep

@@ -156,7 +156,7 @@ def test_section_is_bit_identical_and_reads_the_claims(tmp_path):
     assert one["margin"] == 0.005 and one["n_boot"] == 10000 and one["power"] == 0.8
     assert one["best_validation_model"] == "bilstm_mean"  # highest mean validation accuracy
     assert ("bilstm_mean", "baseline") in [(p["a"], p["b"]) for p in one["pairs"]]
-    assert one["absent"] == {"measures": ["conicity", "lexicon"],
+    assert one["absent"] == {"measures": ["conicity", "lexicon", "top_words"],
                              "models": ["embed_additive", "embed_mean"]}
     bad = tmp_path / "claims.toml"
     bad.write_text("[[claims]]\nid = 'x'\n", encoding="utf-8")
@@ -228,6 +228,52 @@ def test_hierarchical_mean_covers_seed_and_review_variance():
     assert eq.hierarchical_mean(spread, 4000, 0)["se"] > 3 * se
     with pytest.raises(ValueError):
         eq.hierarchical_mean(np.zeros(5), 10, 0)
+
+
+def _top(*words, k=3):
+    """A runs[].top_words record from (word, relative attention, lexicon) triples."""
+    return {"k": k, "min_count": 50, "words": [
+        {"word": w, "relative_attention": r, "count": 60, "lexicon": x} for w, r, x in words]}
+
+
+def test_top_words_pooled_over_seeds():
+    runs = {"additive": _with([{"seed": s} for s in range(3)], "top_words", [
+        _top(("great", 3.0, True), ("bad", 2.0, True), ("film", 1.5, False)),
+        _top(("bad", 2.4, True), ("great", 2.0, True), ("plot", 1.8, False)),
+        _top(("great", 2.5, True), ("dull", 2.6, True), ("film", 1.1, False))]),
+        "bilstm": [{"seed": 0, "top_words": None}]}
+    top = sl.top_words(runs)
+    assert list(top) == ["additive"]
+    t = top["additive"]
+    assert (t["n_seeds"], t["k"], t["min_count"], t["in_every_seed"]) == (3, 3, 50, 1)
+    # great in 3 seeds; bad (2.2) before film (1.3) in 2; then the single-seed words, cut at k
+    assert [(w["word"], w["n_seeds"]) for w in t["words"]] == [
+        ("great", 3), ("bad", 2), ("film", 2)]
+    assert t["words"][0]["relative_attention"] == pytest.approx(2.5)
+    assert t["words"][1]["relative_attention"] == pytest.approx(2.2)
+    assert [w["lexicon"] for w in t["words"]] == [True, True, False]
+    assert t["lexicon_share"]["mean"] == pytest.approx(2 / 3) and t["lexicon_share"]["n"] == 3
+
+
+@pytest.mark.parametrize("a,b,where", [
+    ((1.8, 1.9, 2.0), (1.1, 1.2, 1.15), "a_above"), ((1.0, 1.5, 1.2), (1.1, 1.3, 1.4), None),
+    ((1.8,), (1.1, 1.2), "a_above"), ((1.0, 1.1), (1.5, 1.6), "b_above")])
+def test_lexicon_arms_compares_the_lift_of_embedding_and_bilstm_attention(a, b, where):
+    def lex(lifts):
+        return _with([{} for _ in lifts], "lexicon", [
+            {"lift": x, "attention_mass": 0.1 * x, "token_share": 0.1, "excess": 0.1 * x - 0.1}
+            for x in lifts])
+
+    out = sl.lexicon_arms(sl.lexicon({"embed_additive": lex(a), "additive": lex(b)}))
+    assert (out["a"], out["b"]) == ("embed_additive", "additive")
+    assert out["diff"] == pytest.approx(np.mean(a) - np.mean(b))
+    assert out["separated"] == where
+    if len(a) < 2:
+        assert out["ci_low"] is None and out["ci_high"] is None
+    else:
+        assert out["ci_low"] < out["diff"] < out["ci_high"]
+        assert (out["ci_low"] > 0) == (where == "a_above")  # these seeds: separated <=> CI > 0
+    assert sl.lexicon_arms(sl.lexicon({"additive": lex(b)})) is None
 
 
 RULE = {"id": "additive-faithful", "claim": "Additive attention focuses on sentiment words",

@@ -15,6 +15,11 @@ training run (issue #27), and the per-model measures that say why attention is f
              VADER words), attention mass, token share and excess, over seeds; the mean excess
              with its hierarchical-bootstrap interval (seeds, then reviews)
   lexicon_rule  claims.toml's [[v3_rules]] kind "lexicon_share", evaluated into a verdict
+  top_words  per attention model whose runs record their most-attended words: the words pooled
+             over seeds (in how many seeds' top lists, mean relative attention there, lexicon
+             flag) and the share of lexicon words in each seed's list, over seeds
+  lexicon_arms  attention on embeddings vs on BiLSTM states (LIFT_PAIR): the difference of their
+             mean lexicon lifts with a Welch 95% interval over seeds
   absent     the measures and non-contextual models these results do not hold (older runs),
              so the report says so
 
@@ -28,6 +33,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from scipy import stats as sps
 
 from attnstudy.errors import UserError
 from attnstudy.files import read_toml
@@ -48,6 +54,7 @@ REFERENCE = "bilstm"
 NON_CONTEXTUAL = ("embed_additive", "embed_mean")
 SEED_STREAM = 1  # seed draws come from rng [seed, SEED_STREAM, pair id]; reviews from [seed, 0]
 LEXICON_VERDICTS = ("supported", "partly supported", "not supported", "inconclusive")
+LIFT_PAIR = ("embed_additive", "additive")  # attention on embeddings vs on BiLSTM states
 
 
 def settings(claims: Path | str) -> tuple[dict, list[dict]]:
@@ -195,6 +202,54 @@ def lexicon(runs: dict[str, list[dict]], excess: dict[str, np.ndarray] | None = 
     return out
 
 
+def top_words(runs: dict[str, list[dict]]) -> dict:
+    """Per model whose runs record their most-attended words (runs[].top_words): every word of
+    any seed's top list with the number of seeds listing it and its mean relative attention over
+    those seeds, most seeds first (then the higher attention, then the word), cut to the runs'
+    k; and the share of lexicon words in each seed's list, over seeds."""
+    out = {}
+    for m, rs in runs.items():
+        recs = [r["top_words"] for r in rs if r.get("top_words")]
+        if not recs:
+            continue
+        pooled: dict[str, dict] = {}
+        for rec in recs:
+            for w in rec["words"]:
+                p = pooled.setdefault(w["word"], {"lexicon": w["lexicon"], "rel": []})
+                p["rel"].append(w["relative_attention"])
+        words = sorted(({"word": w, "n_seeds": len(p["rel"]), "lexicon": p["lexicon"],
+                         "relative_attention": float(np.mean(p["rel"]))}
+                        for w, p in pooled.items()),
+                       key=lambda x: (-x["n_seeds"], -x["relative_attention"], x["word"]))
+        shares = [float(np.mean([w["lexicon"] for w in rec["words"]]))
+                  for rec in recs if rec["words"]]
+        out[m] = {"n_seeds": len(recs), "k": recs[0]["k"], "min_count": recs[0]["min_count"],
+                  "words": words[:recs[0]["k"]],
+                  "in_every_seed": sum(w["n_seeds"] == len(recs) for w in words),
+                  "lexicon_share": _stat(shares)}
+    return out
+
+
+def lexicon_arms(lex: dict, pair: tuple[str, str] = LIFT_PAIR) -> dict | None:
+    """A - B on mean lexicon lift over seeds for `pair`, with a Welch 95% interval (None with
+    fewer than two seeds on either side: no interval) and whether every seed of one model lies
+    above every seed of the other; None when either model lacks lexicon records."""
+    a, b = pair
+    la, lb = ([x for x in (lex.get(m) or {}).get("lift_per_seed", []) if x is not None]
+              for m in pair)
+    if not la or not lb:
+        return None
+    lo = hi = None
+    if len(la) >= 2 and len(lb) >= 2 and np.var(la) + np.var(lb) > 0:
+        ci = sps.ttest_ind(la, lb, equal_var=False).confidence_interval(0.95)
+        lo, hi = float(ci.low), float(ci.high)
+    return {"a": a, "b": b, "lift_a": float(np.mean(la)), "lift_b": float(np.mean(lb)),
+            "diff": float(np.mean(la) - np.mean(lb)), "ci_low": lo, "ci_high": hi,
+            "ci_level": 0.95, "n_seeds_a": len(la), "n_seeds_b": len(lb),
+            "separated": "a_above" if min(la) > max(lb) else
+                         "b_above" if min(lb) > max(la) else None}
+
+
 def lexicon_rule(rule: dict, lex: dict) -> dict:
     """claims.toml's lexicon_share rule on the `lexicon` records: "supported" when the mean
     lift >= lift_strong, every seed's lift > 1 and the 95% interval of the mean excess lies
@@ -251,7 +306,7 @@ def section(runs: dict[str, list[dict]], per_seed: dict[str, np.ndarray], baseli
         if used else {}
     rows = [{**compare(p["a"], p["b"], correct, acc, e, spread and spread["max"], seed),
              "why": p["why"]} for p in pairs]
-    con, lex = conicity(runs), lexicon(runs, excess, n_boot, seed)
+    con, lex, top = conicity(runs), lexicon(runs, excess, n_boot, seed), top_words(runs)
     rule = next((r for r in rules if r.get("kind") == "lexicon_share"), None)
     return {
         "basis": "difference of per-seed mean test accuracies; hierarchical bootstrap over "
@@ -265,6 +320,8 @@ def section(runs: dict[str, list[dict]], per_seed: dict[str, np.ndarray], baseli
                        "seeds": [r["seed"] for r in rs]} for m, rs in runs.items()},
         "pairs": rows, "conicity": con, "lexicon": lex,
         "lexicon_rule": lexicon_rule(rule, lex) if rule else None,
-        "absent": {"measures": [k for k, v in (("conicity", con), ("lexicon", lex)) if not v],
+        "top_words": top, "lexicon_arms": lexicon_arms(lex),
+        "absent": {"measures": [k for k, v in (("conicity", con), ("lexicon", lex),
+                                               ("top_words", top)) if not v],
                    "models": [m for m in NON_CONTEXTUAL if m not in runs]},
     }

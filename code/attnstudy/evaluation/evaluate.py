@@ -1,6 +1,7 @@
 """Evaluating one trained run: test metrics, probe predictions, faithfulness, attention
 ablations and statistics (ablations.py, attention_stats.py), conicity of the pooled vectors
-(conicity.py), attention mass on sentiment-lexicon words (lexicon.py), attention dumps.
+(conicity.py), attention mass on sentiment-lexicon words and the most-attended words
+(lexicon.py), attention dumps.
 
 Only the checkpoint selected on the validation split reaches this module (`train.select`:
 highest validation accuracy or lowest validation loss); the test set is read here and nowhere
@@ -132,6 +133,9 @@ def evaluate_run(cfg: Config, name: str, seed: int, ds: Dataset, params, probe_t
         "attention_stats": attention_stats.measure(name, stats, test.lengths),
         "conicity": conicity.measure(cfg, name, len(ds.vocab), params, test),
         "lexicon": None if lex is None else lexicon.summary(*lex),
+        # the same distribution's most-attended words (no extra forward pass)
+        "top_words": None if stats is None else lexicon.top_record(stats["dist"][:, 0], test.ids,
+                                                                   test.mask, ds.vocab),
     }
     dump = dump_attention(model, params, test, attention_rows(cfg, test),
                           cfg.analysis.attention_max_len, d.bucket_edges)

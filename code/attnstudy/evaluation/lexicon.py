@@ -17,6 +17,10 @@ attention received; `attention.review_stats` "dist"):
 
 A run's summary: the means of both over the reviews, their ratio (`lift`: 1 = no preference
 for lexicon words) and the mean per-review excess (attention_mass - token_share).
+
+The most-attended words (`top_words`, `top_record`): per vocabulary word, its mean relative
+attention over its occurrences in the split (weight x the review's real tokens; 1 = uniform),
+the TOP_K highest among words seen at least MIN_COUNT times, each flagged as a lexicon word.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import numpy as np
 from attnstudy.data.text import tokenize
 
 PACKAGE, FILE = "vaderSentiment", "vader_lexicon.txt"
+TOP_K = 20  # words recorded per run
+MIN_COUNT = 50  # occurrences a word needs in the split to be ranked
 
 
 def lexicon_path() -> Path:
@@ -94,7 +100,8 @@ def measure(dist, ids, mask, vocab: list[str]) -> dict:
     return summary(*per_review(dist, ids, mask, lexicon_mask(vocab)))
 
 
-def top_words(dist, ids, mask, vocab: list[str], k: int = 20, min_count: int = 50) -> list[dict]:
+def top_words(dist, ids, mask, vocab: list[str], k: int = TOP_K,
+              min_count: int = MIN_COUNT) -> list[dict]:
     """The k words with the highest mean relative attention over their occurrences.
 
     Relative attention of a token = its weight x the review's real tokens (1 = what uniform
@@ -116,3 +123,10 @@ def top_words(dist, ids, mask, vocab: list[str], k: int = 20, min_count: int = 5
     is_lex = lexicon_mask(vocab)
     return [{"word": vocab[i], "relative_attention": float(mean[j]), "count": int(count[i]),
              "lexicon": bool(is_lex[i])} for j, i in ((j, keep[j]) for j in order)]
+
+
+def top_record(dist, ids, mask, vocab: list[str], k: int = TOP_K,
+               min_count: int = MIN_COUNT) -> dict:
+    """A run's record of its most-attended words: {"k", "min_count", "words"} (`top_words`)."""
+    return {"k": k, "min_count": min_count,
+            "words": top_words(dist, ids, mask, vocab, k=k, min_count=min_count)}

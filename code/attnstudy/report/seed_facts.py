@@ -21,6 +21,8 @@ from attnstudy.stats.equivalence import mde_from_se
 ARM_MODELS = ("additive", "bilstm_mean", "embed_additive", "embed_mean")
 ARM_PAIRS = (("additive", "bilstm_mean"), ("embed_additive", "embed_mean"),
              ("additive", "embed_additive"), ("bilstm_mean", "embed_mean"))
+ARM_ABLATIONS = ("uniform", "permuted")  # the ablations every attention model of the arm has
+WORDS_SHOWN = 12  # most-attended words shown per model
 
 
 def _within(stat: dict | None) -> str | None:
@@ -79,11 +81,24 @@ def _lexicon(sl: dict) -> list[dict]:
     return out
 
 
+def _words(sl: dict) -> list[dict]:
+    """Per model with pooled most-attended words: the first WORDS_SHOWN of them, the share of
+    lexicon words in a seed's list and how many words every seed lists."""
+    top = sl.get("top_words") or {}
+    return [{"model": m, **{k: top[m][k] for k in ("n_seeds", "k", "min_count",
+                                                   "in_every_seed", "lexicon_share")},
+             "words": top[m]["words"][:WORDS_SHOWN]} for m in order(top)]
+
+
 def _arms(b: dict, sl: dict) -> dict:
     """The non-contextual arm beside the BiLSTM pair: per model accuracy, states conicity,
-    attention entropy and lexicon lift (each None when not measured), and the pairs' rows."""
+    attention entropy, the ablations' accuracy changes (analysis.json's `attention` section,
+    Stat over seeds) and lexicon lift (each None when not measured); the pairs' rows; the most-
+    attended words; the lexicon-lift comparison of attention on embeddings vs BiLSTM states
+    with where its interval lies (`_within`)."""
     ana = b["analysis"]
-    summ, stats = ana["summary"], (ana.get("attention") or {}).get("statistics") or {}
+    att = ana.get("attention") or {}
+    summ, stats, abl = ana["summary"], att.get("statistics") or {}, att.get("ablations") or {}
     models = [m for m in ARM_MODELS if m in summ]
     rows = []
     for m in models:
@@ -92,11 +107,20 @@ def _arms(b: dict, sl: dict) -> dict:
         rows.append({"model": m, "accuracy": summ[m]["accuracy"],
                      "conicity": ((sl.get("conicity") or {}).get(m) or {}).get("states"),
                      "entropy": ent,
+                     **{mode: ((abl.get(m) or {}).get(mode) or {}).get("acc_diff")
+                        for mode in ARM_ABLATIONS},
                      "lift": ((sl.get("lexicon") or {}).get(m) or {}).get("lift")})
     by = {(p["a"], p["b"]): p for p in sl["pairs"]}
     pairs = [by[ab] for ab in ARM_PAIRS if ab in by]
+    cmp = sl.get("lexicon_arms")
+    if cmp:
+        n = min(cmp["n_seeds_a"], cmp["n_seeds_b"])
+        cmp = {**cmp, "where": _within({"n": n, "ci_low": cmp["ci_low"],
+                                        "ci_high": cmp["ci_high"]}),
+               "no_interval": "a single seed on one side" if n < 2 else "no spread over seeds"}
     return {"rows": rows, "pairs": pairs, "models": models,
-            "missing": [m for m in ARM_MODELS if m not in summ]}
+            "missing": [m for m in ARM_MODELS if m not in summ],
+            "words": _words(sl), "lift": cmp}
 
 
 def sweep_tables(sweep: dict | None) -> list[dict]:

@@ -155,3 +155,20 @@ class LexiconShare(Record):
                                "null when no review holds a lexicon word)")
     excess: float = Field(description="mean per-review attention_mass - token_share")
     n_reviews: int = Field(description="test reviews measured")
+
+
+class TopWord(Record):
+    word: str = Field(description="the vocabulary word")
+    relative_attention: float = Field(description="mean over its test occurrences of weight x "
+                                      "the review's real tokens (1: what uniform weights give)")
+    count: int = Field(description="its occurrences in the test reviews (as truncated)")
+    lexicon: bool = Field(description="a VADER lexicon word (as `LexiconShare` counts them)")
+
+
+class TopWords(Record):
+    """The most-attended words of the same token distribution as `LexiconShare`
+    (attnstudy.evaluation.lexicon.top_words), over the test reviews."""
+    k: int = Field(description="words kept (the list may be shorter when few words qualify)")
+    min_count: int = Field(description="occurrences a word needs to be ranked (UNK never is)")
+    words: list[TopWord] = Field(description="highest mean relative attention first (ties: "
+                                 "the more frequent)")

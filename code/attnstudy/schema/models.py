@@ -23,6 +23,7 @@ from attnstudy.schema.attention_records import (
     Conicity,
     CurveAttention,
     LexiconShare,
+    TopWords,
 )
 from attnstudy.schema.base import Hex16, Loose, Record, keyed
 from attnstudy.schema.weights import WeightFile
@@ -199,6 +200,9 @@ class Run(Record):
     lexicon: LexiconShare | None = Field(
         None, description="models with attention weights per token (additive, mhsa, "
         "embed_additive), else null; absent in runs evaluated before it was recorded")
+    top_words: TopWords | None = Field(
+        None, description="the same models' most-attended words, else null; absent in runs "
+        "evaluated before it was recorded")
 
 
 class Baseline(Record):

@@ -90,6 +90,43 @@ class LexiconOverSeeds(Loose):
         "(seeds, then test reviews); absent in results without per-review lexicon columns")
 
 
+class PooledWord(Loose):
+    word: str = Field(description="the vocabulary word")
+    n_seeds: int = Field(description="seeds whose top list holds it")
+    relative_attention: float = Field(description="its mean relative attention over those "
+                                      "seeds (1: what uniform weights give)")
+    lexicon: bool = Field(description="a VADER lexicon word")
+
+
+class TopWordsOverSeeds(Loose):
+    """runs[].top_words pooled over the seeds of a model."""
+    n_seeds: int = Field(description="runs with a top_words record")
+    k: int = Field(description="words per run's list (runs[].top_words.k)")
+    min_count: int = Field(description="occurrences a word needed to be ranked")
+    words: list[PooledWord] = Field(description="the words of any seed's list, most seeds first "
+                                    "(then the higher relative attention), the first k")
+    in_every_seed: int = Field(description="words in every seed's list")
+    lexicon_share: Stat | None = Field(description="share of lexicon words in a seed's list, "
+                                       "over seeds")
+
+
+class LiftComparison(Loose):
+    """A - B on mean lexicon lift over seeds (attention on embeddings vs on BiLSTM states)."""
+    a: str = Field(description="model A (embed_additive)")
+    b: str = Field(description="model B (additive)")
+    lift_a: float = Field(description="mean lift of A over seeds")
+    lift_b: float = Field(description="... of B")
+    diff: float = Field(description="lift_a - lift_b")
+    ci_low: float | None = Field(description="Welch 95% interval over seeds: low end (null "
+                                 "with fewer than two seeds on a side or no variance)")
+    ci_high: float | None = Field(description="... high end")
+    ci_level: float = Field(description="0.95")
+    n_seeds_a: int = Field(description="seeds of A with a lift")
+    n_seeds_b: int = Field(description="seeds of B with a lift")
+    separated: str | None = Field(description="\"a_above\": every seed of A above every seed of "
+                                  "B; \"b_above\" the reverse; null: the seeds overlap")
+
+
 class LexiconRule(Loose):
     """paper/claims.toml [[v3_rules]] kind lexicon_share, evaluated."""
     id: str | None = Field(description="the claim id")
@@ -117,5 +154,11 @@ class SeedLevelSection(Loose):
     conicity: dict[str, ConicityOverSeeds] = keyed("models whose runs record it", "<model>")
     lexicon: dict[str, LexiconOverSeeds] = keyed("models whose runs record it", "<model>")
     lexicon_rule: LexiconRule | None = Field(description="null without such a rule")
+    top_words: dict[str, TopWordsOverSeeds] | None = keyed(
+        "models whose runs record their most-attended words; absent in analyses written before "
+        "it existed", "<model>", default=None)
+    lexicon_arms: LiftComparison | None = Field(
+        None, description="embed_additive vs additive lexicon lift; null when either lacks "
+        "lexicon records")
     absent: dict[str, list[str]] = keyed("measures and non-contextual models these results "
                                          "lack", "<kind>")
