@@ -53,7 +53,6 @@ def test_v3_smoke_build_renders_the_new_sections(tmp_path_factory, imdb_dir):
                for i in v3 for p in ledger[i]["facts"].get("pairs", []))
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Rule (v3, [[v3_rules]])" in html
-    for id in ("tab-seed-level", "fig-conicity", "tab-lexicon", "tab-arms"):
     for id in ("tab-seed-level", "fig-conicity", "tab-lexicon", "tab-arms", "tab-arm-words"):
         assert f'id="{id}"' in html, id
     assert "is absent for these results" not in html
