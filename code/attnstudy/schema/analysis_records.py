@@ -137,7 +137,8 @@ class LedgerRow(Loose):
     test: str = Field(description="what is measured")
     rule: str = Field(description="the decision rule")
     result: str = Field(description="the measurement in words")
-    verdict: str = Field(description="\"supported\", \"not supported\" or \"inconclusive\"")
+    verdict: str = Field(description="\"supported\", \"not supported\" or \"inconclusive\"; "
+                         "the v3 rules (paper/claims.toml [[v3_rules]]) also \"partly supported\"")
 
 
 class AnalysisFile(Loose):
