@@ -39,7 +39,7 @@ def _record(a: str, b: str, diff: float, lo: float, hi: float, level: float, wor
     return {"a": a, "b": b, "diff": diff, "lo": lo, "hi": hi, "level": level, "verdict": word,
             "noise": noise, "finding": word in ("better", "worse"), "better": word == "better",
             "worse": word == "worse", "relation": verdicts.PHRASES[word], "spread": spread,
-            "basis": name, **extra}
+            "basis": name, "tost": None, "mde": None, **extra}
 
 
 def welch(pairwise: list[dict], summ: dict, margin: float, spread: float | None = None):
