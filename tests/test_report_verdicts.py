@@ -359,6 +359,25 @@ def test_method_states_the_basis_once(bundle, on):
     assert "Secondary basis" in _text(html.split('id="tab-ensemble"')[1].split("</caption>")[0])
 
 
+@pytest.mark.parametrize("on", BASES)
+def test_seed_ensembles_never_share_a_sentence_with_per_seed_means(bundle, on):
+    """The secondary basis stays in its own paragraph and table: where the ensembles order a
+    pair the other way round, the sentence gives the ensembles' difference only."""
+    b = copy.deepcopy(bundle)
+    if on == "welch":
+        del b["analysis"]["seed_level"]
+    summ = b["analysis"]["summary"]
+    p = b["analysis"]["pairwise"][0]
+    gap = summ[p["a"]]["accuracy"]["mean"] - summ[p["b"]]["accuracy"]["mean"]
+    p["acc_diff"] = -0.004 if gap >= 0 else 0.004  # the ensembles turn the pair round
+    html = _html(b)
+    para = _text(html.split('id="tab-ensemble"')[0].rsplit("<p>", 1)[1])
+    assert "other way round" in para and f"{pts(p['acc_diff'], 2)} points between the" in para
+    for sentence in para.split(". "):
+        if "ensemble" in sentence:
+            assert "between per-seed means" not in sentence, sentence
+
+
 def test_content_id_changes_with_the_content():
     """Issue #26: a re-render with new content never shares its identifier with the old one."""
     from attnstudy.report import citation
