@@ -302,8 +302,8 @@ def test_leaders_sentence_follows_the_verdict(bundle, on, verdict):
     assert f"but it is not shown to be more accurate than {S} :" in words
     tail = {"equivalent": f"{S} is equivalent to it within",
             "inconclusive": f"the comparison with {S} is inconclusive",
-            "noise": f"(for {S} the interval excludes 0, but the difference is within the "
-                     "rerun spread)"}[verdict]
+            "noise": f"inconclusive; for {S} the interval excludes 0, but the difference is "
+                     f"within the rerun spread ( {table} )"}[verdict]
     assert tail in words
     assert "is the most accurate model" not in words
     assert "It is more accurate than BiLSTM , BiLSTM-mean" in words
