@@ -100,6 +100,10 @@ def test_pair_list_covers_the_headline_pairs_once():
                ("mhsa", "bilstm_matched"), ("embed_mean", "baseline")):
         assert ab in keys
     assert len({frozenset(k) for k in keys}) == len(keys)  # each pair once
+    every = {frozenset((a, b)) for i, a in enumerate(models) for b in models[i + 1:]}
+    assert every <= {frozenset(k) for k in keys}  # the report's headline basis needs them all
+    rest = next(p for p in pairs if {p["a"], p["b"]} == {"mhsa", "transformer"})
+    assert (rest["a"], rest["b"], rest["why"]) == ("mhsa", "transformer", ["model pair"])
     add = next(p for p in pairs if (p["a"], p["b"]) == ("additive", "bilstm"))
     assert add["why"] == ["vs bilstm", "claim attention-beats-bilstm"]
     # models the results lack leave their pairs out (the v2 results: no embed models)

@@ -1,10 +1,10 @@
 """analysis.json's `seed_level` section: the v3 comparisons at the unit of replication, the
 training run (issue #27), and the per-model measures that say why attention is flat.
 
-  pairs      for the headline pairs (`pair_list`): the difference of per-seed mean test
-             accuracies, its hierarchical-bootstrap interval (seeds, then the same test
-             reviews; attnstudy.stats.equivalence), the bootstrap TOST against the margin of
-             paper/claims.toml [equivalence], the Welch seed TOST, the minimum detectable
+  pairs      for every pair of models and the claims' pairs (`pair_list`): the difference
+             of per-seed mean test accuracies, its hierarchical-bootstrap interval (seeds, then
+             the same test reviews; attnstudy.stats.equivalence), the bootstrap TOST against the
+             margin of paper/claims.toml [equivalence], the Welch seed TOST, the minimum detectable
              difference (MDE) at the declared power, and the verdict (attnstudy.stats.verdicts:
              better / worse / equivalent / inconclusive, with the rerun spread)
   models     per model: seeds, per-seed mean accuracy (Student-t 95% over seeds) and mean
@@ -87,9 +87,10 @@ def best_validation_model(runs: dict[str, list[dict]]) -> str | None:
 
 def pair_list(models: list[str], rules: list[dict], best: str | None,
               baseline: bool) -> list[dict]:
-    """[{"a", "b", "why": [reasons]}]: every model vs the BiLSTM, the attention arms, then the
-    pairs of the claims' seed_difference rules; each unordered pair once (its first
-    orientation), pairs with a model these results lack left out."""
+    """[{"a", "b", "why": [reasons]}]: every model vs the BiLSTM, the attention arms, the pairs
+    of the claims' seed_difference rules, then every other pair of models (config order); each
+    unordered pair once (its first orientation), pairs with a model these results lack left
+    out."""
     have = set(models) | ({BASELINE} if baseline else set())
     todo = [((m, REFERENCE), f"vs {REFERENCE}") for m in models if m != REFERENCE]
     todo += list(ARMS)
@@ -102,6 +103,11 @@ def pair_list(models: list[str], rules: list[dict], best: str | None,
         if a is None or b is None or a == b or not {a, b} <= have:
             continue
         out.setdefault(frozenset((a, b)), {"a": a, "b": b, "why": []})["why"].append(why)
+    # then every other pair of models: the report decides each headline comparison (the
+    # leaders sentence compares the top model with every other one) on these records only
+    for i, a in enumerate(models):
+        for b in models[i + 1:]:
+            out.setdefault(frozenset((a, b)), {"a": a, "b": b, "why": ["model pair"]})
     return list(out.values())
 
 

@@ -16,7 +16,9 @@ import tomllib
 from attnstudy.analysis.sections import PAIR_CONSISTENCY
 from attnstudy.config import ROOT
 from attnstudy.metrics import LOWER_IS_BETTER, METRIC_LABELS
+from attnstudy.report import basis as basis_mod
 from attnstudy.report import citation, seed_facts, verdicts, wording
+from attnstudy.report.basis import lead, leaders
 from attnstudy.report.benchmark import bench_table, settings_grid
 from attnstudy.report.figures_attention import heat_scale, pick_heat, pick_short, typical_len
 from attnstudy.report.style import baseline_label, order, ratio_css
@@ -46,58 +48,6 @@ def verdict_class(verdict: str) -> str:
     if any(w in v for w in ("not", "refut", "contradict", "reject", "unsupported", "false")):
         return "no"
     return "yes" if "support" in v or "confirm" in v else "unclear"
-
-
-def comparator(pairwise: list[dict], summ: dict, margin: float, noise: float | None = None):
-    """cmp(a, b): the comparison of a and b oriented so that diff = acc(a) - acc(b), or None.
-
-    The headline basis: the difference of per-seed mean accuracies with a Welch 95% interval over
-    seeds (verdicts.per_seed, not adjusted for multiplicity), worded by verdicts.decide with the
-    declared equivalence margin and the rerun spread `noise`. `ens`: the secondary basis (seed
-    ensembles, analysis.json: bootstrap CI unadjusted, McNemar p Holm-adjusted), decided by the
-    same rule on its own interval."""
-    def cmp(a: str, b: str) -> dict | None:
-        for p in pairwise:
-            if (p["a"], p["b"]) in ((a, b), (b, a)):
-                s = 1 if p["a"] == a else -1
-                lo, hi = sorted((s * p["ci_low"], s * p["ci_high"]))
-                ed = s * p["acc_diff"]
-                ps = verdicts.per_seed(summ[a]["accuracy"], summ[b]["accuracy"])
-                v = verdicts.decide(ps["diff"], ps["lo"], ps["hi"], margin, noise)
-                ev = verdicts.decide(ed, lo, hi, margin, noise)
-                return {"a": a, "b": b, "diff": ps["diff"], "lo": ps["lo"], "hi": ps["hi"],
-                        "verdict": v.word, "noise": v.noise, "finding": v.finding,
-                        "better": v.word == "better", "worse": v.word == "worse",
-                        "relation": verdicts.relation(v),
-                        "ens": {"diff": ed, "lo": lo, "hi": hi, "verdict": ev.word,
-                                "noise": ev.noise, "sig": bool(p["significant"]),
-                                "p": p.get("mcnemar_p_holm", p["mcnemar_p"]),
-                                "holm": "mcnemar_p_holm" in p}}
-        return None
-    return cmp
-
-
-def leaders(ranking: list[str], cmp) -> list[str]:
-    """The model with the highest mean accuracy and every model not shown to be worse than it
-    (verdict other than "worse"; a pair not compared counts as not shown): the prose calls one
-    model the most accurate only when this list has one entry, and never calls the rest a tie."""
-    top = ranking[0]
-    return [top] + [m for m in ranking[1:] if not ((c := cmp(top, m)) and c["better"])]
-
-
-def lead(ranking: list[str], cmp) -> dict:
-    """The top model's comparisons by verdict: `open` (not shown worse than the top),
-    `equivalent`, `inconclusive`, `noise` (inconclusive as within the rerun spread), `beaten`."""
-    top, by = ranking[0], collections.defaultdict(list)
-    for m in ranking[1:]:
-        c = cmp(top, m)
-        word = c["verdict"] if c else "inconclusive"
-        by["beaten" if word == "better" else word].append(m)
-        if c and c["noise"]:
-            by["noise"].append(m)
-    return {"open": [m for m in ranking[1:] if m not in by["beaten"]], "beaten": by["beaten"],
-            "equivalent": by["equivalent"], "inconclusive": by["inconclusive"],
-            "noise": by["noise"]}
 
 
 def training(runs: list[dict]) -> dict:
@@ -318,8 +268,12 @@ def context(b: dict) -> dict:
     short = pick_short(att, 2)
     spread = wording.rerun_spread()
     margin = verdicts.margin()
-    cmp = comparator(ana["pairwise"], summ, margin, spread["max"] if spread else None)
-    pairs = [cmp(p["a"], p["b"]) for p in ana["pairwise"]]
+    noise = spread["max"] if spread else None
+    cmp = basis_mod.comparator(ana, margin, noise)
+    pairs = basis_mod.headline_pairs(ana, cmp)
+    on_seed = basis_mod.basis(ana) == "seed"
+    welch = basis_mod.welch(ana["pairwise"], summ, margin, noise)
+    welch_pairs = [welch(p["a"], p["b"]) for p in ana["pairwise"]]
     return {
         "res": res, "ana": ana, "att": att, "cfg": res["config"], "data": res["data"],
         "prov": res["provenance"], "train": training(res["runs"]),
@@ -332,8 +286,17 @@ def context(b: dict) -> dict:
         "above_baseline": [m for m in models if base_acc is not None
                            and summ[m]["accuracy"]["mean"] > base_acc],
         "cmp": cmp, "citation": citation.facts(citation.load(), res),
-        "swept": b.get("swept", False), "v3": seed_facts.context(b, cmp),
+        "swept": b.get("swept", False), "v3": seed_facts.context(b),
         "pairs": pairs, "margin": margin,
+        # the one basis of every headline comparison (report.basis); the Welch rows of every
+        # model pair are the headline table without seed-level records, else a secondary one
+        "basis": {"name": "seed" if on_seed else "welch",
+                  "table": "tab-seed-level" if on_seed else "tab-pairwise",
+                  "sl": ana["seed_level"] if on_seed else None,
+                  # model pairs with no headline comparison (only the secondary tables show them)
+                  "uncompared": [c for c in welch_pairs if not cmp(c["a"], c["b"])]},
+        "welch_pairs": welch_pairs,
+        "ens_rows": basis_mod.ensemble(ana["pairwise"], margin, noise),
         # seed-ensemble accuracy of each model (secondary basis), as the pairwise rows record it
         "ens_acc": {m: acc for p in ana["pairwise"]
                     for m, acc in ((p["a"], p["acc_a"]), (p["b"], p["acc_b"]))},

@@ -62,7 +62,7 @@ bars: the axis covers only the range of the data. Mean accuracy runs from
 pct(1) }} ({{ label(best) }}){% if (baseline.get("test") or {}).get("accuracy") is not none %};
 the baseline reaches {{ baseline.test.accuracy | pct(1) }}{% if above_baseline %}, exceeded by {{
 above_baseline | length }} of them{% endif %}{% endif %}; overlapping intervals are not a verdict
-({{ ref("tab-pairwise") }} gives them).""")
+({{ ref(basis.table) }} gives them).""")
 def fig_metrics(analysis: dict):
     """Accuracy, F1 and ROC-AUC per model: dot at the mean over seeds, line the 95% CI
     (analysis summary), the baseline as a dashed reference line."""

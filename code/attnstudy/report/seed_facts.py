@@ -1,12 +1,13 @@
 """What the v3 results sections say (paper/prose/seed_level.html.j2), from analysis.json's
 `seed_level` section (attnstudy.analysis.seed_level) and the sweep's sweep.json:
 
-    context(bundle, cmp) -> {"present", "pairs", "verdicts", "mde", "disagree", "conicity",
-                             "lexicon", "rule", "arms", "sweep", "absent", ...}
+    context(bundle) -> {"present", "pairs", "verdicts", "mde", "conicity", "lexicon", "rule",
+                        "arms", "sweep", "absent", ...}
 
-`cmp` is the report's headline comparator (facts.comparator), so the section can say where its
-verdicts differ from the pairwise table's. Every value is read or counted from the results; a
-measure these results lack is listed in `absent` and the prose says so instead of showing it.
+When the section has pairs, its verdicts are the report's headline verdicts (attnstudy.report
+.basis), so there is no second verdict to set beside them. Every value is read or counted from
+the results; a measure these results lack is listed in `absent` and the prose says so instead
+of showing it.
 """
 
 from __future__ import annotations
@@ -33,17 +34,9 @@ def _within(stat: dict | None) -> str | None:
     return "above" if stat["ci_low"] > 0 else "below" if stat["ci_high"] < 0 else "includes"
 
 
-def _pairs(sl: dict, cmp) -> tuple[list[dict], list[dict]]:
-    """(rows, disagreements with the pairwise table's verdict)."""
-    rows, disagree = [], []
-    for p in sl["pairs"]:
-        other = cmp(p["a"], p["b"]) if cmp else None
-        row = {**p, "finding": p["verdict"] in ("better", "worse"),
-               "welch": other and other["verdict"]}
-        rows.append(row)
-        if other and other["verdict"] != p["verdict"]:
-            disagree.append(row)
-    return rows, disagree
+def _pairs(sl: dict) -> list[dict]:
+    """The section's pair records, each with `finding` (better or worse: shaded)."""
+    return [{**p, "finding": p["verdict"] in ("better", "worse")} for p in sl["pairs"]]
 
 
 def _mde(rows: list[dict], sl: dict) -> dict | None:
@@ -152,7 +145,7 @@ def sweep_tables(sweep: dict | None) -> list[dict]:
     return out
 
 
-def context(b: dict, cmp=None) -> dict:
+def context(b: dict) -> dict:
     """The v3 sections' context (module docstring)."""
     sl = (b["analysis"] or {}).get("seed_level")
     sweep = b.get("sweep")
@@ -160,9 +153,9 @@ def context(b: dict, cmp=None) -> dict:
             "sweep_record": sweep, "at_edge": (sweep or {}).get("at_edge") or []}
     if sl is None:
         return {**base, "absent": {"measures": ["conicity", "lexicon"], "models": []}}
-    rows, disagree = _pairs(sl, cmp)
+    rows = _pairs(sl)
     seeds = [v["n_seeds"] for v in sl["models"].values()]
-    return {**base, "sl": sl, "pairs": rows, "disagree": disagree,
+    return {**base, "sl": sl, "pairs": rows,
             "verdicts": collections.Counter(r["verdict"] for r in rows),
             "noise": [r for r in rows if r["noise"]],
             "mde": _mde(rows, sl), "seeds_min": min(seeds, default=0),

@@ -33,7 +33,7 @@ class SeedPair(Loose):
     a: str = Field(description="model A (or \"baseline\": the TF-IDF fit, one seed)")
     b: str = Field(description="model B")
     why: list[str] = Field(description="why the pair is compared (\"vs bilstm\", an attention "
-                           "arm, a claim id)")
+                           "arm, a claim id, \"model pair\")")
     n_seeds_a: int = Field(description="seeds of A")
     n_seeds_b: int = Field(description="seeds of B")
     n_reviews: int = Field(description="test reviews")
@@ -150,7 +150,8 @@ class SeedLevelSection(Loose):
     best_validation_model: str | None = Field(description="highest mean selected validation "
                                               "accuracy")
     models: dict[str, dict] = keyed("n_seeds, seeds and per-seed accuracy (Stat)", "<model>")
-    pairs: list[SeedPair] = Field(description="the headline pairs")
+    pairs: list[SeedPair] = Field(description="every pair of models and the claims' "
+                                              "pairs: the report's headline comparisons")
     conicity: dict[str, ConicityOverSeeds] = keyed("models whose runs record it", "<model>")
     lexicon: dict[str, LexiconOverSeeds] = keyed("models whose runs record it", "<model>")
     lexicon_rule: LexiconRule | None = Field(description="null without such a rule")
