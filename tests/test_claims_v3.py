@@ -237,6 +237,9 @@ def test_v2_results_keep_the_v2_ledger():
     assert ledger_mod.ledger(ev, seed_level=section(ALL_BETTER, absent=("lexicon",))) == v2
     assert not any("rule_set" in r for r in v2)
     assert not v3.applies(None) and v3.applies(section())
+    # a measure added after the rules (the most-attended words) does not decide which rules
+    assert v3.applies(section(absent=("top_words",)))
+    assert not v3.applies({"absent": {}})  # a section that does not say what it lacks
 
 
 def test_v3_commit_is_the_one_that_fixed_the_rules():
