@@ -55,7 +55,9 @@ def assert_same_runs(a: dict[str, bytes], b: dict[str, bytes]) -> None:
     import json
 
     assert sorted(a) == sorted(b)  # the same folders and files, as `train_one` writes them
-    assert len(a) == 2 * 5  # 2 runs: best_params, trained.json, 3 evaluation files
+    # 2 runs (both attend): best_params, trained.json and 4 evaluation files (test_probs.npy,
+    # lexicon.npy, attention.json, result.json)
+    assert len(a) == 2 * 6 and sum(n.endswith("/lexicon.npy") for n in a) == 2
     for name in a:
         if name.endswith(".json"):
             x, y = json.loads(a[name]), json.loads(b[name])

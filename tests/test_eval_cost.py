@@ -42,7 +42,8 @@ def smoke(imdb_dir, tmp_path_factory):
     return cfg, ds, params, [p.text for p in load_probes()]
 
 
-ADDED = ("conicity", "lexicon")  # evaluation.conicity and evaluation.lexicon (tests of their own)
+ADDED = ("conicity", "lexicon", "top_words")  # evaluation.conicity and evaluation.lexicon
+# (tests of their own: test_eval_measures, test_measures)
 
 
 def rows(split: Split, idx: np.ndarray) -> Split:
