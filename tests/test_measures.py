@@ -106,7 +106,7 @@ def test_lexicon_mask_and_shares_by_hand():
     assert s["excess"] == pytest.approx(np.mean([0.7 - 1 / 3, 0.0, 0.0]))
     assert lx.summary([0.0], [0.0])["lift"] is None
     uniform = mask / mask.sum(1, keepdims=True)  # uniform weights: mass == share, lift 1
-    u = lx.measure(uniform, ids, mask, vocab)
+    u = lx.summary(*lx.per_review(uniform, ids, mask, lx.lexicon_mask(vocab)))
     assert u["lift"] == pytest.approx(1.0) and u["excess"] == pytest.approx(0.0)
     with pytest.raises(ValueError, match="disagree"):
         lx.per_review(dist, ids[:, :2], mask[:, :2], is_lex)

@@ -173,6 +173,13 @@ def _check(b: dict, on: str, pairs, verdict: str) -> dict:
     return ctx
 
 
+def _only_its_words(text: str, words: dict[str, str], verdict: str) -> None:
+    """`text` holds the words of `verdict` ({verdict: words}) and none of another's; rerun
+    noise is an inconclusive verdict with its own words besides."""
+    for v, w in words.items():
+        assert (w in text) == (v == verdict or (v, verdict) == ("inconclusive", "noise")), v
+
+
 def _said(text: str, a: str, other: str, verdict: str, c: dict) -> None:
     """`text` words the comparison "A is <phrase> B (…)" with the basis's numbers and the
     tail its verdict needs, and nothing a different verdict would say."""
@@ -224,8 +231,7 @@ def test_attention_sentences_follow_the_verdict(bundle, on, verdict):
             "equivalent": "buy the same accuracy within the declared margin",
             "inconclusive": "cannot attribute a difference to attention",
             "noise": "no larger than a rerun on another machine"}
-    for v, words in size.items():
-        assert (words in att) == (v == verdict or (v, verdict) == ("inconclusive", "noise"))
+    _only_its_words(att, size, verdict)
     # the headline table: the same verdict, shaded only for a finding
     for a, other in pairs:
         row, turned = _headline_row(html, on, a, other)
@@ -254,8 +260,7 @@ def test_recurrence_and_uniform_weight_sentences_follow_the_verdict(bundle, on, 
               "equivalent": "changes accuracy by less than the declared margin",
               "inconclusive": "The data do not separate the two",
               "noise": "no larger than a rerun on another machine"}
-    for v, words in expect.items():
-        assert (words in rec) == (v == verdict or (v, verdict) == ("inconclusive", "noise"))
+    _only_its_words(rec, expect, verdict)
     weights = _para(html, "Do the learned weights matter?")
     _said(weights, "BiLSTM-mean", "Additive attention", verdict, cmp("bilstm_mean", "additive"))
 

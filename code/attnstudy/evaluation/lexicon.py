@@ -95,11 +95,6 @@ def summary(mass, token_share) -> dict:
             "excess": float((mass - share).mean()), "n_reviews": int(len(mass))}
 
 
-def measure(dist, ids, mask, vocab: list[str]) -> dict:
-    """A run's record (`summary`) for the VADER lexicon through `vocab`."""
-    return summary(*per_review(dist, ids, mask, lexicon_mask(vocab)))
-
-
 def top_words(dist, ids, mask, vocab: list[str], k: int = TOP_K,
               min_count: int = MIN_COUNT) -> list[dict]:
     """The k words with the highest mean relative attention over their occurrences.
