@@ -259,6 +259,41 @@ def test_arm_caption_says_what_the_lift_comparison_shows(bundle, embed, where):
     assert ("(though every seed" in cap) == ("every seed of" in cap and where.startswith("do not"))
 
 
+ACCOUNTS = {"consistent": "as the conicity account of flat attention predicts",
+            "against": "which goes against the conicity account",
+            "open": "neither supports nor refutes the conicity account",
+            "untestable": "pair cannot test the conicity account",
+            "no_interval": "no interval compares the two arms"}
+
+
+APART = ((0.2, 0.21, 0.22), (0.9, 0.88, 0.91))  # conicity: embeddings well below states
+
+
+@pytest.mark.parametrize("account,ents,cones", [
+    ("consistent", ((0.80, 0.82, 0.85), (0.97, 0.98, 0.975)), APART),
+    ("against", ((0.99, 0.995, 0.992), (0.90, 0.91, 0.92)), APART),
+    ("open", ((0.90, 0.99, 0.95), (0.93, 0.96, 0.94)), APART),
+    ("untestable", ((0.80, 0.82, 0.85), (0.97, 0.98, 0.975)), ((0.2, 0.9, 0.5), (0.3, 0.8, 0.6))),
+    ("no_interval", ((0.80,), (0.97, 0.98)), ((0.2,), (0.9, 0.88)))])
+def test_the_arms_sentence_says_what_the_entropy_and_conicity_intervals_show(
+        bundle, account, ents, cones):
+    b = _with_measures(bundle)
+    runs = seed_tests._arm_runs(*ents, *cones)
+    fa = sl.flat_arms(runs, sl.conicity(runs))
+    b["analysis"]["seed_level"]["flat_arms"] = fa
+    text = _text(_section(_html(b), "results-why-flat"))
+    para = " ".join(text[text.index("Across the arms"):].split())[:700]
+    assert ACCOUNTS[account] in para, para
+    for other in set(ACCOUNTS) - {account}:
+        assert ACCOUNTS[other] not in para
+    assert f"entropy of {fa['entropy']['mean_a']:.3f}" in para
+    assert f"entropy {fa['entropy']['mean_b']:.3f}" in para
+    assert ("Welch 95% interval" in para) == (account != "no_interval")
+    # v2 results have no such record: no sentence
+    b["analysis"]["seed_level"]["flat_arms"] = None
+    assert "Across the arms" not in _text(_html(b))
+
+
 # ----------------------------------------------------------------------------- sweep
 
 def _sweep_record() -> dict:

@@ -280,6 +280,35 @@ def test_lexicon_arms_compares_the_lift_of_embedding_and_bilstm_attention(a, b, 
     assert sl.lexicon_arms(sl.lexicon({"additive": lex(b)})) is None
 
 
+def _arm_runs(ent_a, ent_b, cone_a, cone_b):
+    """embed_additive (a) and additive (b) runs with an entropy median and a conicity each."""
+    def runs(ents, cones):
+        return [{"seed": i, "attention_stats": {"entropy": {"q50": e}},
+                 "conicity": {"states": {"mean": c}, "embeddings": {"mean": 0.2}}}
+                for i, (e, c) in enumerate(zip(ents, cones, strict=True))]
+    return {"embed_additive": runs(ent_a, cone_a), "additive": runs(ent_b, cone_b)}
+
+
+def test_flat_arms_compares_entropy_and_conicity_across_the_arms():
+    runs = _arm_runs((0.80, 0.82, 0.85), (0.97, 0.98, 0.975), (0.2, 0.21, 0.22),
+                     (0.9, 0.88, 0.91))
+    out = sl.flat_arms(runs, sl.conicity(runs))
+    assert (out["a"], out["b"]) == ("embed_additive", "additive")
+    e, c = out["entropy"], out["conicity"]
+    assert e["diff"] == pytest.approx(np.mean((0.80, 0.82, 0.85)) - 0.975)
+    assert e["ci_high"] < 0 and e["separated"] == "b_above"
+    assert c["diff"] == pytest.approx(0.21 - np.mean((0.9, 0.88, 0.91))) and c["ci_high"] < 0
+    assert (e["n_seeds_a"], e["n_seeds_b"]) == (3, 3)
+    # without either record for either model: no comparison
+    for m, key in (("additive", "attention_stats"), ("embed_additive", "conicity")):
+        bare = {k: [dict(r) for r in v] for k, v in runs.items()}
+        for r in bare[m]:
+            r[key] = None
+        assert sl.flat_arms(bare, sl.conicity(bare)) is None
+    one = _arm_runs((0.8,), (0.97, 0.98), (0.2,), (0.9, 0.88))
+    assert sl.flat_arms(one, sl.conicity(one))["entropy"]["ci_low"] is None
+
+
 RULE = {"id": "additive-faithful", "claim": "Additive attention focuses on sentiment words",
         "kind": "lexicon_share", "model": "additive", "reference": ["embed_additive"],
         "thresholds": {"lift_strong": 1.5, "lift_weak": 1.1}}

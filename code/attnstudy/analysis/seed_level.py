@@ -20,6 +20,10 @@ training run (issue #27), and the per-model measures that say why attention is f
              flag) and the share of lexicon words in each seed's list, over seeds
   lexicon_arms  attention on embeddings vs on BiLSTM states (LIFT_PAIR): the difference of their
              mean lexicon lifts with a Welch 95% interval over seeds
+  flat_arms  the same two models: the difference of their attention's median normalised entropy
+             and of the conicity of the vectors they weigh, each with a Welch 95% interval over
+             seeds (the conicity account of flat weights predicts: less alike vectors, less
+             uniform weights)
   absent     the measures and non-contextual models these results do not hold (older runs),
              so the report says so
 
@@ -236,24 +240,51 @@ def top_words(runs: dict[str, list[dict]]) -> dict:
     return out
 
 
+def welch(la: list[float], lb: list[float]) -> dict:
+    """mean(la) - mean(lb) over seeds with a Welch 95% interval (None with fewer than two seeds
+    on either side or no spread: no interval) and whether every seed of one side lies above
+    every seed of the other ("a_above", "b_above" or None)."""
+    lo = hi = None
+    if len(la) >= 2 and len(lb) >= 2 and np.var(la) + np.var(lb) > 0:
+        ci = sps.ttest_ind(la, lb, equal_var=False).confidence_interval(0.95)
+        lo, hi = float(ci.low), float(ci.high)
+    return {"mean_a": float(np.mean(la)), "mean_b": float(np.mean(lb)),
+            "diff": float(np.mean(la) - np.mean(lb)), "ci_low": lo, "ci_high": hi,
+            "ci_level": 0.95, "n_seeds_a": len(la), "n_seeds_b": len(lb),
+            "separated": "a_above" if min(la) > max(lb) else
+                         "b_above" if min(lb) > max(la) else None}
+
+
 def lexicon_arms(lex: dict, pair: tuple[str, str] = LIFT_PAIR) -> dict | None:
-    """A - B on mean lexicon lift over seeds for `pair`, with a Welch 95% interval (None with
-    fewer than two seeds on either side: no interval) and whether every seed of one model lies
-    above every seed of the other; None when either model lacks lexicon records."""
+    """A - B on mean lexicon lift over seeds for `pair` (`welch`); None when either model lacks
+    lexicon records."""
     a, b = pair
     la, lb = ([x for x in (lex.get(m) or {}).get("lift_per_seed", []) if x is not None]
               for m in pair)
     if not la or not lb:
         return None
-    lo = hi = None
-    if len(la) >= 2 and len(lb) >= 2 and np.var(la) + np.var(lb) > 0:
-        ci = sps.ttest_ind(la, lb, equal_var=False).confidence_interval(0.95)
-        lo, hi = float(ci.low), float(ci.high)
-    return {"a": a, "b": b, "lift_a": float(np.mean(la)), "lift_b": float(np.mean(lb)),
-            "diff": float(np.mean(la) - np.mean(lb)), "ci_low": lo, "ci_high": hi,
-            "ci_level": 0.95, "n_seeds_a": len(la), "n_seeds_b": len(lb),
-            "separated": "a_above" if min(la) > max(lb) else
-                         "b_above" if min(lb) > max(la) else None}
+    w = welch(la, lb)
+    return {"a": a, "b": b, "lift_a": w.pop("mean_a"), "lift_b": w.pop("mean_b"), **w}
+
+
+def flat_arms(runs: dict[str, list[dict]], con: dict,
+              pair: tuple[str, str] = LIFT_PAIR) -> dict | None:
+    """Why the weights are flat, across the arms: for `pair` (attention over embeddings, over
+    BiLSTM states), A - B of the attention's median normalised entropy over test reviews
+    (runs[].attention_stats, 1 = uniform) and of the conicity of the vectors it weighs
+    (`conicity`'s states), each a `welch` record. The conicity account predicts that the
+    weights are less uniform over the less alike vectors. None when either model lacks either
+    record."""
+    ent = {m: [r["attention_stats"]["entropy"]["q50"] for r in runs.get(m, [])
+               if ((r.get("attention_stats") or {}).get("entropy") or {}).get("q50") is not None]
+           for m in pair}
+    cone = {m: [x for x in ((con.get(m) or {}).get("per_seed") or {}).get("states", [])
+                if x is not None] for m in pair}
+    if not all(ent[m] and cone[m] for m in pair):
+        return None
+    a, b = pair
+    return {"a": a, "b": b, "entropy": welch(ent[a], ent[b]),
+            "conicity": welch(cone[a], cone[b])}
 
 
 def lexicon_rule(rule: dict, lex: dict) -> dict:
@@ -326,7 +357,7 @@ def section(runs: dict[str, list[dict]], per_seed: dict[str, np.ndarray], baseli
                        "seeds": [r["seed"] for r in rs]} for m, rs in runs.items()},
         "pairs": rows, "conicity": con, "lexicon": lex,
         "lexicon_rule": lexicon_rule(rule, lex) if rule else None,
-        "top_words": top, "lexicon_arms": lexicon_arms(lex),
+        "top_words": top, "lexicon_arms": lexicon_arms(lex), "flat_arms": flat_arms(runs, con),
         "absent": {"measures": [k for k, v in (("conicity", con), ("lexicon", lex),
                                                ("top_words", top)) if not v],
                    "models": [m for m in NON_CONTEXTUAL if m not in runs]},

@@ -107,13 +107,36 @@ def _arms(b: dict, sl: dict) -> dict:
     pairs = [by[ab] for ab in ARM_PAIRS if ab in by]
     cmp = sl.get("lexicon_arms")
     if cmp:
-        n = min(cmp["n_seeds_a"], cmp["n_seeds_b"])
-        cmp = {**cmp, "where": _within({"n": n, "ci_low": cmp["ci_low"],
-                                        "ci_high": cmp["ci_high"]}),
-               "no_interval": "a single seed on one side" if n < 2 else "no spread over seeds"}
+        cmp = {**cmp, "where": _welch_where(cmp), "no_interval": _no_interval(cmp)}
     return {"rows": rows, "pairs": pairs, "models": models,
             "missing": [m for m in ARM_MODELS if m not in summ],
-            "words": _words(sl), "lift": cmp}
+            "words": _words(sl), "lift": cmp, "flat": _flat(sl.get("flat_arms"))}
+
+
+def _welch_where(w: dict) -> str | None:
+    """`_within` for a seed_level.welch record."""
+    return _within({"n": min(w["n_seeds_a"], w["n_seeds_b"]), "ci_low": w["ci_low"],
+                    "ci_high": w["ci_high"]})
+
+
+def _no_interval(w: dict) -> str:
+    return ("a single seed on one side" if min(w["n_seeds_a"], w["n_seeds_b"]) < 2
+            else "no spread over seeds")
+
+
+def _flat(f: dict | None) -> dict | None:
+    """The arms' entropy and conicity comparison (seed_level.flat_arms) with the account it
+    bears out, decided by where the two intervals of A (embeddings) - B (BiLSTM states) lie:
+    "consistent" (the embeddings less alike and attention over them less uniform), "against"
+    (less alike, but more uniform), "open" (less alike, entropies not shown to differ),
+    "untestable" (the states not shown more alike than the embeddings), "no_interval"."""
+    if not f:
+        return None
+    ent, cone = _welch_where(f["entropy"]), _welch_where(f["conicity"])
+    account = ("no_interval" if ent is None or cone is None else "untestable" if cone != "below"
+               else {"below": "consistent", "above": "against", "includes": "open"}[ent])
+    return {**f, "entropy_where": ent, "conicity_where": cone, "account": account,
+            "no_interval": _no_interval(f["entropy"])}
 
 
 def sweep_tables(sweep: dict | None) -> list[dict]:
