@@ -464,12 +464,17 @@ def test_probe_sentences_follow_the_mcnemar_verdicts(bundle):
 
 
 def test_a_length_chosen_on_test_is_said_until_a_sweep_chose_the_settings(bundle):
-    """v2's review length was compared on test accuracy: the limitations say so, unless the
-    results folder holds the validation sweep (sweep.json) that chose the settings."""
-    assert not bundle.get("swept")
+    """v2's review length was compared on test accuracy: the limitations of the full profile's
+    results say so, unless the results folder holds the validation sweep (sweep.json) that
+    chose the settings; a preview profile's fixed settings are said to be a preview's."""
+    assert not bundle.get("swept") and bundle["results"]["profile"] == "smoke"
+    preview = _limitations(_html(bundle))
+    assert "Preview settings" in preview and "A setting chosen on test" not in preview
+    bundle = copy.deepcopy(bundle)
+    bundle["results"]["profile"] = "full"
     said = _limitations(_html(bundle))
     assert "A setting chosen on test" in said and "test accuracy at two lengths" in said
-    assert "One set of hyperparameters" in said
+    assert "One set of hyperparameters" in said and "Preview settings" not in said
     swept = _limitations(_html({**bundle, "swept": True}))
     assert "A setting chosen on test" not in swept and "One set of hyperparameters" not in swept
     # v3 still says plainly what v2 did, and that validation chose this version's settings
