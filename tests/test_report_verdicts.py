@@ -314,6 +314,27 @@ def test_leaders_sentence_follows_the_verdict(bundle, on, verdict):
     assert "It is more accurate than BiLSTM , BiLSTM-mean" in words
 
 
+@pytest.mark.parametrize("verdict", ["inconclusive", "equivalent"])
+def test_leaders_sentence_says_one_verdict_for_every_other_model_once(bundle, verdict):
+    """When every other model has the same verdict against the top one, the sentence says so
+    once instead of naming all of them twice; a mixture still names each group."""
+    b = copy.deepcopy(bundle)
+    _drive(b, "welch", [("bilstm_matched", "mhsa")], "inconclusive")
+    b["analysis"]["seed_level"] = copy.deepcopy(bundle["analysis"]["seed_level"])
+    others = [m for m in b["analysis"]["summary"] if m != "bilstm_matched"]
+    for m in others:
+        _seed_pair(b, "bilstm_matched", m, verdict)
+    words = _section(_html(b), "results-test")
+    said = {"inconclusive": "every comparison with it is inconclusive",
+            "equivalent": "each is equivalent to it within"}
+    assert f"not shown to be more accurate than any of the other {len(others)}:" in words
+    assert said[verdict] in words and said[{"inconclusive": "equivalent",
+                                            "equivalent": "inconclusive"}[verdict]] not in words
+    _seed_pair(b, "bilstm_matched", others[-1], "better")  # one beaten: the groups are named
+    words = _section(_html(b), "results-test")
+    assert "any of the other" not in words and "It is more accurate than" in words
+
+
 def test_leaders_sentence_names_pairs_the_basis_does_not_compare(bundle):
     """A pair without a seed-level record is not called inconclusive: it is not compared."""
     b = copy.deepcopy(bundle)
