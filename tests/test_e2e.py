@@ -88,10 +88,26 @@ def test_predict_and_evaluate(built, imdb_dir, tmp_path, monkeypatch, capsys):
     assert out.count("accuracy") == len(cfg.train.models) * len(cfg.train.seeds)
     assert "ROC-AUC" in run("predict", "--profile", "smoke", "--model", "mhsa", "--input",
                             str(tsv))
+    # several models: one column each in text, one record per model and review in JSON, the
+    # same numbers as one model at a time
+    one = float(lines[0].split("\t")[0])
+    wide = run("predict", "--profile", "smoke", "--model", "all", "a great film").splitlines()
+    assert wide[0].split("\t") == [*cfg.train.models, "text"] and len(wide) == 2
+    row = dict(zip(cfg.train.models, wide[1].split("\t"), strict=False))
+    assert float(row["additive"]) == round(one, 4)
+    recs = [json.loads(x) for x in run("predict", "--profile", "smoke", "--model",
+                                       "mhsa,additive", "--json", "--input", str(tsv)).splitlines()]
+    assert [(r["model"], r["label"]) for r in recs] == [("mhsa", 1), ("mhsa", 0),
+                                                        ("additive", 1), ("additive", 0)]
+    assert run("predict", "--profile", "smoke", "--model", "additive", "--input", str(tsv)) \
+        .count("accuracy") == 1
+    assert run("predict", "--profile", "smoke", "--model", "mhsa, additive", "--input",
+               str(tsv)).count("accuracy") == 2
 
 
 @pytest.mark.parametrize("args, message", [
     (["predict", "--profile", "smoke", "--model", "gpt"], "unknown model 'gpt'"),
+    (["predict", "--profile", "smoke", "--model", "mhsa,gpt", "fine"], "unknown model 'gpt'"),
     (["predict", "--profile", "smoke", "--model", "mhsa", "  "], "text 1 is empty"),
     (["predict", "--profile", "smoke", "--model", "mhsa", "--seed", "9", "fine"],
      "no trained mhsa (seed 9)"),

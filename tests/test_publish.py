@@ -363,10 +363,14 @@ def test_committed_weights_reproduce_the_committed_predictions(imdb_dir, tmp_pat
     shutil.copytree(results, fresh / "results")  # a fresh clone: no run cache, no data
     inputs = jsonl(tmp_path / "batch.jsonl", [{"text": texts[i]} for i in rows])
     assert {f"{m}/seed{pub.seed}" for m in pub.models} <= set(preds.columns)
+    # every model in one process (`--model all`), each as its own `predict` would run it
+    p = cli(fresh, "predict", "--profile", pub.cfg.profile, "--model", "all", "--json",
+            "--input", inputs, "--batch-size", bs)
+    recs = [json.loads(line) for line in p.stdout.splitlines()]
+    assert set(pub.models) == set(pub.cfg.train.models)
+    assert [r["model"] for r in recs] == [m for m in pub.cfg.train.models for _ in rows]
     for m in pub.models:
-        p = cli(fresh, "predict", "--profile", pub.cfg.profile, "--model", m, "--json",
-                "--input", inputs, "--batch-size", bs)
-        probs = np.array([json.loads(line)["prob"] for line in p.stdout.splitlines()])
+        probs = np.array([r["prob"] for r in recs if r["model"] == m])
         ref = preds[f"{m}/seed{pub.seed}"].to_numpy(np.float32)[rows]
         if same_cpu:
             assert probs.astype(np.float32).tobytes() == ref.tobytes(), m

@@ -161,12 +161,13 @@ def cmd_predict(args) -> None:
     from attnstudy.cli.inputs import iter_inputs
 
     cfg = _config(args)
-    name = _models_arg([args.model])[0]
+    asked = [m.strip() for m in args.model.split(",")]
+    names = list(cfg.train.models) if asked == ["all"] else _models_arg(list(dict.fromkeys(asked)))
     if not args.texts and args.input is None:
         raise UserError("give review texts or --input FILE")
     chunks = iter_inputs(args.texts, args.input, args.column, args.label_column,
                                  args.batch_size)
-    predict.predict_command(cfg, name, args.seed, chunks, explain=args.explain,
+    predict.predict_command(cfg, names, args.seed, chunks, explain=args.explain,
                             as_json=args.json)
 
 
@@ -258,7 +259,9 @@ def parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name, parents=[common], help=f"{name} with trained models")
         if name == "predict":
             s.add_argument("texts", nargs="*", help="review texts")
-            s.add_argument("--model", required=True)
+            s.add_argument("--model", required=True, metavar="MODEL[,MODEL...]",
+                           help="a model, several separated by commas, or 'all' (the "
+                           "profile's models, one column each)")
             s.add_argument("--seed", type=int, default=None, help="default: the profile's first")
             s.add_argument("--explain", action="store_true", help="per token: attention and "
                            "gradient importance, coloured")
