@@ -11,6 +11,7 @@ values its facts carry. The pipeline words the ledger before it writes analysis.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import jinja2
@@ -47,6 +48,7 @@ def pval_text(p: float, alpha: float) -> str:
     return f"p = {s}"
 
 
+@functools.cache  # templates compile once per process (a changed file reloads: mtime)
 def _environment(folder: Path) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(folder)),
                              undefined=jinja2.StrictUndefined, autoescape=False,

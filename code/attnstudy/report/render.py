@@ -13,6 +13,7 @@ in paper/prose/*.html.j2, the layout in templates/, figure captions next to thei
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import re
 from hashlib import sha256
@@ -32,6 +33,7 @@ FIGURE_DIR = "figures"  # next to report.html: the figures' files, linked under 
 REFERENCES = ROOT / "paper" / "references.toml"
 
 
+@functools.cache  # one per process: templates compile once (a changed file reloads: mtime)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader([str(TEMPLATES), str(PROSE)]),
                              autoescape=True, undefined=jinja2.StrictUndefined,
@@ -40,6 +42,12 @@ def environment() -> jinja2.Environment:
     env.globals.update(fmt.GLOBALS)
     env.tests.update(fmt.TESTS)
     return env
+
+
+@functools.cache
+def from_string(source: str) -> jinja2.Template:
+    """A figure's caption or alt-text template, compiled once per process."""
+    return environment().from_string(source)
 
 
 def data_uri(data: bytes, mime: str) -> str:
@@ -105,12 +113,12 @@ def render_html(ctx: dict, drawn: list[dict], fig_dir: Path | None = None) -> st
     env, refs = environment(), references(REFERENCES)
     template = env.get_template("report.html.j2")
     css = Markup((TEMPLATES / "report.css").read_text(encoding="utf-8"))
-    captions = {n: env.from_string(s.caption.strip()) for n, s in figures.FIGURES.items()}
+    captions = {n: from_string(s.caption.strip()) for n, s in figures.FIGURES.items()}
     # each drawn figure's own numbers (`f` in its caption and alt text), from the same parts
     bundle = {"results": ctx["res"], "analysis": ctx["ana"], "attention": ctx["att"]}
     own = {f["name"]: figures.figure_facts(f["name"], bundle) for f in drawn}
     figs = {f["name"]: {"name": f["name"], "aspect": f["aspect"],
-                        "alt": " ".join(Markup(env.from_string(figures.FIGURES[f["name"]].alt)
+                        "alt": " ".join(Markup(from_string(figures.FIGURES[f["name"]].alt)
                                                .render(**ctx, f=own[f["name"]])).striptags()
                                         .split()),
                         "uri": data_uri(f["svg_bytes"], "image/svg+xml"),
