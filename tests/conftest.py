@@ -14,7 +14,6 @@ its build, then its tests), so one worker starts it at once while the other take
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import time
 from pathlib import Path
@@ -29,14 +28,6 @@ from attnstudy.models.inference import enable_compile_cache  # noqa: E402
 
 os.environ.setdefault("ATTNSTUDY_COMPILE_CACHE", str(BUILD / "cache" / "jax"))  # inherited
 enable_compile_cache()
-
-
-def load_fixture_module(name: str):
-    """tests/fixtures/<name>.py as a module (the fixtures folder is not a package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "fixtures" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 SHARED = ("smoke_build", "rendered_report")  # session fixtures of a group each, longest first
@@ -94,8 +85,9 @@ def rendered_report(tmp_path_factory) -> dict:
     """The synthetic results set (tests/fixtures/make_results.py) rendered once, PDF included:
     {"results", "out", "paths", "html", "seconds"}. Shared: tests re-render into copies."""
     from attnstudy.report import render
+    from tests import synthetic
 
-    results = load_fixture_module("make_results").make(tmp_path_factory.mktemp("results"))
+    results = synthetic.results(tmp_path_factory.mktemp("results"))
     out = tmp_path_factory.mktemp("build")
     t0 = time.perf_counter()
     paths = render.render(results, out)

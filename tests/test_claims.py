@@ -307,19 +307,14 @@ def test_missing_models_are_not_measured():
 def test_report_fixture_ledger_is_the_packages(tmp_path):
     """tests/fixtures/make_results.py writes analysis.json with the package's own analysis, and
     its ledger shows every verdict (the report test renders each badge)."""
-    import importlib.util
-    from pathlib import Path
-
     import pandas as pd
 
     from attnstudy.analysis.analyse import analyse
     from attnstudy.files import read_json
+    from tests import synthetic
+    from tests.synthetic import make_results as fixture
 
-    spec = importlib.util.spec_from_file_location(
-        "make_results", Path(__file__).parent / "fixtures" / "make_results.py")
-    fixture = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fixture)
-    out = fixture.make(tmp_path)
+    out = synthetic.results(tmp_path / "results")
     again = worded(analyse(read_json(out / "results.json"),
                            pd.read_parquet(out / "test_predictions.parquet"), PROBES,
                            fixture.config()))

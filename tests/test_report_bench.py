@@ -12,12 +12,13 @@ import pytest
 
 from attnstudy.report import fmt, results
 from attnstudy.report.style import prose_label
-from tests.test_report_prose import _html, _text, make_results
+from tests import synthetic
+from tests.test_report_prose import _html, _text
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    return results.load(make_results.make(tmp_path_factory.mktemp("results")))
+    return results.load(synthetic.results(tmp_path_factory.mktemp("results")))
 
 
 def _cells(html: str, id: str) -> list[list[str]]:

@@ -16,7 +16,8 @@ from attnstudy.data.probes import load_probes
 from attnstudy.files import read_json
 from attnstudy.report import results
 from attnstudy.report.ledger_text import worded
-from tests.test_report_prose import _html, make_results
+from tests import synthetic
+from tests.test_report_prose import _html
 
 V3_IDS = ("attention-beats-bilstm", "additive-faithful", "attention-beyond-size",
           "recurrence-matters", "beats-tfidf", "attention-weights-matter")
@@ -38,7 +39,7 @@ def _measures(res: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
-    out = make_results.make(tmp_path_factory.mktemp("results"))
+    out = synthetic.results(tmp_path_factory.mktemp("results"))
     v2 = results.load(out)
     res = _measures(read_json(out / "results.json"))
     ana = worded(analyse(res, pd.read_parquet(out / "test_predictions.parquet"), load_probes(),

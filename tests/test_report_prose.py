@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import html as htmllib
-import importlib.util
 import json
 import re
 import subprocess
@@ -22,18 +21,14 @@ from attnstudy.errors import UserError
 from attnstudy.report import facts, figures, fmt, render, results, wording
 from attnstudy.report.facts import context
 from attnstudy.report.style import prose_label
-
-_spec = importlib.util.spec_from_file_location(
-    "make_results", Path(__file__).parent / "fixtures" / "make_results.py")
-make_results = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_results)
+from tests import synthetic
 
 CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    return results.load(make_results.make(tmp_path_factory.mktemp("results")))
+    return results.load(synthetic.results(tmp_path_factory.mktemp("results")))
 
 
 def _html(b: dict) -> str:

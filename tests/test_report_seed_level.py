@@ -6,6 +6,7 @@ absent, the sweep table and the conicity figure. Results from the synthetic fixt
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.util
 import re
 from pathlib import Path
@@ -20,7 +21,9 @@ from attnstudy.report import figures, results
 from attnstudy.report.facts import context
 from attnstudy.report.fmt import pts
 from attnstudy.stats import equivalence as eq
-from tests.test_report_prose import _html, _section, _text, make_results
+from tests import synthetic
+from tests.synthetic import make_results
+from tests.test_report_prose import _html, _section, _text
 
 _tests = importlib.util.spec_from_file_location(
     "test_seed_level", Path(__file__).parent / "test_seed_level.py")
@@ -35,7 +38,7 @@ PHRASE = {"better": "more accurate than", "worse": "less accurate than",
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    return results.load(make_results.make(tmp_path_factory.mktemp("results")))
+    return results.load(synthetic.results(tmp_path_factory.mktemp("results")))
 
 
 def _row(html: str, table: str, *names: str) -> str:
@@ -48,14 +51,18 @@ def _cells(row: str) -> list[str]:
     return [_text(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)]
 
 
+@functools.cache  # a bootstrap of 2000 x 20000 reviews: once per pair and verdict
+def _computed(a: str, other: str, verdict: str, spread: float) -> dict:
+    ca, cb = seed_tests._pair_for(verdict)
+    acc = eq.review_resampled_accuracy({a: ca, other: cb}, 2000, 0)
+    return sl.compare(a, other, {a: ca, other: cb}, acc, seed_tests.E, spread, 0)
+
+
 def _pair(b: dict, a: str, other: str, verdict: str) -> dict:
     """Put an (a, other) row with `verdict` into the seed-level section, computed by the
     analysis from correctness arrays that give it (test_seed_level._pair_for)."""
-    ca, cb = seed_tests._pair_for(verdict)
     spread = b["analysis"]["seed_level"]["rerun_spread"]["max"]
-    acc = eq.review_resampled_accuracy({a: ca, other: cb}, 2000, 0)
-    row = {**sl.compare(a, other, {a: ca, other: cb}, acc, seed_tests.E, spread, 0),
-           "why": ["test"]}
+    row = {**copy.deepcopy(_computed(a, other, verdict, spread)), "why": ["test"]}
     pairs = b["analysis"]["seed_level"]["pairs"]
     pairs[:] = [p for p in pairs if {p["a"], p["b"]} != {a, other}] + [row]
     return row

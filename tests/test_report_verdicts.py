@@ -32,7 +32,8 @@ from attnstudy.report.facts import context
 from attnstudy.report.fmt import pts
 from attnstudy.report.style import prose_label
 from attnstudy.stats import equivalence
-from tests.test_report_prose import _html, _section, _text, make_results
+from tests import synthetic
+from tests.test_report_prose import _html, _section, _text
 from tests.test_report_seed_level import seed_tests
 
 M = 0.005  # margin used by the unit tests
@@ -111,7 +112,7 @@ GROUPS = {"attention": (("additive", "bilstm"), ("mhsa", "bilstm"), ("mhsa", "bi
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    return results.load(make_results.make(tmp_path_factory.mktemp("results")))
+    return results.load(synthetic.results(tmp_path_factory.mktemp("results")))
 
 
 def _abstract(html: str) -> str:

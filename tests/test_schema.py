@@ -8,7 +8,6 @@ analysis itself (analyse), so the models are checked against what the code write
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -21,12 +20,10 @@ from attnstudy import cli
 from attnstudy.errors import UserError
 from attnstudy.files import read_json, write_json
 from attnstudy.schema import SCHEMA_VERSION, schema_markdown, validate_results
+from tests import synthetic
+from tests.synthetic import make_results
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location(
-    "make_results", Path(__file__).parent / "fixtures" / "make_results.py")
-make_results = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(make_results)
 
 
 def _upgrade(out: Path) -> None:
@@ -78,7 +75,7 @@ def _upgrade(out: Path) -> None:
 
 @pytest.fixture(scope="module")
 def valid(tmp_path_factory) -> Path:
-    out = make_results.make(tmp_path_factory.mktemp("v2") / "results")
+    out = synthetic.results(tmp_path_factory.mktemp("v2") / "results")
     _upgrade(out)
     return out
 
