@@ -37,7 +37,8 @@ def predict_command(cfg: Config, names: list[str], seed: int | None, chunks: Ite
         for k, pr in enumerate(predictors):
             if as_json or explain:
                 _each(pr, texts, labels, probs[k], explain, as_json)
-            probs_all[k] += probs[k].tolist()
+            if labels is not None:
+                probs_all[k] += probs[k].tolist()
         if wide and not as_json and not explain:
             for i, t in enumerate(texts):
                 print("\t".join(f"{p[i]:.4f}" for p in probs) + f"\t{_short(t)}")
