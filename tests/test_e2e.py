@@ -108,6 +108,7 @@ def test_predict_and_evaluate(built, imdb_dir, tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize("args, message", [
     (["predict", "--profile", "smoke", "--model", "gpt"], "unknown model 'gpt'"),
     (["predict", "--profile", "smoke", "--model", "mhsa,gpt", "fine"], "unknown model 'gpt'"),
+    (["predict", "--profile", "smoke", "--model", "all,mhsa", "fine"], "--model all stands alone"),
     (["predict", "--profile", "smoke", "--model", "mhsa", "  "], "text 1 is empty"),
     (["predict", "--profile", "smoke", "--model", "mhsa", "--seed", "9", "fine"],
      "no trained mhsa (seed 9)"),

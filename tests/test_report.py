@@ -528,19 +528,24 @@ def test_readme_block_comes_from_the_results(built, tmp_path):
         assert line.startswith(f"- `{p['a']}` − ")
         assert f": {100 * p['diff']:+.2f} [{100 * p['ci_low']:+.2f}, " in line
         assert line.split("*")[1] == p["verdict"]
-        assert ("rerun spread" in line) == bool(p["noise"])
-    # with the validation sweep: each model's chosen settings in the table
+        # an equivalence shows the TOST interval it rests on; rerun noise is named
+        assert ("TOST 90% interval" in line) == (p["verdict"] == "equivalent")
+        assert ("rerun spread" in line) == (bool(p["noise"]) and p["verdict"] != "equivalent")
+    # with the validation sweep: each model's chosen settings in the table, in stage order
     swept = tmp_path / "results"
     shutil.copytree(built["results"], swept)
     chosen = {m: {"max_len": 512, "learning_rate": 10.0 ** -(2 + i % 2), "embed_dropout": 0.6}
               for i, m in enumerate(res["models"])}
-    (swept / "sweep.json").write_text(json.dumps({"stages": [], "chosen": chosen}))
+    stages = [{"setting": k, "scope": scope} for k, scope in (
+        ("max_len", "shared"), ("learning_rate", "per_model"), ("embed_dropout", "per_model"))]
+    (swept / "sweep.json").write_text(json.dumps({"stages": stages, "chosen": chosen}))
     block = readme.results_block(swept)
     assert "| review length | learning rate | embedding dropout |" in block
     for m, c in chosen.items():
         row = next(x for x in block.splitlines() if x.startswith(f"| `{m}` |"))
         assert row.endswith(f" 512 | {c['learning_rate']} | 0.6 |")
-    assert "chosen per model on the validation split" in block
+    assert ("review length shared by all models; learning rate and embedding dropout per "
+            "model") in block
 
 
 def test_a_failing_figure_fails_the_render(built, tmp_path):

@@ -271,19 +271,29 @@ ACCOUNTS = {"consistent": "as the conicity account of flat attention predicts",
             "open": "neither supports nor refutes the conicity account",
             "untestable": "pair cannot test the conicity account",
             "no_interval": "no interval compares the two arms"}
+EMBED, STATES = "Embeddings + additive attention", "Additive attention"
 
 
 APART = ((0.2, 0.21, 0.22), (0.9, 0.88, 0.91))  # conicity: embeddings well below states
 
 
-@pytest.mark.parametrize("account,ents,cones", [
-    ("consistent", ((0.80, 0.82, 0.85), (0.97, 0.98, 0.975)), APART),
-    ("against", ((0.99, 0.995, 0.992), (0.90, 0.91, 0.92)), APART),
-    ("open", ((0.90, 0.99, 0.95), (0.93, 0.96, 0.94)), APART),
-    ("untestable", ((0.80, 0.82, 0.85), (0.97, 0.98, 0.975)), ((0.2, 0.9, 0.5), (0.3, 0.8, 0.6))),
-    ("no_interval", ((0.80,), (0.97, 0.98)), ((0.2,), (0.9, 0.88)))])
+LOW, HIGH = (0.80, 0.82, 0.85), (0.97, 0.98, 0.975)  # entropies: clearly apart
+
+
+@pytest.mark.parametrize("account,ents,cones,why", [
+    ("consistent", (LOW, HIGH), APART, EMBED),
+    ("against", ((0.99, 0.995, 0.992), (0.90, 0.91, 0.92)), APART, EMBED),
+    # embeddings more alike than the states: the account predicts the reverse
+    ("consistent", (HIGH, LOW), APART[::-1], STATES),
+    ("against", (LOW, HIGH), APART[::-1], STATES),
+    ("open", ((0.90, 0.99, 0.95), (0.93, 0.96, 0.94)), APART, None),
+    ("untestable", (LOW, HIGH), ((0.2, 0.9, 0.5), (0.3, 0.8, 0.6)), None),
+    ("no_interval", ((0.80,), (0.97, 0.98)), ((0.2,), (0.9, 0.88)), "a single seed on one side"),
+    # the entropy has an interval, the conicity none: the reason is the conicity's
+    ("no_interval", (LOW, HIGH), ((0.2,), (0.9, 0.88, 0.91)), "a single seed on one side"),
+    ("no_interval", (LOW, HIGH), ((0.2, 0.2, 0.2), (0.9, 0.9, 0.9)), "no spread over seeds")])
 def test_the_arms_sentence_says_what_the_entropy_and_conicity_intervals_show(
-        bundle, account, ents, cones):
+        bundle, account, ents, cones, why):
     b = _with_measures(bundle)
     runs = seed_tests._arm_runs(*ents, *cones)
     fa = sl.flat_arms(runs, sl.conicity(runs))
@@ -296,6 +306,13 @@ def test_the_arms_sentence_says_what_the_entropy_and_conicity_intervals_show(
     assert f"entropy of {fa['entropy']['mean_a']:.3f}" in para
     assert f"entropy {fa['entropy']['mean_b']:.3f}" in para
     assert ("Welch 95% interval" in para) == (account != "no_interval")
+    if account in ("consistent", "against"):  # which arm's vectors are the less alike
+        assert f"less alike vectors (those of {why})" in para
+    elif why:
+        assert f"With {why}, no interval compares" in para
+    if account != "no_interval":
+        diff = f"{fa['entropy']['diff']:.3f}".replace("-", "−")  # the report's minus sign
+        assert f"{EMBED} minus {STATES}: {diff} in entropy" in para
     # v2 results have no such record: no sentence
     b["analysis"]["seed_level"]["flat_arms"] = None
     assert "Across the arms" not in _text(_html(b))

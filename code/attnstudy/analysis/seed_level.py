@@ -245,7 +245,8 @@ def welch(la: list[float], lb: list[float]) -> dict:
     on either side or no spread: no interval) and whether every seed of one side lies above
     every seed of the other ("a_above", "b_above" or None)."""
     lo = hi = None
-    if len(la) >= 2 and len(lb) >= 2 and np.var(la) + np.var(lb) > 0:
+    # no spread at all (np.ptp, not np.var: the mean of equal floats can round off them)
+    if len(la) >= 2 and len(lb) >= 2 and np.ptp(la) + np.ptp(lb) > 0:
         ci = sps.ttest_ind(la, lb, equal_var=False).confidence_interval(0.95)
         lo, hi = float(ci.low), float(ci.high)
     return {"mean_a": float(np.mean(la)), "mean_b": float(np.mean(lb)),

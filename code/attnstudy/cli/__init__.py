@@ -162,6 +162,8 @@ def cmd_predict(args) -> None:
 
     cfg = _config(args)
     asked = [m.strip() for m in args.model.split(",")]
+    if "all" in asked and asked != ["all"]:
+        raise UserError("--model all stands alone (it means every model of the profile)")
     names = list(cfg.train.models) if asked == ["all"] else _models_arg(list(dict.fromkeys(asked)))
     if not args.texts and args.input is None:
         raise UserError("give review texts or --input FILE")

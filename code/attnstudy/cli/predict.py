@@ -25,7 +25,8 @@ def predict_command(cfg: Config, names: list[str], seed: int | None, chunks: Ite
                     explain: bool = False, as_json: bool = False) -> None:
     """P(positive) per review of each model in `names` (with `explain`: per-token attention and
     gradient importance); `as_json`: one JSON object per review and model, with its "model".
-    Several models in text mode: one row per review, one column per model."""
+    Several models in text mode: one row per review, one column per model; in JSON or with
+    `explain`, each chunk of reviews (--batch-size) model by model."""
     models = Models(cfg)
     predictors = [models.require(n, cfg.train.seeds[0] if seed is None else seed) for n in names]
     wide = len(predictors) > 1

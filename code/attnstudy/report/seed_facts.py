@@ -88,7 +88,7 @@ def _arms(b: dict, sl: dict) -> dict:
     attention entropy, the ablations' accuracy changes (analysis.json's `attention` section,
     Stat over seeds) and lexicon lift (each None when not measured); the pairs' rows; the most-
     attended words; the lexicon-lift comparison of attention on embeddings vs BiLSTM states
-    with where its interval lies (`_within`)."""
+    with where its interval lies (`_within`); `flat`, their entropy and conicity (`_flat`)."""
     ana = b["analysis"]
     att = ana.get("attention") or {}
     summ, stats, abl = ana["summary"], att.get("statistics") or {}, att.get("ablations") or {}
@@ -126,17 +126,22 @@ def _no_interval(w: dict) -> str:
 
 def _flat(f: dict | None) -> dict | None:
     """The arms' entropy and conicity comparison (seed_level.flat_arms) with the account it
-    bears out, decided by where the two intervals of A (embeddings) - B (BiLSTM states) lie:
-    "consistent" (the embeddings less alike and attention over them less uniform), "against"
-    (less alike, but more uniform), "open" (less alike, entropies not shown to differ),
-    "untestable" (the states not shown more alike than the embeddings), "no_interval"."""
+    bears out. The conicity account predicts less uniform weights (lower entropy) over the
+    less alike vectors (lower conicity), so it is decided by where the two intervals of A - B
+    lie: "consistent" (both on the same side of 0), "against" (opposite sides), "open"
+    (conicity differs, entropy not shown to), "untestable" (conicity not shown to differ),
+    "no_interval" (either record has none; `no_interval` says why)."""
     if not f:
         return None
     ent, cone = _welch_where(f["entropy"]), _welch_where(f["conicity"])
-    account = ("no_interval" if ent is None or cone is None else "untestable" if cone != "below"
-               else {"below": "consistent", "above": "against", "includes": "open"}[ent])
+    account = ("no_interval" if ent is None or cone is None else "untestable"
+               if cone == "includes" else "open" if ent == "includes"
+               else "consistent" if ent == cone else "against")
+    lacking = next((f[k] for k, w in (("conicity", cone), ("entropy", ent)) if w is None),
+                   f["entropy"])
     return {**f, "entropy_where": ent, "conicity_where": cone, "account": account,
-            "no_interval": _no_interval(f["entropy"])}
+            "less_alike": f["a"] if cone == "below" else f["b"] if cone == "above" else None,
+            "no_interval": _no_interval(lacking)}
 
 
 def sweep_tables(sweep: dict | None) -> list[dict]:

@@ -127,6 +127,30 @@ class LiftComparison(Loose):
                                   "B; \"b_above\" the reverse; null: the seeds overlap")
 
 
+class WelchDiff(Loose):
+    """A - B of a per-run measure, means over seeds, with a Welch interval over seeds."""
+    mean_a: float = Field(description="mean of A over seeds")
+    mean_b: float = Field(description="... of B")
+    diff: float = Field(description="mean_a - mean_b")
+    ci_low: float | None = Field(description="Welch interval over seeds: low end (null with "
+                                 "fewer than two seeds on a side or no variance)")
+    ci_high: float | None = Field(description="... high end")
+    ci_level: float = Field(description="the interval's level (0.95)")
+    n_seeds_a: int = Field(description="seeds of A with the measure")
+    n_seeds_b: int = Field(description="seeds of B with the measure")
+    separated: str | None = Field(description="\"a_above\": every seed of A above every seed of "
+                                  "B; \"b_above\" the reverse; null: the seeds overlap")
+
+
+class FlatArms(Loose):
+    """Attention over embeddings (A, embed_additive) vs over BiLSTM states (B, additive)."""
+    a: str = Field(description="model A (embed_additive)")
+    b: str = Field(description="model B (additive)")
+    entropy: WelchDiff = Field(description="each run's median normalised attention entropy "
+                               "over test reviews (1 = uniform)")
+    conicity: WelchDiff = Field(description="each run's conicity of the vectors it attends over")
+
+
 class LexiconRule(Loose):
     """paper/claims.toml [[v3_rules]] kind lexicon_share, evaluated."""
     id: str | None = Field(description="the claim id")
@@ -161,5 +185,8 @@ class SeedLevelSection(Loose):
     lexicon_arms: LiftComparison | None = Field(
         None, description="embed_additive vs additive lexicon lift; null when either lacks "
         "lexicon records")
+    flat_arms: FlatArms | None = Field(
+        None, description="embed_additive vs additive on attention entropy and conicity; null "
+        "when either lacks either record (analyses before it existed: absent)")
     absent: dict[str, list[str]] = keyed("measures and non-contextual models these results "
                                          "lack", "<kind>")
