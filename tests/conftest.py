@@ -37,9 +37,12 @@ SHARED = ("smoke_build", "rendered_report")  # session fixtures of a group each,
 def pytest_collection_modifyitems(items) -> None:
     """An `xdist_group` for every test that needs a costly shared fixture: the session's
     (SHARED, one group per fixture) or its module's (one group per module), so that under
-    `--dist loadgroup` the fixture is computed by one worker only; the SHARED groups run first,
-    in their order (xdist hands out groups in collection order with --no-loadscope-reorder)."""
+    `--dist loadgroup` the fixture is computed by one worker only. Order (xdist hands out work
+    in collection order with --no-loadscope-reorder): the SHARED groups first, in their order,
+    then every test or group with a `slow` test (they train), then the rest, so that the many
+    short tests fill the end and no long one starts last while the other worker idles."""
     first = {name: [] for name in SHARED}
+    group_of = {}
     for item in items:
         mark = item.get_closest_marker("xdist_group")
         needs = set(item.fixturenames)
@@ -51,7 +54,10 @@ def pytest_collection_modifyitems(items) -> None:
             item.add_marker(pytest.mark.xdist_group(group))
         if group in first:
             first[group].append(item)
+        group_of[id(item)] = group or item.nodeid
     moved = [item for group in first.values() for item in group]
+    slow = {group_of[id(item)] for item in items if item.get_closest_marker("slow")}
+    moved += [item for item in items if group_of[id(item)] in slow - set(SHARED)]
     ids = {id(item) for item in moved}
     items[:] = moved + [item for item in items if id(item) not in ids]
 

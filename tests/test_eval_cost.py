@@ -70,6 +70,7 @@ def same_as_reference(cfg, ds, params, probe_texts, name, seed):
     return new
 
 
+@pytest.mark.slow  # its module fixture trains two smoke runs
 @pytest.mark.parametrize("name", NAMES)
 def test_record_probabilities_and_dump_are_the_old_ones(smoke, name):
     cfg, ds, params, probe_texts = smoke

@@ -61,6 +61,7 @@ def tiny(tmp_path):
     return cfg, sw
 
 
+@pytest.mark.slow
 def test_sweep_end_to_end_never_reads_test_and_leaves_the_final_runs(
         tiny, tmp_path, imdb_dir, monkeypatch, capsys):
     from attnstudy.pipeline import cache, runs
