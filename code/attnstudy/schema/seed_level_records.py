@@ -110,36 +110,31 @@ class TopWordsOverSeeds(Loose):
                                        "over seeds")
 
 
-class LiftComparison(Loose):
-    """A - B on mean lexicon lift over seeds (attention on embeddings vs on BiLSTM states)."""
-    a: str = Field(description="model A (embed_additive)")
-    b: str = Field(description="model B (additive)")
-    lift_a: float = Field(description="mean lift of A over seeds")
-    lift_b: float = Field(description="... of B")
-    diff: float = Field(description="lift_a - lift_b")
-    ci_low: float | None = Field(description="Welch 95% interval over seeds: low end (null "
-                                 "with fewer than two seeds on a side or no variance)")
-    ci_high: float | None = Field(description="... high end")
-    ci_level: float = Field(description="0.95")
-    n_seeds_a: int = Field(description="seeds of A with a lift")
-    n_seeds_b: int = Field(description="seeds of B with a lift")
-    separated: str | None = Field(description="\"a_above\": every seed of A above every seed of "
-                                  "B; \"b_above\" the reverse; null: the seeds overlap")
-
-
-class WelchDiff(Loose):
-    """A - B of a per-run measure, means over seeds, with a Welch interval over seeds."""
-    mean_a: float = Field(description="mean of A over seeds")
-    mean_b: float = Field(description="... of B")
-    diff: float = Field(description="mean_a - mean_b")
+class _Welch(Loose):
+    """The interval part of seed_level.welch: A - B over seeds with a Welch interval."""
+    diff: float = Field(description="A - B of the means over seeds")
     ci_low: float | None = Field(description="Welch interval over seeds: low end (null with "
-                                 "fewer than two seeds on a side or no variance)")
+                                 "fewer than two seeds on a side or no spread)")
     ci_high: float | None = Field(description="... high end")
     ci_level: float = Field(description="the interval's level (0.95)")
     n_seeds_a: int = Field(description="seeds of A with the measure")
     n_seeds_b: int = Field(description="seeds of B with the measure")
     separated: str | None = Field(description="\"a_above\": every seed of A above every seed of "
                                   "B; \"b_above\" the reverse; null: the seeds overlap")
+
+
+class LiftComparison(_Welch):
+    """A - B on mean lexicon lift over seeds (attention on embeddings vs on BiLSTM states)."""
+    a: str = Field(description="model A (embed_additive)")
+    b: str = Field(description="model B (additive)")
+    lift_a: float = Field(description="mean lift of A over seeds")
+    lift_b: float = Field(description="... of B")
+
+
+class WelchDiff(_Welch):
+    """A - B of a per-run measure, means over seeds, with a Welch interval over seeds."""
+    mean_a: float = Field(description="mean of A over seeds")
+    mean_b: float = Field(description="... of B")
 
 
 class FlatArms(Loose):
