@@ -366,6 +366,52 @@ def test_sweep_tables_show_every_grid_point_and_the_choices(bundle):
     assert "(edge)" not in _row(html, "tab-sweep-learning_rate", "BiLSTM<")
 
 
+def test_a_grid_extension_shows_as_its_own_column_and_a_shared_edge_once(bundle):
+    """The runner's one-point extension past an end (embedding dropout 0.8 for one model) is a
+    column of its own, marked +, and a choice there says so; a shared stage's edge flag, recorded
+    once per scored model, is said once."""
+    b = copy.deepcopy(bundle)
+    rec = _sweep_record()
+    models = make_results.MODELS
+    runs = [{"model": m, "value": v, "val_accuracy": 0.86 + (0.01 if v == 0.4 else 0),
+             "val_loss": 0.4, "run_key": f"{m}-d{v}", "best_step": 10, "steps": 10}
+            for v in (0.2, 0.4, 0.6) for m in models]
+    runs = [r for r in runs if r["model"] != "mhsa"]
+    runs += [{"model": "mhsa", "value": v, "val_accuracy": 0.85 + 0.01 * i, "val_loss": 0.4,
+              "run_key": f"mhsa-d{v}", "best_step": 10, "steps": 10}
+             for i, v in enumerate((0.2, 0.4, 0.6, 0.8))]
+    stage = sweep_mod.Stage("embed_dropout", (0.2, 0.4, 0.6), tuple(models), "per_model")
+    choice = sweep_mod.select(stage, [r for r in runs if r["value"] != 0.8])
+    assert choice["mhsa"]["edge"] == "high"  # so the runner trains 0.8 and chooses again
+    assert sweep_mod.extension(stage, "high") == 0.8
+    wider = sweep_mod.Stage("embed_dropout", (0.2, 0.4, 0.6, 0.8), ("mhsa",), "per_model")
+    choice["mhsa"] = sweep_mod.select(wider, [r for r in runs if r["model"] == "mhsa"])["mhsa"]
+    assert choice["mhsa"]["value"] == 0.8 and choice["mhsa"]["edge"] == "high"
+    rec["stages"].append({"setting": "embed_dropout", "scope": "per_model",
+                          "values": [0.2, 0.4, 0.6], "models": models, "runs": runs,
+                          "choices": {m: {**c, "scores": {str(k): x for k, x in
+                                                          c["scores"].items()}}
+                                      for m, c in choice.items()}})
+    rec["at_edge"] = [{"setting": "max_len", "model": m, "value": 512, "edge": "high"}
+                      for m in ("bilstm", "additive")]
+    rec["at_edge"].append({"setting": "embed_dropout", "model": "mhsa", "value": 0.8,
+                           "edge": "high"})
+    b["sweep"] = rec
+    html = _html(b)
+    text = _section(html, "results-sweep")
+    assert "2 choices sit at the edge of their grid" in text
+    assert "review length (every model) at 512 (high end)" in text
+    assert ("embedding dropout of MHSA at 0.8 (high end, itself the one-point extension past "
+            "the declared grid)") in text
+    head = html[html.index('id="tab-sweep-embed_dropout"'):]
+    head = head[:head.index("</thead>")]
+    assert ">0.8+<" in head and ">0.6<" in head and "Values marked + lie past" in head
+    row = _row(html, "tab-sweep-embed_dropout", "MHSA")
+    assert row.count("%") == 4 and "<b>88.00%</b>" in row
+    assert _row(html, "tab-sweep-embed_dropout", "BiLSTM<").count("%") == 3
+    assert "+" not in html[html.index('id="tab-sweep-learning_rate"'):].split("</thead>")[0]
+
+
 def test_a_review_length_at_its_edge_says_what_the_length_cuts(bundle):
     b = copy.deepcopy(bundle)
     b["sweep"] = _sweep_record()

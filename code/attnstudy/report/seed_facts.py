@@ -145,31 +145,53 @@ def _flat(f: dict | None) -> dict | None:
 
 
 def sweep_tables(sweep: dict | None) -> list[dict]:
-    """One table per sweep stage: {"setting", "scope", "values", "rows": [{"model", "scores"
-    [val_accuracy per value, None where not run], "chosen", "edge"}], "shared" (the mean row of
-    a shared stage or None)}."""
+    """One table per sweep stage: {"setting", "scope", "values" (the declared grid, then any
+    one-point extension the runner trained past an end), "extended" [bool per value], "rows":
+    [{"model", "scores" [val_accuracy per value, None where not run], "chosen", "edge"}],
+    "shared" (the mean row of a shared stage or None)}."""
     if not sweep:
         return []
     out = []
     for st in sweep["stages"]:
-        raw = list(st["values"])  # as declared: ints for lengths, floats for rates
+        declared = list(st["values"])  # as declared: ints for lengths, floats for rates
         points = {(p["model"], float(p["value"])): p["val_accuracy"] for p in st["runs"]}
+        extra = sorted({v for _, v in points} - {float(v) for v in declared})
+        values = sorted(declared + extra, key=float)
         choices = st.get("choices") or {}
         rows = []
         for m in order(st["models"]):
             c = choices.get(m) or {}
-            rows.append({"model": m, "scores": [points.get((m, float(v))) for v in raw],
+            rows.append({"model": m, "scores": [points.get((m, float(v))) for v in values],
                          "chosen": c.get("value"), "edge": c.get("edge")})
         shared = None
         if st.get("scope") == "shared" and choices:
             c = next(iter(choices.values()))
-            scores = c.get("scores") or {}
-            shared = {"scores": [scores.get(str(v)) for v in raw], "chosen": c.get("value"),
+            scores = {float(k): x for k, x in (c.get("scores") or {}).items()}
+            shared = {"scores": [scores.get(float(v)) for v in values], "chosen": c.get("value"),
                       "edge": c.get("edge")}
-        values = raw
         out.append({"setting": st["setting"], "scope": st.get("scope"), "values": values,
-                    "rows": rows, "shared": shared,
+                    "extended": [v in extra for v in values], "rows": rows, "shared": shared,
                     "n_runs": len(st["runs"])})
+    return out
+
+
+def edge_choices(sweep: dict | None) -> list[dict]:
+    """The sweep's `at_edge` flags for the prose, a shared stage's once (model None), each with
+    "extended": whether the flagged value lies past the declared grid, i.e. the choice sits at
+    the declared one-point extension."""
+    if not sweep:
+        return []
+    stages = {st["setting"]: st for st in sweep.get("stages", [])}
+    out, seen = [], set()
+    for e in sweep.get("at_edge") or []:
+        st = stages.get(e["setting"], {})
+        shared = st.get("scope") == "shared"
+        if shared and e["setting"] in seen:
+            continue
+        seen.add(e["setting"])
+        declared = {float(v) for v in st.get("values", [])}
+        out.append({**e, "model": None if shared else e["model"],
+                    "extended": bool(declared) and float(e["value"]) not in declared})
     return out
 
 
@@ -178,7 +200,7 @@ def context(b: dict) -> dict:
     sl = (b["analysis"] or {}).get("seed_level")
     sweep = b.get("sweep")
     base = {"present": sl is not None, "sweep": sweep_tables(sweep), "phrases": PHRASES,
-            "sweep_record": sweep, "at_edge": (sweep or {}).get("at_edge") or []}
+            "sweep_record": sweep, "at_edge": edge_choices(sweep)}
     if sl is None:
         return {**base, "absent": {"measures": ["conicity", "lexicon"], "models": []}}
     rows = _pairs(sl)
