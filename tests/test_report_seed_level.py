@@ -17,7 +17,7 @@ import pytest
 from attnstudy.analysis import seed_level as sl
 from attnstudy.analysis.sections import runs_by_model
 from attnstudy.pipeline import sweep as sweep_mod
-from attnstudy.report import figures, results
+from attnstudy.report import figures, results, style
 from attnstudy.report.facts import context
 from attnstudy.report.fmt import pts
 from attnstudy.stats import equivalence as eq
@@ -410,6 +410,33 @@ def test_a_grid_extension_shows_as_its_own_column_and_a_shared_edge_once(bundle)
     assert row.count("%") == 4 and "<b>88.00%</b>" in row
     assert _row(html, "tab-sweep-embed_dropout", "BiLSTM<").count("%") == 3
     assert "+" not in html[html.index('id="tab-sweep-learning_rate"'):].split("</thead>")[0]
+
+
+def test_the_method_gives_each_models_swept_settings_and_says_validation_chose_them(bundle):
+    b = copy.deepcopy(bundle)
+    models = list(b["results"]["models"])
+    def method(html):
+        return _text(html.split('id="method"', 1)[1].split('id="results"', 1)[0])
+
+    shared = method(_html(b))
+    lr, drop = (b["results"]["config"]["train"]["learning_rate"],
+                b["results"]["config"]["model"]["embed_dropout"])
+    assert f"learning rate {lr} after" in shared and f"(embedding dropout {drop})" in shared
+    assert "used only to choose the checkpoint" in shared
+    b["swept"], b["sweep"] = True, _sweep_record()
+    b["results"]["config"]["train"]["learning_rate_by_model"] = {m: 1e-2 for m in models} | {
+        "mhsa": 3e-3}
+    b["results"]["config"]["model"]["embed_dropout_by_model"] = {"mhsa": 0.2}
+    text = method(_html(b))
+    rest = [style.prose_label(m) for m in models if m != "mhsa"]
+    lr = text.split("learning rate per model, chosen on validation: 0.003 for MHSA; 0.01 for ")[1]
+    lr = lr.split(", after 5 warm-up steps")[0]
+    assert sorted(re.split(", | and ", lr)) == sorted(rest)
+    drop = text.split("(embedding dropout per model, chosen on validation: 0.2 for MHSA; 0.4 "
+                      "for ")[1].split(")")[0]
+    assert sorted(re.split(", | and ", drop)) == sorted(rest)
+    assert re.search(r"used only to choose the settings \( ?Section [\d.]+ ?\) and the checkpoint",
+                     text)
 
 
 def test_a_review_length_at_its_edge_says_what_the_length_cuts(bundle):

@@ -101,7 +101,17 @@ def readable(text: str) -> str:
     return re.sub(r" - ", " − ", text)
 
 
+def by_model(table: dict | None, shared, models) -> list[tuple[object, list[str]]]:
+    """A setting's values over `models`, grouped: [(value, [models with it])] by value, from a
+    per-model table (e.g. train.learning_rate_by_model) and the shared value for the rest. One
+    group when every model has the same value."""
+    groups: dict = {}
+    for m in models:
+        groups.setdefault((table or {}).get(m, shared), []).append(m)
+    return sorted(groups.items(), key=lambda g: g[0])
+
+
 FILTERS = {"n": n, "readable": readable, "sd": sd, "pts": pts, "pval": pval, "int": integer,
            "secs": secs, "pct": pct, "plural": plural, "when": when, "secs_range": secs_range}
-GLOBALS = {"chip": chip, "label": style.prose_label, "color": style.color}
+GLOBALS = {"chip": chip, "label": style.prose_label, "color": style.color, "by_model": by_model}
 TESTS = {"search": lambda value, pattern: re.search(pattern, str(value)) is not None}
