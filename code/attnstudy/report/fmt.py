@@ -113,5 +113,6 @@ def by_model(table: dict | None, shared, models) -> list[tuple[object, list[str]
 
 FILTERS = {"n": n, "readable": readable, "sd": sd, "pts": pts, "pval": pval, "int": integer,
            "secs": secs, "pct": pct, "plural": plural, "when": when, "secs_range": secs_range}
-GLOBALS = {"chip": chip, "label": style.prose_label, "color": style.color, "by_model": by_model}
+GLOBALS = {"chip": chip, "label": style.prose_label, "color": style.color, "by_model": by_model,
+           "setting_label": style.setting_label}
 TESTS = {"search": lambda value, pattern: re.search(pattern, str(value)) is not None}

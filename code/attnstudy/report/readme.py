@@ -10,16 +10,9 @@ from pathlib import Path
 from attnstudy.files import atomic_write
 from attnstudy.report import results
 from attnstudy.report.style import baseline_label, order
+from attnstudy.report.style import setting_label as _label
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-LABELS = {"max_len": "review length", "learning_rate": "learning rate",
-          "embed_dropout": "embedding dropout"}  # the v3 sweep's settings; others: their name
-
-
-def _label(setting: str) -> str:
-    return LABELS.get(setting, setting.replace("_", " "))
-
-
 def results_block(results_dir: Path) -> str:
     """The README's "Results" block (markdown) computed from the results files."""
     b = results.load(results_dir)

@@ -68,6 +68,15 @@ def prose_label(model: str) -> str:
     return PROSE_LABELS.get(model, label(model))
 
 
+SETTINGS = {"max_len": "review length", "learning_rate": "learning rate",
+            "embed_dropout": "embedding dropout"}  # the v3 sweep's settings; others: their name
+
+
+def setting_label(setting: str) -> str:
+    """A config setting as the prose names it: "review length" for max_len."""
+    return SETTINGS.get(setting, setting.replace("_", " "))
+
+
 def baseline_label(name: str | None) -> str:
     return BASELINES.get(name, name or "baseline")
 
