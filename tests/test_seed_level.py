@@ -33,7 +33,7 @@ def test_shared_resamples_are_exact_seeded_and_independent_of_other_models():
     want = []
     for start in range(0, 500, eq.SHARED_CHUNK):
         counts = eq._review_counts(rng, 300, min(eq.SHARED_CHUNK, 500 - start))
-        want.append(a.astype(np.float64) @ counts / 300)
+        want.append(a.astype(np.float64) @ counts.T / 300)
     np.testing.assert_array_equal(one["a"], np.concatenate(want, axis=1))
     assert not np.array_equal(eq.review_resampled_accuracy({"a": a}, 500, seed=8)["a"], one["a"])
 

@@ -60,10 +60,13 @@ def _correct(x, name: str) -> np.ndarray:
     return a
 
 
-def _review_counts(rng: np.random.Generator, n: int, reps: int) -> np.ndarray:
-    """<float64>[n, reps]: how often each of n reviews is drawn in each of `reps` resamples."""
-    idx = rng.integers(0, n, (reps, n)) + (np.arange(reps) * n)[:, None]
-    return np.bincount(idx.ravel(), minlength=reps * n).reshape(reps, n).T.astype(np.float64)
+def _review_counts(rng: np.random.Generator, n: int, reps: int,
+                   dtype=np.float64) -> np.ndarray:
+    """<dtype>[reps, n]: how often each of n reviews is drawn in each of `reps` resamples.
+    Row-major, so that `x @ counts.T` hands BLAS a transposed operand instead of a copy."""
+    idx = rng.integers(0, n, (reps, n))
+    idx += (np.arange(reps) * n)[:, None]
+    return np.bincount(idx.ravel(), minlength=reps * n).reshape(reps, n).astype(dtype)
 
 
 def hierarchical_diff(correct_a, correct_b, n_boot: int = 2000, seed: int = 0,
@@ -99,8 +102,8 @@ def hierarchical_diff(correct_a, correct_b, n_boot: int = 2000, seed: int = 0,
         seeds_b = seeds_a if paired_seeds else rng.integers(0, sb, (reps, sb))
         counts_a = _review_counts(rng, a.shape[1], reps)
         counts_b = counts_a if paired_reviews else _review_counts(rng, b.shape[1], reps)
-        acc_a = (a @ counts_a) / a.shape[1]  # [seeds_a, reps]: each seed on resampled reviews
-        acc_b = (b @ counts_b) / b.shape[1]
+        acc_a = (a @ counts_a.T) / a.shape[1]  # [seeds_a, reps]: each seed on resampled reviews
+        acc_b = (b @ counts_b.T) / b.shape[1]
         col = np.arange(reps)
         samples[start:start + reps] = (acc_a[seeds_a.T, col].mean(0)
                                        - acc_b[seeds_b.T, col].mean(0))
@@ -154,8 +157,8 @@ def review_resampled_accuracy(correct: dict, n_boot: int, seed: int) -> dict:
     out = np.empty((len(stack), n_boot))
     for start in range(0, n_boot, SHARED_CHUNK):
         reps = min(SHARED_CHUNK, n_boot - start)
-        counts = _review_counts(rng, n, reps).astype(np.float32)  # [n, reps]
-        out[:, start:start + reps] = (stack @ counts).astype(np.float64) / n  # exact sums
+        counts = _review_counts(rng, n, reps, np.float32)  # [reps, n]
+        out[:, start:start + reps] = (stack @ counts.T).astype(np.float64) / n  # exact sums
     rows = np.cumsum([0] + [len(m) for m in mats])
     return {k: out[rows[i]:rows[i + 1]] for i, k in enumerate(names)}
 
