@@ -30,6 +30,7 @@ from attnstudy.report.figures_attention import pick_heat
 from attnstudy.report.heat import query_independence, typical_len
 from attnstudy.report.style import label as fig_label
 from attnstudy.report.style import prose_label
+from tests import pdf as pdftext
 from tests.test_report import (  # noqa: F401  (built: the rendered fixture report)
     FIXTURE_FIGURES,
     Doc,
@@ -213,8 +214,6 @@ def test_time_to_accuracy_appears_iff_curves_record_costs(built):  # noqa: F811
 
 
 def test_additive_highlights_are_a_figure_with_files_and_no_hover(built):  # noqa: F811
-    from pypdf import PdfReader
-
     bundle = results.load(built["results"])
     ctx = facts.context(bundle)
     median = typical_len(bundle["results"])
@@ -224,7 +223,7 @@ def test_additive_highlights_are_a_figure_with_files_and_no_hover(built):  # noq
     assert list(dict.fromkeys(df["id"].astype(str))) == [str(s["id"])
                                                          for s in ctx["heat_samples"]]
     assert "hover" not in _caption(built["html"], "additive")
-    text = " ".join(p.extract_text() for p in PdfReader(built["paths"]["pdf"]).pages)
+    text = " ".join(pdftext.page_texts(built["paths"]["pdf"]))
     assert "hover" not in text.lower()
 
 

@@ -127,9 +127,13 @@ def test_weights_reproduce_the_stored_test_predictions_bit_for_bit(built, fresh,
     preds = pd.read_parquet(built / "smoke" / "results" / "test_predictions.parquet")
     texts = imdb.load_texts(preds["id"].to_numpy(), "test", imdb_dir)
     inputs = jsonl(tmp_path / "test.jsonl", [{"text": t} for t in texts])
-    for m in MODELS:
-        out = predict_json(fresh, m, "--input", inputs, "--batch-size", len(texts) + 1)
-        probs = np.array([r["prob"] for r in out], np.float64)
+    # one process for every model (one chunk: all reviews model by model), as a reader would
+    out = predict_json(fresh, "all", "--input", inputs, "--batch-size", len(texts) + 1)
+    assert [r["model"] for r in out] == [m for m in MODELS for _ in texts]
+    for i, m in enumerate(MODELS):
+        lines = out[i * len(texts):(i + 1) * len(texts)]
+        assert [r["text"] for r in lines] == texts
+        probs = np.array([r["prob"] for r in lines], np.float64)
         assert np.array_equal(probs.astype(np.float32).astype(np.float64), probs)  # exact f32
         stored = np.load(next((built / "cache" / "runs").glob(f"{m}-seed0-*/eval-*/"
                                                                 "test_probs.npy")))

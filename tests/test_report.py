@@ -27,6 +27,7 @@ from attnstudy.errors import UserError
 from attnstudy.report import citation, draw, facts, figures, fmt, readme, render, results, style
 from attnstudy.report.style import prose_label
 from attnstudy.schema import SCHEMA_VERSION
+from tests import pdf as pdftext
 from tests.test_citation import parse_bibtex
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -264,12 +265,9 @@ def test_bench_is_optional(built, tmp_path):
 
 
 def test_pdf_has_pages_and_captions(built):
-    from pypdf import PdfReader
-
     pdf = built["paths"]["pdf"]
-    reader = PdfReader(pdf)
-    assert len(reader.pages) > 1
-    text = " ".join(" ".join(p.extract_text().split()) for p in reader.pages)
+    assert len(pdftext.page_texts(pdf)) > 1
+    text = pdftext.words(pdf)
     n_figs, n_tabs = len(built["doc"].captions["figcaption"]), len(built["doc"].captions["caption"])
     for i in range(1, n_figs + 1):
         assert f"Figure {i}." in text
@@ -671,10 +669,12 @@ def test_heatmap_token_labels_print_at_8pt(built):
         if text.strip() in tokens:
             printed.append(size * math.hypot(tm[2], tm[3]) * math.hypot(cm[2], cm[3]))
 
-    for page in PdfReader(built["paths"]["pdf"]).pages:
-        words = " ".join(page.extract_text().split())
+    pdf = built["paths"]["pdf"]
+    pages = PdfReader(pdf).pages
+    for i, page_text in enumerate(pdftext.page_texts(pdf)):
+        words = " ".join(page_text.split())
         if "Self-attention of each MHSA head" in words or "Attention per token" in words:
-            page.extract_text(visitor_text=visit)
+            pages[i].extract_text(visitor_text=visit)
     assert len(printed) >= 20 and min(printed) >= style.MIN_LABEL_PT - 1e-3, sorted(printed)[:5]
 
 
@@ -910,9 +910,6 @@ def test_plurals_agree_with_their_counts(built):
 def test_pdf_puts_no_gap_before_punctuation(built):
     """Issue #16: inline code kept its side padding on paper, so the provenance line read
     "e6bdbd86e896 ," with a stray space; no code span is followed by a gap before , or )."""
-    from pypdf import PdfReader
-
     assert re.search(r"</code>[,)]", built["html"])  # the fixture has such spans
-    text = " ".join(" ".join(p.extract_text().split()) for p in PdfReader(built["paths"]["pdf"])
-                    .pages)
+    text = pdftext.words(built["paths"]["pdf"])
     assert re.findall(r"\S+ [,)]", text) == []
