@@ -1,6 +1,6 @@
 """Run the command line as a user does: in a subprocess (`cli`), or in this process (`run_main`)
 for errors that stop before JAX computes anything and for results no test compares bit for bit
-with a CLI process's (this process's XLA is not single-threaded)."""
+with a CLI process's (this process is not pinned to a core as the CLI is)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def run_main(monkeypatch, capsys, build: Path, *args, imdb_dir: Path | None = No
     """`attnstudy.cli.main(args)` in this process, with outputs in `build` and the environment
     `cli` gives its subprocess, at no process start: for one-line errors, and for outputs whose
     bits need not match a CLI process's. The CLI does not pin this process to a core here (it
-    would pin pytest), so XLA keeps its threads. Returns (exit code, stdout, stderr)."""
+    would pin pytest); XLA runs on one thread as in the CLI (tests/conftest.py). Returns (exit
+    code, stdout, stderr)."""
     from attnstudy import cli as command_line
     from attnstudy import config, cores
     from attnstudy.data import encode, imdb

@@ -24,6 +24,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+from attnstudy.keys import SINGLE_THREAD_XLA  # noqa: E402
+
+# This process's XLA on one thread too (before JAX starts its backend), as in every CLI process
+# (attnstudy.cores): two xdist workers on two cores without XLA threads competing for them, and
+# in-process compiles share the persistent compile cache (keyed on XLA_FLAGS) with the CLI
+# processes the tests start. Unlike the CLI, pytest is not pinned to a core.
+if SINGLE_THREAD_XLA not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
+
 from attnstudy.config import BUILD  # noqa: E402
 from attnstudy.models.inference import enable_compile_cache  # noqa: E402
 
