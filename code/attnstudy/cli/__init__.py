@@ -58,6 +58,8 @@ def cmd_data(args) -> None:
 
 
 def cmd_models(args) -> None:
+    import jax
+
     from attnstudy.models import classifiers as models
 
     cfg = _config(args)
@@ -66,7 +68,8 @@ def cmd_models(args) -> None:
     print(f"{'model':<16}{'parameters':>12}  description")
     for name in MODEL_NAMES:
         m = models.build_model(name, cfg.model, vocab, cfg.data.max_len)
-        counts[name] = models.param_count(models.init_params(m, 0, cfg.data.max_len))
+        counts[name] = models.param_count(  # the shapes, traced (eval_shape), not computed
+            jax.eval_shape(lambda m=m: models.init_params(m, 0, cfg.data.max_len)))
         print(f"{name:<16}{counts[name]:>12,}  {MODEL_DESCRIPTIONS[name]}")
     gap = counts["bilstm_matched"] / counts["mhsa"] - 1
     print(f"bilstm_matched vs mhsa: {gap:+.3%} parameters (vocabulary {vocab:,})")

@@ -177,7 +177,8 @@ def write_results(cfg: Config, out: Path | None = None, n_workers: int | None = 
     ds = load_dataset(cfg.data)
     if results_current(cfg, ds.fingerprint, out):
         return out
-    import pandas as pd  # heavy imports only when there is something to compute
+    import jax  # heavy imports only when there is something to compute
+    import pandas as pd
 
     from attnstudy.models.classifiers import build_model, init_params, param_count
     from attnstudy.pipeline.publish import WEIGHTS, export_weights
@@ -187,8 +188,9 @@ def write_results(cfg: Config, out: Path | None = None, n_workers: int | None = 
     model_info = {}
     for name in cfg.train.models:
         model = build_model(name, cfg.model, len(ds.vocab), cfg.data.max_len)
-        model_info[name] = {"params": param_count(init_params(model, 0, cfg.data.max_len)),
-                            "description": MODEL_DESCRIPTIONS[name]}
+        # the parameters' shapes, traced (eval_shape) rather than computed: seconds per model
+        shapes = jax.eval_shape(lambda m=model: init_params(m, 0, cfg.data.max_len))
+        model_info[name] = {"params": param_count(shapes), "description": MODEL_DESCRIPTIONS[name]}
     data = summary(ds, cfg.data.max_len)
     data.update(fingerprint=ds.fingerprint, checksums=ds.checksums, grouping=ds.grouping)
     test = ds.final_test()
