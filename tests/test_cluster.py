@@ -1,5 +1,5 @@
-"""Training on a Ray cluster: bit-identical to the local pool, only missing runs resubmitted, lost
-tasks retried, and no worker (local or Ray) outlives a killed driver.
+"""Training on a Ray cluster: bit-identical to the local pool, lost tasks retried, only missing
+runs resubmitted, and no worker (local or Ray) outlives a killed driver.
 
 A real Ray cluster starts inside the test (127.0.0.1, two CPUs); the builds are CLI processes
 with their own ATTNSTUDY_BUILD, as `just build` runs them. A subset of the smoke profile keeps
@@ -101,31 +101,8 @@ def local(smoke_build, tmp_path_factory) -> Path:
     return build
 
 
-def kill_first_training_worker(killed: list) -> threading.Thread:
-    """A thread that SIGKILLs the first worker of this test's cluster seen running a training
-    task (after a second of training: the retry resumes or restarts) and notes its pid."""
-    def kill():
-        deadline = time.monotonic() + 1200
-        while not killed and time.monotonic() < deadline:
-            for p in psutil.Process().children(recursive=True):  # the cluster started here
-                with contextlib.suppress(psutil.Error):
-                    if (p.cmdline() or [""])[0].startswith("ray::run_task"):
-                        time.sleep(1.0)
-                        p.send_signal(signal.SIGKILL)
-                        killed.append(p.pid)
-                        return
-            time.sleep(0.05)
-
-    thread = threading.Thread(target=kill, daemon=True)
-    thread.start()
-    return thread
-
-
 @pytest.mark.slow
 def test_cluster_runs_match_the_local_pool_bit_for_bit(cluster, local, tmp_path, imdb_dir):
-    """Two runs on the cluster equal the local pool's; a restarted build submits only the
-    missing run, and that run's task, lost with its killed worker, is retried to the same bits
-    (one cluster build for both checks: each build costs a Ray round of process starts)."""
     err = train(tmp_path, imdb_dir, "--cluster", cluster)
     assert "2 run(s) to train on the Ray cluster" in err
     assert_same_runs(run_files(local), run_files(tmp_path))
@@ -135,13 +112,33 @@ def test_cluster_runs_match_the_local_pool_bit_for_bit(cluster, local, tmp_path,
     for f in sorted(lost.rglob("*"), reverse=True):
         f.rmdir() if f.is_dir() else f.unlink()
     kept = {f: f.stat().st_mtime_ns for f in runs.rglob("*") if f.is_file()}
-    killed: list[int] = []
-    killer = kill_first_training_worker(killed)
     err = train(tmp_path, imdb_dir, "--cluster", cluster)
-    killer.join(timeout=5)
     assert "1 run(s) to train on the Ray cluster" in err
     assert all(f.stat().st_mtime_ns == t for f, t in kept.items())
-    # the task lost with its worker was retried
+    assert_same_runs(run_files(local), run_files(tmp_path))
+
+
+@pytest.mark.slow
+def test_a_task_lost_with_its_worker_is_retried(cluster, local, tmp_path, imdb_dir):
+    killed = []
+
+    def kill_first_training_worker():
+        """SIGKILL the first worker of this test's cluster seen running a training task."""
+        deadline = time.monotonic() + 1200
+        while not killed and time.monotonic() < deadline:
+            for p in psutil.Process().children(recursive=True):  # the cluster started here
+                with contextlib.suppress(psutil.Error):
+                    if (p.cmdline() or [""])[0].startswith("ray::run_task"):
+                        time.sleep(1.0)  # let it train a little: the retry resumes or restarts
+                        p.send_signal(signal.SIGKILL)
+                        killed.append(p.pid)
+                        return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_first_training_worker, daemon=True)
+    killer.start()
+    train(tmp_path, imdb_dir, "--cluster", cluster)
+    killer.join(timeout=5)
     assert killed, "no training task was seen to kill"
     assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == "zombie"
     assert_same_runs(run_files(local), run_files(tmp_path))
