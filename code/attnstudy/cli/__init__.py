@@ -142,6 +142,17 @@ def cmd_sweep(args) -> None:
         print(p)
 
 
+def cmd_carry(args) -> None:
+    from attnstudy.pipeline import carry
+
+    if args.action == "pack":
+        for path in carry.pack(params=tuple(args.params)):
+            print(path)
+    else:
+        runs = carry.unpack()
+        print(f"{len(runs)} run(s) restored into {carry.CACHE / 'runs'}")
+
+
 def check_results_match(cfg) -> None:
     from attnstudy.files import read_json
     from attnstudy.pipeline.cache import results_dir
@@ -286,6 +297,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=None, help="output folder (default build/sweep; "
                    "a build with --settings copies sweep.json into its results)")
     s.set_defaults(fn=cmd_sweep)
+    s = sub.add_parser("carry", help="finished runs to and from build/carry/ (committed), for a "
+                       "retrain that moves between machines")
+    s.add_argument("action", choices=("pack", "unpack"))
+    s.add_argument("--params", nargs="+", default=[], metavar="GLOB",
+                   help="pack: also the selected parameters of runs whose folder matches")
+    s.set_defaults(fn=cmd_carry)
     s = sub.add_parser("bench", parents=[common], help="JAX vs PyTorch training-step benchmark")
     s.add_argument("--quick", action="store_true", help="a run under a minute")
     s.set_defaults(fn=cmd_bench)

@@ -65,7 +65,9 @@ def train_only(cfg: Config, name: str, seed: int, ds: Dataset, position: str = "
     same cached run a build trains and evaluates later: same key, folder and lock."""
     cfg = cfg.for_model(name)
     rdir = cache.run_dir(cfg, name, seed, ds.fingerprint)
-    if not _trained(rdir):
+    # the record is all the sweep reads: a run carried without its parameters (pipeline.carry)
+    # counts as trained here; a build that evaluates it trains them again
+    if not (rdir / TRAINED).exists():
         with cache.run_lock(rdir, f"{name} seed {seed} ({rdir.name})"):
             _train(cfg, name, seed, ds, rdir, position)
     return {"model": name, "seed": seed, "run_key": rdir.name, **read_json(rdir / TRAINED)}
@@ -167,7 +169,7 @@ def run_all(cfg: Config, models_: list[str] | None = None, seeds: list[int] | No
         if not evaluate:
             ds = ds.without_test()
             pending = [(m, s) for m, s in todo
-                       if not _trained(cache.run_dir(cfg, m, s, ds.fingerprint))]
+                       if not (cache.run_dir(cfg, m, s, ds.fingerprint) / TRAINED).exists()]
             if (n := workers.worker_count(n_workers, len(pending))) > 1:
                 workers.run_in_workers(train_only_job, cfg, pending, n)
             return [train_only(cfg, m, s, ds, position=f"[{i + 1}/{len(todo)}] ")

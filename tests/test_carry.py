@@ -1,0 +1,90 @@
+"""pipeline.carry: finished runs packed into build/carry/ and unpacked on another machine."""
+
+import tarfile
+
+import pytest
+
+from attnstudy.errors import UserError
+from attnstudy.pipeline import carry
+
+
+def fake_run(cache, name, evaluated=True, params=True, finished=True):
+    rdir = cache / "runs" / name
+    rdir.mkdir(parents=True)
+    (rdir / "checkpoint.msgpack").write_bytes(b"resume state")
+    if params:
+        (rdir / "best_params.msgpack").write_bytes(b"params " + name.encode())
+    if finished:
+        (rdir / "trained.json").write_text('{"best_step": 3}')
+    if evaluated:
+        edir = rdir / "eval-abc"
+        edir.mkdir()
+        (edir / "test_probs.npy").write_bytes(b"probs")
+        (edir / "result.json").write_text("{}")
+        half = rdir / "eval-def"  # an evaluation that was interrupted: no result.json
+        half.mkdir()
+        (half / "test_probs.npy").write_bytes(b"half")
+    return rdir
+
+
+def test_pack_then_unpack_restores_what_a_build_reads(tmp_path):
+    cache, out, other = tmp_path / "cache", tmp_path / "carry", tmp_path / "other"
+    fake_run(cache, "bilstm-seed0-k1")                      # evaluated seed 0: params travel
+    fake_run(cache, "bilstm-seed1-k2")                      # evaluated seed 1: no params
+    fake_run(cache, "additive-seed0-k3", evaluated=False)   # a sweep run: record only
+    fake_run(cache, "mhsa-seed0-k4", evaluated=False, finished=False)  # still training
+    written = carry.pack(cache, out)
+    assert sorted(p.name for p in written) == [
+        "additive-seed0-k3.tar.xz", "bilstm-seed0-k1.tar.xz", "bilstm-seed1-k2.tar.xz"]
+
+    assert carry.unpack(out, other) == ["additive-seed0-k3", "bilstm-seed0-k1",
+                                        "bilstm-seed1-k2"]
+    runs = other / "runs"
+    assert sorted(p.relative_to(runs).as_posix() for p in runs.rglob("*") if p.is_file()) == [
+        "additive-seed0-k3/trained.json",
+        "bilstm-seed0-k1/best_params.msgpack", "bilstm-seed0-k1/eval-abc/result.json",
+        "bilstm-seed0-k1/eval-abc/test_probs.npy", "bilstm-seed0-k1/trained.json",
+        "bilstm-seed1-k2/eval-abc/result.json", "bilstm-seed1-k2/eval-abc/test_probs.npy",
+        "bilstm-seed1-k2/trained.json"]
+    assert (runs / "bilstm-seed0-k1/best_params.msgpack").read_bytes() == b"params bilstm-seed0-k1"
+    assert carry.unpack(out, other) == []  # nothing missing: nothing written
+
+
+def test_archives_are_reproducible_and_repacked_only_when_a_run_grows(tmp_path):
+    cache, out = tmp_path / "cache", tmp_path / "carry"
+    rdir = fake_run(cache, "additive-seed0-k3", evaluated=False)
+    [archive] = carry.pack(cache, out)
+    first = archive.read_bytes()
+    assert carry.pack(cache, out) == []  # unchanged run: the archive is left alone
+    archive.unlink()
+    carry.pack(cache, out)
+    assert archive.read_bytes() == first  # no times or owners inside: byte for byte
+    assert carry.pack(cache, out, params=("additive-*",)) == [archive]  # asked-for parameters
+    with tarfile.open(archive) as tar:
+        names = [m.name for m in tar.getmembers()]
+    assert names == ["additive-seed0-k3/best_params.msgpack", "additive-seed0-k3/trained.json"]
+    assert rdir.name in archive.name
+
+
+def test_markers_of_a_finished_step_come_last(tmp_path):
+    """An unpack killed half-way must not leave a run that looks finished without its files."""
+    cache, out = tmp_path / "cache", tmp_path / "carry"
+    fake_run(cache, "bilstm-seed0-k1")
+    [archive] = carry.pack(cache, out)
+    with tarfile.open(archive) as tar:
+        names = [m.name.split("/", 1)[1] for m in tar.getmembers()]
+    assert names[-2:] == ["eval-abc/result.json", "trained.json"]
+
+
+def test_unpack_never_overwrites_and_names_a_broken_archive(tmp_path):
+    cache, out, other = tmp_path / "cache", tmp_path / "carry", tmp_path / "other"
+    fake_run(cache, "bilstm-seed1-k2")
+    carry.pack(cache, out)
+    mine = other / "runs" / "bilstm-seed1-k2" / "trained.json"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("this machine's own")
+    carry.unpack(out, other)
+    assert mine.read_text() == "this machine's own"
+    (out / "broken-seed0-k9.tar.xz").write_bytes(b"not an archive")
+    with pytest.raises(UserError, match="cannot unpack .*broken-seed0-k9"):
+        carry.unpack(out, other)
