@@ -14,9 +14,11 @@ retrain profile="full": setup
 
 # The sweep trains seed-0 runs and chooses settings on validation only; the build trains every
 # model x seed of paper/experiment_v3.toml with them, evaluates on test and renders. Both reuse
-# finished runs from the run cache, so an interrupted run resumes.
+# finished runs from the run cache, so an interrupted run resumes; runs carried from another
+# machine (build/carry/, `attnstudy carry pack`) are unpacked into it first.
 # Version 3 in one command: the validation sweep, then the retrain and the report.
 v3 *args: setup
+    {{py}} -m attnstudy carry unpack
     {{py}} -m attnstudy sweep --config paper/experiment_v3.toml {{args}}
     {{py}} -m attnstudy build --config paper/experiment_v3.toml --settings build/sweep/sweep_settings.toml {{args}}
 
