@@ -1,21 +1,38 @@
 """The v3 experiment end to end on its smoke profile (paper/experiment_v3.toml: 8 models x 2
 seeds, the non-contextual arm included): the seed-level section, conicity, lexicon shares, the
-most-attended words and the v3 report sections render from a real build, without any edit."""
+most-attended words and the v3 report sections render from a real build, without any edit.
+
+The build starts from the session smoke build's run cache (conftest) and trains v3's smoke
+profile at v2's smoke learning rate, the one setting in which the two smoke profiles differ: the
+six models both have are then the same runs (same keys), and only the non-contextual arm
+trains here. What this test checks never depends on the learning rate."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import tomllib
 
 import pytest
+import tomli_w
 
+from attnstudy.config import ROOT, load_config
 from tests.cli import cli
 
 
 @pytest.mark.slow
-def test_v3_smoke_build_renders_the_new_sections(tmp_path_factory, imdb_dir):
-    build = tmp_path_factory.mktemp("smoke-v3")
-    cli(build, "build", "--profile", "smoke", "--config", "paper/experiment_v3.toml",
-        "--no-pdf", imdb_dir=imdb_dir)
+def test_v3_smoke_build_renders_the_new_sections(smoke_build, tmp_path, imdb_dir):
+    raw = tomllib.loads((ROOT / "paper" / "experiment_v3.toml").read_text(encoding="utf-8"))
+    v2 = load_config("smoke")
+    raw["profiles"]["smoke"]["train"]["learning_rate"] = v2.train.learning_rate
+    config = tmp_path / "experiment_v3.toml"
+    config.write_text(tomli_w.dumps(raw), encoding="utf-8")
+    build = tmp_path / "build"
+    shutil.copytree(smoke_build / "cache", build / "cache")
+    cli(build, "build", "--profile", "smoke", "--config", config, "--no-pdf",
+        imdb_dir=imdb_dir)
+    runs = sorted(p.name.split("-seed")[0] for p in (build / "cache" / "runs").iterdir())
+    assert runs.count("bilstm") == 2  # the shared models' runs were reused, not trained again
     out = build / "smoke"
     sl = json.loads((out / "results" / "analysis.json").read_text())["seed_level"]
     assert {"embed_additive", "embed_mean"} <= set(sl["models"])

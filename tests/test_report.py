@@ -549,7 +549,8 @@ def test_readme_block_comes_from_the_results(built, tmp_path):
 def test_a_failing_figure_fails_the_render(built, tmp_path):
     """A figure that raises in a worker process stops the render: no report, no memo. In a
     fresh interpreter without JAX, where the pool forks (draw.start_method) and its workers
-    inherit the patched figure; never forked from this process, which has JAX loaded."""
+    inherit the patched figure; never forked from this process, which has JAX loaded. The pool
+    draws the broken figure beside one sound one (not all of them: seconds, same path)."""
     import sys
 
     code = f"""
@@ -559,6 +560,7 @@ from attnstudy.report import draw, figures, render
 def broken(analysis):
     raise ValueError("figure bug")
 figures.FIGURES["metrics"] = dataclasses.replace(figures.FIGURES["metrics"], draw=broken)
+figures.available = lambda bundle: ["loss-curves", "metrics"]
 assert "jax" not in sys.modules and draw.start_method() == "fork"
 render.render(Path({str(built["results"])!r}), Path({str(tmp_path / "out")!r}), pdf=False)
 """
