@@ -88,3 +88,15 @@ def test_unpack_never_overwrites_and_names_a_broken_archive(tmp_path):
     (out / "broken-seed0-k9.tar.xz").write_bytes(b"not an archive")
     with pytest.raises(UserError, match="cannot unpack .*broken-seed0-k9"):
         carry.unpack(out, other)
+
+
+def test_a_resumed_retrain_trains_seed_by_seed_whatever_finished_before():
+    """Runs are handed out in seed order, so a retrain cut short (or moved to another CPU) holds
+    the same seeds of every model: here bilstm's seed 1 finished before, yet seed 1 of the
+    other models still comes before anyone's seed 2."""
+    from attnstudy.pipeline.workers import cost_order
+
+    pending = [("bilstm", 2), ("embed_mean", 1), ("embed_mean", 2), ("mhsa", 1), ("mhsa", 2)]
+    order = cost_order(pending)
+    assert [s for _, s in order] == [1, 1, 2, 2, 2]
+    assert order[0] == ("mhsa", 1) and order[2][0] == "mhsa"  # the costliest model first

@@ -38,11 +38,13 @@ def worker_count(requested: int | None, pending: int) -> int:
 
 
 def cost_order(pending: list) -> list:
-    """Seed by seed, the costliest model first: the workers start on different models (the
-    second to need a model loads its compiled steps from the persistent cache instead of
-    compiling them again), long runs start early, and short ones even out the end."""
-    seeds = list(dict.fromkeys(s for _, s in pending))
-    return sorted(pending, key=lambda ms: (seeds.index(ms[1]), -RELATIVE_COST.get(ms[0], 1.0)))
+    """Seed by seed in seed order, the costliest model first: the workers start on different
+    models (the second to need a model loads its compiled steps from the persistent cache
+    instead of compiling them again), long runs start early, and short ones even out the end.
+    Seed order, whatever finished before: a retrain cut short, or moved to another machine
+    (pipeline.carry), holds the same seeds of every model, never one model's seeds from one
+    CPU and another model's from another."""
+    return sorted(pending, key=lambda ms: (ms[1], -RELATIVE_COST.get(ms[0], 1.0)))
 
 
 def run_in_workers(job, cfg: Config, pending: list, n: int) -> None:
