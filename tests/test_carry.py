@@ -1,5 +1,6 @@
 """pipeline.carry: finished runs packed into build/carry/ and unpacked on another machine."""
 
+import io
 import tarfile
 
 import pytest
@@ -66,28 +67,68 @@ def test_archives_are_reproducible_and_repacked_only_when_a_run_grows(tmp_path):
     assert rdir.name in archive.name
 
 
-def test_markers_of_a_finished_step_come_last(tmp_path):
-    """An unpack killed half-way must not leave a run that looks finished without its files."""
+def test_files_are_restored_in_the_order_a_run_makes_them(tmp_path):
+    """An unpack killed half-way leaves a run that looks unfinished, never one that looks done
+    without its files: parameters, the record, the evaluation, its result.json last."""
     cache, out = tmp_path / "cache", tmp_path / "carry"
     fake_run(cache, "bilstm-seed0-k1")
     [archive] = carry.pack(cache, out)
     with tarfile.open(archive) as tar:
         names = [m.name.split("/", 1)[1] for m in tar.getmembers()]
-    assert names[-2:] == ["eval-abc/result.json", "trained.json"]
+    assert names == ["best_params.msgpack", "trained.json", "eval-abc/test_probs.npy",
+                     "eval-abc/result.json"]
 
 
-def test_unpack_never_overwrites_and_names_a_broken_archive(tmp_path):
+def test_an_archive_never_loses_the_parameters_it_carries(tmp_path):
+    cache, out = tmp_path / "cache", tmp_path / "carry"
+    fake_run(cache, "mhsa-seed0-k4", evaluated=False)
+    [archive] = carry.pack(cache, out, params=("mhsa-*",))
+    assert carry.pack(cache, out) == []  # a later pack without the pattern keeps them
+    with tarfile.open(archive) as tar:
+        assert "mhsa-seed0-k4/best_params.msgpack" in tar.getnames()
+
+
+def test_the_sweeps_final_runs_carry_their_parameters(tmp_path, monkeypatch):
+    cache, out, sweep = tmp_path / "cache", tmp_path / "carry", tmp_path / "sweep.json"
+    fake_run(cache, "mhsa-seed0-k4", evaluated=False)
+    fake_run(cache, "mhsa-seed0-k5", evaluated=False)
+    sweep.write_text('{"seed": 0, "final_runs": {"mhsa": {"run_key": "mhsa-seed0-k5"}}}')
+    monkeypatch.setattr(carry, "SWEEP", sweep)
+    assert carry.final_runs(sweep) == ("mhsa-seed0-k5",)
+    carry.pack(cache, out)
+    with tarfile.open(out / "mhsa-seed0-k5.tar.xz") as tar:
+        assert "mhsa-seed0-k5/best_params.msgpack" in tar.getnames()
+    with tarfile.open(out / "mhsa-seed0-k4.tar.xz") as tar:
+        assert tar.getnames() == ["mhsa-seed0-k4/trained.json"]
+
+
+def test_unpack_leaves_a_run_this_machine_has_and_names_a_broken_archive(tmp_path):
+    """One run's files never come from two machines: a run this machine trained (or is
+    training) keeps only its own files."""
     cache, out, other = tmp_path / "cache", tmp_path / "carry", tmp_path / "other"
     fake_run(cache, "bilstm-seed1-k2")
+    fake_run(cache, "bilstm-seed2-k3")
     carry.pack(cache, out)
-    mine = other / "runs" / "bilstm-seed1-k2" / "trained.json"
-    mine.parent.mkdir(parents=True)
-    mine.write_text("this machine's own")
-    carry.unpack(out, other)
-    assert mine.read_text() == "this machine's own"
+    mine = other / "runs" / "bilstm-seed1-k2"
+    mine.mkdir(parents=True)
+    (mine / "checkpoint.msgpack").write_text("this machine's own training")
+    assert carry.unpack(out, other) == ["bilstm-seed2-k3"]
+    assert [p.name for p in mine.iterdir()] == ["checkpoint.msgpack"]
     (out / "broken-seed0-k9.tar.xz").write_bytes(b"not an archive")
     with pytest.raises(UserError, match="cannot unpack .*broken-seed0-k9"):
         carry.unpack(out, other)
+
+
+def test_unpack_refuses_a_member_outside_its_run(tmp_path):
+    out, other = tmp_path / "carry", tmp_path / "other"
+    out.mkdir()
+    with tarfile.open(out / "bilstm-seed0-k1.tar.xz", "w:xz") as tar:
+        info = tarfile.TarInfo("bilstm-seed0-k1/../../escaped.txt")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"hi"))
+    with pytest.raises(UserError, match="unexpected member 'bilstm-seed0-k1/../../escaped.txt'"):
+        carry.unpack(out, other)
+    assert not (tmp_path / "escaped.txt").exists() and not (other / "escaped.txt").exists()
 
 
 def test_a_resumed_retrain_trains_seed_by_seed_whatever_finished_before():

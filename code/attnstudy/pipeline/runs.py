@@ -181,6 +181,9 @@ def run_all(cfg: Config, models_: list[str] | None = None, seeds: list[int] | No
             executor(cfg, pending, ds, probe_texts)
         elif (n := workers.worker_count(n_workers, len(pending))) > 1:
             workers.run_in_workers(train_job, cfg, pending, n)
+        else:  # in this process, in the workers' order (seed by seed)
+            for i, (m, s) in enumerate(workers.cost_order(pending)):
+                train_one(cfg, m, s, ds, probe_texts, position=f"[{i + 1}/{len(pending)}] ")
         return [train_one(cfg, m, s, ds, probe_texts, position=f"[{i + 1}/{len(todo)}] ")
                 for i, (m, s) in enumerate(todo)]
     finally:
