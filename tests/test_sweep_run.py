@@ -1,7 +1,6 @@
 """The v3 sweep end to end (`attnstudy sweep`), on a tiny smoke-sized sweep: two embedding
-models, two review lengths, three values per per-model stage. It trains through the build's run
-machinery, never reads the test split, and the run at each chosen setting is the retrain's
-seed-0 run (same run key)."""
+models, three values per stage. It trains through the build's run machinery, never reads the
+test split, and the run at each chosen setting is the retrain's seed-0 run (same run key)."""
 
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ metric = "val_accuracy"
 stages = ["max_len", "learning_rate", "embed_dropout"]
 
 [sweep.max_len]
-values = [48, 64]
+values = [32, 48, 64]
 models = ["embed_mean"]
 scope = "shared"
 ties = "smaller"
