@@ -177,14 +177,31 @@ def test_longer_than_is_the_share_of_training_and_validation_reviews_past_each_l
 
 def test_the_seed_count_is_the_goal_only_when_sweep_and_goal_fit_the_budget():
     sw = sweep.Sweep(0, "val_accuracy", (), 5, 10, 12.0)
-    stages = [{"runs": [{"model": "bilstm", "run_key": "a", "train_seconds": 3600.0},
-                        {"model": "bilstm", "run_key": "b", "train_seconds": 7200.0},
-                        {"model": "mhsa", "run_key": "c", "train_seconds": 1800.0}]}]
+
+    def stages(lr_seconds):  # a length stage, then learning rates at the chosen length 400
+        return [{"setting": "max_len", "choices": {"bilstm": {"value": 400}, "mhsa": {"value": 400}},
+                 "runs": [{"model": "bilstm", "value": 256, "train_seconds": 900.0},
+                          {"model": "bilstm", "value": 400, "train_seconds": 3600.0}]},
+                {"setting": "learning_rate",
+                 "runs": [{"model": m, "value": v, "train_seconds": s}
+                          for m, v, s in lr_seconds]}]
     seeds = tuple(range(10))
-    # sweep 1.75 h on two workers; the goal's 9 more seeds of (2 h + 0.5 h) / 2: 11.25 h
-    out = sweep.seed_count(sw, seeds, stages, {"bilstm": "b", "mhsa": "c"})
-    assert out["sweep_hours"] == 1.75 and out["goal_retrain_hours"] == 11.25
-    assert not out["goal_fits"] and out["seeds"] == [0, 1, 2, 3, 4]
-    out = sweep.seed_count(sw, seeds, stages, {"bilstm": "a", "mhsa": "c"})  # 6.75 h more
+    quick = stages([("bilstm", 1e-3, 3600.0), ("bilstm", 1e-2, 3600.0),
+                    ("mhsa", 1e-3, 1800.0), ("mhsa", 1e-2, 1800.0), ("mhsa", 3e-2, 1800.0)])
+    # sweep (0.25 + 3 x 1 + 3 x 0.5) / 2 = 2.375 h; the goal's 9 more seeds of 1.5 h / 2: 6.75 h
+    out = sweep.seed_count(sw, seeds, quick, {"bilstm": "a", "mhsa": "c"})
+    assert out["sweep_hours"] == 2.375 and out["goal_retrain_hours"] == 6.75
     assert out["goal_fits"] and out["seeds"] == list(seeds)
-    assert sweep.seed_count(sw, (0, 1), stages, {"bilstm": "a", "mhsa": "c"})["seeds"] == [0, 1]
+    assert out["run_seconds"] == {"bilstm": 3600.0, "mhsa": 1800.0}
+    # one stretched run (a pause) does not move the median, so not the count either
+    paused = stages([("bilstm", 1e-3, 3600.0), ("bilstm", 1e-2, 36000.0),
+                     ("mhsa", 1e-3, 1800.0), ("mhsa", 1e-2, 1800.0), ("mhsa", 3e-2, 1800.0)])
+    assert sweep.seed_count(sw, seeds, paused, {"bilstm": "b", "mhsa": "c"})["seeds"] == list(seeds)
+    # a model that is slow in every run does: 9 seeds of (2 h + 0.5 h) / 2 = 11.25 h
+    slow = stages([("bilstm", 1e-3, 7200.0), ("bilstm", 1e-2, 7200.0),
+                   ("mhsa", 1e-3, 1800.0), ("mhsa", 1e-2, 1800.0), ("mhsa", 3e-2, 1800.0)])
+    slow[0]["runs"][1]["train_seconds"] = 7200.0
+    out = sweep.seed_count(sw, seeds, slow, {"bilstm": "b", "mhsa": "c"})
+    assert out["goal_retrain_hours"] == 11.25
+    assert not out["goal_fits"] and out["seeds"] == [0, 1, 2, 3, 4]
+    assert sweep.seed_count(sw, (0, 1), slow, {"bilstm": "b", "mhsa": "c"})["seeds"] == [0, 1]

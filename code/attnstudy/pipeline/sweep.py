@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -178,15 +179,16 @@ def seed_count(sw: Sweep, seeds: tuple[int, ...], stages: list[dict],
                final_runs: dict[str, str]) -> dict:
     """How many of the config's `seeds` the retrain trains, decided before any final run by
     the rule of paper/sweep_v3.toml [seeds]: the goal when the sweep plus the goal's seeds fit
-    `budget_hours` of wall time on two workers, else the minimum. The time of one run is its
-    sweep run's training seconds at the chosen settings (evaluation excluded); the seed-`sw.seed`
-    run is the sweep's own. A config listing fewer than `minimum` seeds (a preview profile)
-    keeps its seeds."""
-    runs = [p for st in stages for p in st["runs"]]
-    by_key = {p["run_key"]: p["train_seconds"] for p in runs}
-    per_model = {m: by_key.get(k, max(p["train_seconds"] for p in runs if p["model"] == m))
-                 for m, k in final_runs.items()}
-    sweep_h = sum(by_key.values()) / 2 / 3600
+    `budget_hours` of wall time on two workers, else the minimum. A run's time is the median
+    training seconds (evaluation excluded) of its model's sweep runs at its review length: the
+    learning rate and dropout leave the work unchanged (every run trains the same steps), and a
+    median is not moved by one run that a pause or a busy machine stretched. A config listing
+    fewer than `minimum` seeds (a preview profile) keeps its seeds."""
+    cost = run_seconds(stages)
+    length = _chosen_length(stages)
+    per_model = {m: cost[(m, length)] for m in final_runs}
+    sweep_h = sum(cost[(p["model"], _length(st, p, length))]
+                  for st in stages for p in st["runs"]) / 2 / 3600
     retrain_h = sum(per_model.values()) * (sw.goal_seeds - 1) / 2 / 3600
     fits = sweep_h + retrain_h <= sw.budget_hours
     count = (len(seeds) if len(seeds) < sw.min_seeds
@@ -194,7 +196,28 @@ def seed_count(sw: Sweep, seeds: tuple[int, ...], stages: list[dict],
     return {"minimum": sw.min_seeds, "goal": sw.goal_seeds, "budget_hours": sw.budget_hours,
             "sweep_hours": sweep_h, "goal_retrain_hours": retrain_h, "goal_fits": fits,
             "run_seconds": per_model, "seeds": list(seeds[:count]),
-            "basis": "training seconds of the sweep's runs, two workers, evaluation excluded"}
+            "basis": "median training seconds of each model's sweep runs at the review "
+                     "length, two workers, evaluation excluded"}
+
+
+def run_seconds(stages: list[dict]) -> dict[tuple[str, int | None], float]:
+    """{(model, review length): median training seconds of its sweep runs}."""
+    length = _chosen_length(stages)
+    groups: dict[tuple[str, int | None], list[float]] = {}
+    for st in stages:
+        for p in st["runs"]:
+            groups.setdefault((p["model"], _length(st, p, length)), []).append(p["train_seconds"])
+    return {k: statistics.median(v) for k, v in groups.items()}
+
+
+def _chosen_length(stages: list[dict]) -> int | None:
+    """The review length the length stage chose (None without one: the config's)."""
+    st = next((st for st in stages if st.get("setting") == "max_len"), None)
+    return int(next(iter(st["choices"].values()))["value"]) if st else None
+
+
+def _length(stage: dict, point: dict, chosen: int | None) -> int | None:
+    return int(point["value"]) if stage.get("setting") == "max_len" else chosen
 
 
 def bucket_edges(max_len: int, edges: tuple[int, ...]) -> tuple[int, ...]:
