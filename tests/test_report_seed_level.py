@@ -104,7 +104,7 @@ def _with_measures(b: dict, embed: bool = True) -> dict:
 
 def test_v2_results_say_what_is_absent(bundle):
     html = _html(bundle)
-    flat = _section(html, "results-why-flat")
+    flat = _section(html, "results-uniformity")
     assert flat.count("is absent for these results") == 2  # conicity, lexicon
     assert "Conicity" in flat and "sentiment-lexicon" in flat
     assert "The non-contextual arm is incomplete in these results" in _text(html)
@@ -134,7 +134,7 @@ def test_table_and_arm_sentences_follow_the_verdict(bundle, verdict):
     row = _row(html, "tab-seed-level", "MHSA", "BiLSTM<")
     assert f"v-row-{want}" in row and ("is-finding" in row) == (want in ("better", "worse"))
     assert ("rerun noise" in row) == (verdict == "noise")
-    flat = _section(html, "results-why-flat")
+    flat = _section(html, "results-uniformity")
     said = flat.split(f"Embeddings + additive attention is {PHRASE[verdict]} Embedding "
                       "mean-pool (")[1].split(")")[0]
     assert "between per-seed means" in said and "over seeds and reviews" in said
@@ -158,6 +158,24 @@ def test_verdict_counts_and_the_headline_basis(bundle):
     assert "the two verdicts differ" not in html
 
 
+
+def test_the_seeds_limitation_follows_the_verdicts_basis(bundle):
+    """On the seed basis the limitation says the verdicts carry training variance and gives the
+    median MDE; on v2's review basis it says the tests resample reviews only."""
+    from tests.test_report_prose import _limitations
+
+    b = copy.deepcopy(bundle)
+    for i, p in enumerate(b["analysis"]["seed_level"]["pairs"]):
+        p["mde"] = (0.004, 0.011, 0.02)[i % 3]
+    said = _limitations(_html(b))
+    assert "Seeds as replicates." in said and "the verdicts resample seeds, then test reviews" in said
+    assert "smaller than about 1.10 points can go undetected" in said
+    assert "not independent training runs" not in said
+    del b["analysis"]["seed_level"]
+    said = _limitations(_html(b))
+    assert "Few seeds." in said and "not independent training runs" in said
+
+
 @pytest.mark.parametrize("mdes,words", [
     ((0.003,), "Each is within the ±0.5-point margin"),
     ((0.02,), "Each exceeds the ±0.5-point margin"),
@@ -177,7 +195,7 @@ def test_mde_sentence_compares_with_the_margin(bundle, mdes, words):
 def test_conicity_sentence_and_figure(bundle):
     b = _with_measures(bundle, embed=False)
     html = _html(b)
-    flat = _section(html, "results-why-flat")
+    flat = _section(html, "results-uniformity")
     assert "is absent" not in flat.split("Attention on sentiment words")[0]
     assert 'id="fig-conicity"' in html
     assert "are more alike than their token embeddings" in flat  # every model, 2 seeds
@@ -185,7 +203,7 @@ def test_conicity_sentence_and_figure(bundle):
     con["mhsa"]["states_minus_embeddings"].update(ci_low=-0.1, ci_high=0.2)
     con["bilstm"]["states_minus_embeddings"].update(ci_low=-0.3, ci_high=-0.1)
     con["transformer"]["states_minus_embeddings"].update(n=1)
-    flat = _section(_html(b), "results-why-flat")
+    flat = _section(_html(b), "results-uniformity")
     assert "those of BiLSTM are less alike than the embeddings" in flat
     assert "for MHSA the interval of the difference includes 0" in flat
     assert "Transformer has one seed, so no interval" in flat
@@ -212,7 +230,7 @@ def test_lexicon_rule_sentence_follows_its_verdict(bundle, lifts, verdict):
     s["lexicon"] = sl.lexicon(runs_by_model(b["results"], b["results"]["config"]))
     s["lexicon_rule"] = sl.lexicon_rule(seed_tests.RULE, s["lexicon"])
     assert s["lexicon_rule"]["verdict"] == verdict
-    flat = _section(_html(b), "results-why-flat")
+    flat = _section(_html(b), "results-uniformity")
     assert f"“Additive attention focuses on sentiment words” is {verdict}" in flat
     assert ("cannot be applied" in flat) == (verdict == "inconclusive")
     assert ("resamples seeds only" in flat) == (verdict != "inconclusive")
@@ -298,7 +316,7 @@ def test_the_arms_sentence_says_what_the_entropy_and_conicity_intervals_show(
     runs = seed_tests._arm_runs(*ents, *cones)
     fa = sl.flat_arms(runs, sl.conicity(runs))
     b["analysis"]["seed_level"]["flat_arms"] = fa
-    text = _text(_section(_html(b), "results-why-flat"))
+    text = _text(_section(_html(b), "results-uniformity"))
     para = " ".join(text[text.index("Across the arms"):].split())[:700]
     assert ACCOUNTS[account] in para, para
     for other in set(ACCOUNTS) - {account}:
