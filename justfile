@@ -33,7 +33,7 @@ setup:
     {{py}} -m pip install -q -e .
     touch "$stamp"
 
-# Install the dev extra too (pytest, ruff, pypdf, torch==2.13.0 for the reference twins).
+# Install the dev extra too (pytest, ruff, pypdfium2, torch==2.13.0 for the reference twins).
 setup-dev: setup
     #!/usr/bin/env bash
     set -euo pipefail
