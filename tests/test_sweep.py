@@ -179,7 +179,8 @@ def test_the_seed_count_is_the_goal_only_when_sweep_and_goal_fit_the_budget():
     sw = sweep.Sweep(0, "val_accuracy", (), 5, 10, 12.0)
 
     def stages(lr_seconds):  # a length stage, then learning rates at the chosen length 400
-        return [{"setting": "max_len", "choices": {"bilstm": {"value": 400}, "mhsa": {"value": 400}},
+        return [{"setting": "max_len",
+                 "choices": {"bilstm": {"value": 400}, "mhsa": {"value": 400}},
                  "runs": [{"model": "bilstm", "value": 256, "train_seconds": 900.0},
                           {"model": "bilstm", "value": 400, "train_seconds": 3600.0}]},
                 {"setting": "learning_rate",

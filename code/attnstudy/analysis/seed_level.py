@@ -270,9 +270,9 @@ def lexicon_arms(lex: dict, pair: tuple[str, str] = LIFT_PAIR) -> dict | None:
 
 def flat_arms(runs: dict[str, list[dict]], con: dict,
               pair: tuple[str, str] = LIFT_PAIR) -> dict | None:
-    """How uniform the weights are, and why, across the arms: for `pair` (attention over embeddings, over
-    BiLSTM states), A - B of the attention's median normalised entropy over test reviews
-    (runs[].attention_stats, 1 = uniform) and of the conicity of the vectors it weighs
+    """How uniform the weights are, and why, across the arms: for `pair` (attention over
+    embeddings, over BiLSTM states), A - B of the attention's median normalised entropy over
+    test reviews (runs[].attention_stats, 1 = uniform) and of the conicity of the vectors it weighs
     (`conicity`'s states), each a `welch` record. The conicity account predicts that the
     weights are less uniform over the less alike vectors. None when either model lacks either
     record."""
