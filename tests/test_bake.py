@@ -55,3 +55,38 @@ def test_the_command_prints_the_file_or_one_line(settings, tmp_path, capsys):
     assert bake.main([str(V3), str(tmp_path / "missing.toml")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("attnstudy: ") and err.count("\n") == 1
+
+
+# ----------------------------------------------------------------------------- the committed files
+
+RESULTS = ROOT / "build" / "results"
+
+
+def test_the_committed_results_are_the_published_experiments():
+    """build/results is the experiment paper/experiment.toml's full profile declares, so a fresh
+    clone's `just build` renders it frozen (`same_experiment`), under the recorded hash, with
+    the declared models and seeds."""
+    import json
+
+    res = json.loads((RESULTS / "results.json").read_text(encoding="utf-8"))
+    full = load_config("full")
+    assert same_experiment(res["config"], full) and res["config_hash"] == full.section_hash()
+    assert set(res["models"]) == set(full.train.models)
+    assert sorted({r["seed"] for r in res["runs"]}) == sorted(full.train.seeds)
+
+
+def test_a_swept_publication_is_v3_with_its_own_sweep_baked_in(tmp_path):
+    """With a sweep record in the committed results (v3 on), paper/experiment.toml is
+    experiment_v3.toml with that record's choices baked in, byte for byte; without one (v2), the
+    published experiment is not v3's."""
+    import json
+
+    record = RESULTS / sweep.SWEEP_JSON
+    published = (ROOT / "paper" / "experiment.toml").read_text(encoding="utf-8")
+    if record.is_file():
+        settings = tmp_path / sweep.SETTINGS_TOML
+        settings.write_text(sweep.settings_toml(json.loads(record.read_text(encoding="utf-8"))))
+        assert published == bake.baked(V3, settings)
+    else:
+        assert not same_experiment(load_config("full", V3).to_dict(), load_config("full"))
+        assert "version 3" not in published.splitlines()[0]

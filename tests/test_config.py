@@ -44,8 +44,7 @@ def test_profiles_load(profile):
 def test_full_profile_is_the_paper():
     cfg = load_config("full")
     assert cfg.data.vocab_size == 10000 and len(cfg.train.seeds) >= 3
-    # v2's six models; the v3 arm (embed_*) is declared in paper/experiment_v3.toml
-    assert set(cfg.train.models) == set(MODEL_NAMES) - {"embed_additive", "embed_mean"}
+    # its models and seeds are the committed results' (tests/test_bake.py)
     assert "bilstm_mean" in load_config("smoke").train.models
     assert "bilstm_mean" in load_config("quick").train.models
 
