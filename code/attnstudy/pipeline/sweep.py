@@ -184,11 +184,13 @@ def seed_count(sw: Sweep, seeds: tuple[int, ...], stages: list[dict],
     learning rate and dropout leave the work unchanged (every run trains the same steps), and a
     median is not moved by one run that a pause or a busy machine stretched. A config listing
     fewer than `minimum` seeds (a preview profile) keeps its seeds."""
-    cost = run_seconds(stages)
-    length = _chosen_length(stages)
-    per_model = {m: cost[(m, length)] for m in final_runs}
-    sweep_h = sum(cost[(p["model"], _length(st, p, length))]
-                  for st in stages for p in st["runs"]) / 2 / 3600
+    chosen, runs = _timed(stages)
+    groups: dict[tuple[str, int | None], list[float]] = {}
+    for m, n, secs in runs:
+        groups.setdefault((m, n), []).append(secs)
+    cost = {k: statistics.median(v) for k, v in groups.items()}
+    per_model = {m: cost[(m, chosen)] for m in final_runs}
+    sweep_h = sum(cost[(m, n)] for m, n, _ in runs) / 2 / 3600
     retrain_h = sum(per_model.values()) * (sw.goal_seeds - 1) / 2 / 3600
     fits = sweep_h + retrain_h <= sw.budget_hours
     count = (len(seeds) if len(seeds) < sw.min_seeds
@@ -200,24 +202,13 @@ def seed_count(sw: Sweep, seeds: tuple[int, ...], stages: list[dict],
                      "length, two workers, evaluation excluded"}
 
 
-def run_seconds(stages: list[dict]) -> dict[tuple[str, int | None], float]:
-    """{(model, review length): median training seconds of its sweep runs}."""
-    length = _chosen_length(stages)
-    groups: dict[tuple[str, int | None], list[float]] = {}
-    for st in stages:
-        for p in st["runs"]:
-            groups.setdefault((p["model"], _length(st, p, length)), []).append(p["train_seconds"])
-    return {k: statistics.median(v) for k, v in groups.items()}
-
-
-def _chosen_length(stages: list[dict]) -> int | None:
-    """The review length the length stage chose (None without one: the config's)."""
-    st = next((st for st in stages if st.get("setting") == "max_len"), None)
-    return int(next(iter(st["choices"].values()))["value"]) if st else None
-
-
-def _length(stage: dict, point: dict, chosen: int | None) -> int | None:
-    return int(point["value"]) if stage.get("setting") == "max_len" else chosen
+def _timed(stages: list[dict]) -> tuple[int | None, list[tuple[str, int | None, float]]]:
+    """The review length the sweep chose (None without a length stage: the config's) and each
+    sweep run as (model, its review length, training seconds)."""
+    st = next((s for s in stages if s.get("setting") == "max_len"), None)
+    chosen = int(next(iter(st["choices"].values()))["value"]) if st else None
+    return chosen, [(p["model"], int(p["value"]) if s is st else chosen, p["train_seconds"])
+                    for s in stages for p in s["runs"]]
 
 
 def bucket_edges(max_len: int, edges: tuple[int, ...]) -> tuple[int, ...]:
