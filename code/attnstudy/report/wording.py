@@ -5,6 +5,9 @@
                                        every seed, the Spearman rho with its CI over seeds and the
                                        ledger's grade for it
     recurrence(ledger)              -> the model pair the ledger's recurrence claim compares
+    baseline_gap(results, analysis, sweep, best)
+                                    -> the best model against the TF-IDF baseline and the
+                                       measured differences of input and budget between them
     rerun_spread(path)              -> paper/rerun_spread.toml: how far a rerun on another
                                        machine moved the published accuracies
 
@@ -114,3 +117,35 @@ def rerun_spread(path: Path | None = None) -> dict | None:
     largest |diff|, a fraction) and `worst` (its model); None without the file. Read by
     attnstudy.stats.verdicts.rerun_spread, which the analysis' seed-level verdicts use too."""
     return verdicts.rerun_spread(path or RERUN_SPREAD)
+
+
+def baseline_gap(res: dict, ana: dict, sweep: dict | None, best: str) -> dict | None:
+    """The most accurate model (`best`, by mean test accuracy) against the baseline, with what
+    separates their inputs and budgets, each as recorded: the review length and the share of test
+    reviews it cuts (the baseline reads every word), the test tokens outside the models'
+    vocabulary and the baseline's feature count, the sweep's mean validation accuracy at each
+    review length it tried (`length_rising`: it rose at every step of the grid), and the runs
+    whose selected checkpoint is their last validation point. None without a baseline score."""
+    base = (ana.get("baseline") or {}).get("test") or {}
+    if base.get("accuracy") is None:
+        return None
+    data, cfg = res["data"], res["config"]
+    stage = next((st for st in (sweep or {}).get("stages", []) if st["setting"] == "max_len"
+                  and st.get("scope") == "shared" and st.get("choices")), None)
+    lengths = []
+    if stage:
+        scores = next(iter(stage["choices"].values())).get("scores") or {}
+        lengths = sorted((int(float(k)), v) for k, v in scores.items() if v is not None)
+    rising = len(lengths) > 1 and all(
+        b[1] > a[1] for a, b in zip(lengths, lengths[1:], strict=False))
+    proto = protocol(res)
+    best_acc = ana["summary"][best]["accuracy"]["mean"]
+    return {"best": best, "best_accuracy": best_acc, "baseline_accuracy": base["accuracy"],
+            "below": best_acc < base["accuracy"], "max_len": cfg["data"]["max_len"],
+            "head_tail": cfg["data"].get("truncation") == "head_tail",
+            "truncated_test": (data.get("truncated_share") or {}).get("test"),
+            "unk_test": data.get("unk_rate_test"), "vocab": data.get("vocab_size"),
+            "features": ana["baseline"].get("features"), "lengths": lengths,
+            "length_rising": rising,
+            "length_at_top": bool(lengths) and cfg["data"]["max_len"] == lengths[-1][0],
+            "at_last": proto["at_last"], "n_runs": proto["n_runs"]}
