@@ -8,7 +8,7 @@ import pytest
 
 from attnstudy.config import MODEL_NAMES, ROOT, load_config, same_experiment
 from attnstudy.errors import UserError
-from attnstudy.pipeline import sweep
+from attnstudy.pipeline import budget, sweep
 
 V3 = ROOT / "paper" / "experiment_v3.toml"
 
@@ -173,34 +173,49 @@ def test_longer_than_is_the_share_of_training_and_validation_reviews_past_each_l
 
 
 
+def _timed_stages(lr: list[tuple]) -> list[dict]:
+    """A length stage (bilstm at 256 and at 400, run keys "L" and "A"; 400 chosen), then
+    learning rates at 400, `lr` as (model, value, seconds, run key): key "A" is the length
+    stage's run again (the run cache reused it)."""
+    def run(m, v, s, k):
+        return {"model": m, "value": v, "train_seconds": s, "run_key": k}
+    return [{"setting": "max_len", "choices": {"bilstm": {"value": 400}, "mhsa": {"value": 400}},
+             "runs": [run("bilstm", 256, 900.0, "L"), run("bilstm", 400, lr[0][2], "A")]},
+            {"setting": "learning_rate", "runs": [run(*x) for x in lr]}]
+
+
 def test_the_seed_count_is_the_goal_only_when_sweep_and_goal_fit_the_budget():
     sw = sweep.Sweep(0, "val_accuracy", (), 5, 10, 12.0)
-
-    def stages(lr_seconds):  # a length stage, then learning rates at the chosen length 400
-        return [{"setting": "max_len",
-                 "choices": {"bilstm": {"value": 400}, "mhsa": {"value": 400}},
-                 "runs": [{"model": "bilstm", "value": 256, "train_seconds": 900.0},
-                          {"model": "bilstm", "value": 400, "train_seconds": 3600.0}]},
-                {"setting": "learning_rate",
-                 "runs": [{"model": m, "value": v, "train_seconds": s}
-                          for m, v, s in lr_seconds]}]
-    seeds = tuple(range(10))
-    quick = stages([("bilstm", 1e-3, 3600.0), ("bilstm", 1e-2, 3600.0),
-                    ("mhsa", 1e-3, 1800.0), ("mhsa", 1e-2, 1800.0), ("mhsa", 3e-2, 1800.0)])
-    # sweep (0.25 + 3 x 1 + 3 x 0.5) / 2 = 2.375 h; the goal's 9 more seeds of 1.5 h / 2: 6.75 h
-    out = sweep.seed_count(sw, seeds, quick, {"bilstm": "a", "mhsa": "c"})
-    assert out["sweep_hours"] == 2.375 and out["goal_retrain_hours"] == 6.75
+    seeds, final = tuple(range(10)), {"bilstm": "A", "mhsa": "C"}
+    mhsa = [("mhsa", 1e-3, 1800.0, "C"), ("mhsa", 1e-2, 1800.0, "D"), ("mhsa", 3e-2, 1800.0, "E")]
+    quick = _timed_stages([("bilstm", 1e-3, 3600.0, "A"), ("bilstm", 1e-2, 3600.0, "B"), *mhsa])
+    # each distinct run once: 0.25 h + 2 x 1 h + 3 x 0.5 h = 3.75 h, on two workers 1.875 h
+    # (2.375 h if run "A" counted twice); the goal's 9 more seeds of (1 + 0.5) h / 2: 6.75 h
+    out = budget.seed_count(sw, seeds, quick, final)
+    assert out["sweep_hours"] == 1.875 and out["goal_retrain_hours"] == 6.75
     assert out["goal_fits"] and out["seeds"] == list(seeds)
     assert out["run_seconds"] == {"bilstm": 3600.0, "mhsa": 1800.0}
-    # one stretched run (a pause) does not move the median, so not the count either
-    paused = stages([("bilstm", 1e-3, 3600.0), ("bilstm", 1e-2, 36000.0),
-                     ("mhsa", 1e-3, 1800.0), ("mhsa", 1e-2, 1800.0), ("mhsa", 3e-2, 1800.0)])
-    assert sweep.seed_count(sw, seeds, paused, {"bilstm": "b", "mhsa": "c"})["seeds"] == list(seeds)
+    # one stretched run (a pause) among three does not move the median, so not the count either
+    paused = _timed_stages([("bilstm", 1e-3, 3600.0, "A"), ("bilstm", 1e-2, 36000.0, "B"),
+                            ("bilstm", 3e-2, 3600.0, "F"), *mhsa])
+    out = budget.seed_count(sw, seeds, paused, final)
+    assert out["run_seconds"]["bilstm"] == 3600.0 and out["seeds"] == list(seeds)
     # a model that is slow in every run does: 9 seeds of (2 h + 0.5 h) / 2 = 11.25 h
-    slow = stages([("bilstm", 1e-3, 7200.0), ("bilstm", 1e-2, 7200.0),
-                   ("mhsa", 1e-3, 1800.0), ("mhsa", 1e-2, 1800.0), ("mhsa", 3e-2, 1800.0)])
-    slow[0]["runs"][1]["train_seconds"] = 7200.0
-    out = sweep.seed_count(sw, seeds, slow, {"bilstm": "b", "mhsa": "c"})
+    slow = _timed_stages([("bilstm", 1e-3, 7200.0, "A"), ("bilstm", 1e-2, 7200.0, "B"), *mhsa])
+    out = budget.seed_count(sw, seeds, slow, final)
     assert out["goal_retrain_hours"] == 11.25
     assert not out["goal_fits"] and out["seeds"] == [0, 1, 2, 3, 4]
-    assert sweep.seed_count(sw, (0, 1), slow, {"bilstm": "b", "mhsa": "c"})["seeds"] == [0, 1]
+    assert budget.seed_count(sw, (0, 1), slow, final)["seeds"] == [0, 1]
+
+
+def test_stages_before_the_length_stage_are_timed_at_the_configs_length():
+    sw = sweep.Sweep(0, "val_accuracy", (), 5, 10, 12.0)
+    stages = [{"setting": "learning_rate",
+               "runs": [{"model": "bilstm", "value": 1e-3, "train_seconds": 100.0,
+                         "run_key": "X"}]},
+              {"setting": "max_len", "choices": {"bilstm": {"value": 512}},
+               "runs": [{"model": "bilstm", "value": 400, "train_seconds": 100.0, "run_key": "X"},
+                        {"model": "bilstm", "value": 512, "train_seconds": 200.0,
+                         "run_key": "Y"}]}]
+    out = budget.seed_count(sw, tuple(range(10)), stages, {"bilstm": "Y"}, base_len=400)
+    assert out["run_seconds"] == {"bilstm": 200.0} and out["sweep_hours"] == 300 / 7200

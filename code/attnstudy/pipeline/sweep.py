@@ -23,20 +23,21 @@ paper/experiment_v3.toml --settings build/sweep/sweep_settings.toml`. That build
 sweep record into its results folder (`attach`), so the published results carry the sweep that
 chose their settings; until then the sweep stays out of the results the report shows. A run at
 a chosen value has the key of the retrain's run of that model and seed (`Config.for_model`), so
-the build reuses it from the run cache.
+the build reuses it from the run cache. How many seeds the retrain trains is decided from the
+sweep's run times by pipeline.budget.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
 from attnstudy.config import MODEL_NAMES, ROOT, Config, from_dict
 from attnstudy.errors import UserError
 from attnstudy.files import read_toml
+from attnstudy.pipeline.budget import seed_count
 
 SWEEP = ROOT / "paper" / "sweep_v3.toml"
 SETTINGS = ("max_len", "learning_rate", "embed_dropout")
@@ -175,42 +176,6 @@ def extension(stage: Stage, edge: str | None) -> float | None:
     return nxt if lo <= nxt < hi and nxt not in v else None
 
 
-def seed_count(sw: Sweep, seeds: tuple[int, ...], stages: list[dict],
-               final_runs: dict[str, str]) -> dict:
-    """How many of the config's `seeds` the retrain trains, decided before any final run by
-    the rule of paper/sweep_v3.toml [seeds]: the goal when the sweep plus the goal's seeds fit
-    `budget_hours` of wall time on two workers, else the minimum. A run's time is the median
-    training seconds (evaluation excluded) of its model's sweep runs at its review length: the
-    learning rate and dropout leave the work unchanged (every run trains the same steps), and a
-    median is not moved by one run that a pause or a busy machine stretched. A config listing
-    fewer than `minimum` seeds (a preview profile) keeps its seeds."""
-    chosen, runs = _timed(stages)
-    groups: dict[tuple[str, int | None], list[float]] = {}
-    for m, n, secs in runs:
-        groups.setdefault((m, n), []).append(secs)
-    cost = {k: statistics.median(v) for k, v in groups.items()}
-    per_model = {m: cost[(m, chosen)] for m in final_runs}
-    sweep_h = sum(cost[(m, n)] for m, n, _ in runs) / 2 / 3600
-    retrain_h = sum(per_model.values()) * (sw.goal_seeds - 1) / 2 / 3600
-    fits = sweep_h + retrain_h <= sw.budget_hours
-    count = (len(seeds) if len(seeds) < sw.min_seeds
-             else min(len(seeds), sw.goal_seeds if fits else sw.min_seeds))
-    return {"minimum": sw.min_seeds, "goal": sw.goal_seeds, "budget_hours": sw.budget_hours,
-            "sweep_hours": sweep_h, "goal_retrain_hours": retrain_h, "goal_fits": fits,
-            "run_seconds": per_model, "seeds": list(seeds[:count]),
-            "basis": "median training seconds of each model's sweep runs at the review "
-                     "length, two workers, evaluation excluded"}
-
-
-def _timed(stages: list[dict]) -> tuple[int | None, list[tuple[str, int | None, float]]]:
-    """The review length the sweep chose (None without a length stage: the config's) and each
-    sweep run as (model, its review length, training seconds)."""
-    st = next((s for s in stages if s.get("setting") == "max_len"), None)
-    chosen = int(next(iter(st["choices"].values()))["value"]) if st else None
-    return chosen, [(p["model"], int(p["value"]) if s is st else chosen, p["train_seconds"])
-                    for s in stages for p in s["runs"]]
-
-
 def bucket_edges(max_len: int, edges: tuple[int, ...]) -> tuple[int, ...]:
     """The batch widths for a review length: the declared edges below it, then max_len."""
     return tuple(e for e in edges if e < max_len) + (max_len,)
@@ -314,7 +279,7 @@ def run_sweep(cfg: Config, sw: Sweep, n_workers: int | None = None) -> dict:
     fingerprint = fitting.fingerprint
     swept = {pt["run_key"] for st in stages for pt in st["runs"]}
     final_runs = {m: cache.run_dir(final, m, sw.seed, fingerprint).name for m in models}
-    seeds = seed_count(sw, tuple(cfg.train.seeds), stages, final_runs)
+    seeds = seed_count(sw, tuple(cfg.train.seeds), stages, final_runs, cfg.data.max_len)
     final = from_dict({**final.to_dict(), "train": {**final.to_dict()["train"],
                                                     "seeds": seeds["seeds"]}}, "the sweep's config")
     return {"profile": cfg.profile, "seed": sw.seed, "metric": sw.metric,
