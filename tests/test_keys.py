@@ -369,8 +369,8 @@ def test_a_second_build_waits_for_the_run_the_first_trains(tmp_path, capsys):
 
 def test_a_config_without_per_model_tables_leaves_them_out():
     """The optional per-model tables are left out of a config that sets none, so the hash of a
-    config written before they existed (v2's results: 34c42404f73bc16c) did not move. The
-    committed results' hash is checked against paper/experiment.toml in tests/test_bake.py."""
+    config written before they existed did not move. The committed results' hash is checked
+    against paper/experiment.toml in tests/test_bake.py."""
     bare = replace(CFG, train=replace(CFG.train, learning_rate_by_model=()),
                    model=replace(CFG.model, embed_dropout_by_model=()))
     d = bare.to_dict()

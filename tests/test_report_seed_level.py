@@ -170,11 +170,11 @@ def test_the_seeds_limitation_follows_the_verdicts_basis(bundle):
     said = _limitations(_html(b))
     assert "Seeds as replicates." in said
     assert "the verdicts resample seeds, then test reviews" in said
-    assert "smaller than about 1.10 points can go undetected" in said
-    assert "not independent training runs" not in said
+    assert "smaller than about 1.10 points (the median over comparisons) can go undetected" in said
+    assert "Welch" not in said
     del b["analysis"]["seed_level"]
     said = _limitations(_html(b))
-    assert "Few seeds." in said and "not independent training runs" in said
+    assert "Few seeds." in said and "(Welch, over seeds) leave out the variance of the test" in said
 
 
 @pytest.mark.parametrize("mdes,words", [

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attnstudy.config import MODEL_NAMES, ROOT, load_config, same_experiment
+from attnstudy.config import MODEL_NAMES, ROOT, load_config
 from attnstudy.errors import UserError
 from attnstudy.pipeline import budget, sweep
 
@@ -81,12 +81,10 @@ def test_the_declared_sweep():
 
 
 def test_v3_experiment_declares_every_model():
-    full = load_config("full")
     v3 = load_config("full", V3)
     assert set(v3.train.models) == set(MODEL_NAMES)
     assert len(v3.train.seeds) >= sweep.load_sweep().min_seeds
-    # paper/experiment.toml is v2 or v3 with the sweep baked in (tests/test_bake.py)
-    assert same_experiment(full.to_dict(), full)
+    # paper/experiment.toml is v2, or v3 with the sweep baked in: tests/test_bake.py
     for profile in ("smoke", "quick"):
         load_config(profile, V3)
 

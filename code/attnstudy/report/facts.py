@@ -331,7 +331,8 @@ def context(b: dict) -> dict:
         "n_test": len(b["predictions"]), "n_neg": int(b["predictions"]["negation"].sum()),
         "faith": faith, "faith_facts": wording.faithfulness(res, ana, ledger),
         "proto": wording.protocol(res), "recurrence": wording.recurrence(ledger),
-        "gap": wording.baseline_gap(res, ana, b.get("sweep"), ranking[0]),
+        "gap": wording.baseline_gap(res, ana, b.get("sweep"), ranking[0],
+                                    cmp(ranking[0], "baseline")),
         "spread": spread, "noise_pairs": [p for p in ana["pairwise"] if p["significant"]
                                           and spread and abs(p["acc_diff"]) <= spread["max"]],
         "mhsa_sample": short[0] if short else None, "received_n": len(short),

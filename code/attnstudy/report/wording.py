@@ -119,13 +119,16 @@ def rerun_spread(path: Path | None = None) -> dict | None:
     return verdicts.rerun_spread(path or RERUN_SPREAD)
 
 
-def baseline_gap(res: dict, ana: dict, sweep: dict | None, best: str) -> dict | None:
-    """The most accurate model (`best`, by mean test accuracy) against the baseline, with what
-    separates their inputs and budgets, each as recorded: the review length and the share of test
-    reviews it cuts (the baseline reads every word), the test tokens outside the models'
-    vocabulary and the baseline's feature count, the sweep's mean validation accuracy at each
-    review length it tried (`length_rising`: it rose at every step of the grid), and the runs
-    whose selected checkpoint is their last validation point. None without a baseline score."""
+def baseline_gap(res: dict, ana: dict, sweep: dict | None, best: str,
+                 cmp: dict | None) -> dict | None:
+    """The most accurate model (`best`, by mean test accuracy) against the baseline (`cmp`: the
+    headline comparison of the pair, None if not recorded), and, when it is less accurate (by
+    `cmp`'s verdict, else by the means), what separates their inputs and budgets as recorded:
+    `clauses` lists those with records, in order: "length" (the review length, the share of
+    test reviews it cuts; the sweep's mean validation accuracy of its length models at each
+    length, and whether it rose at every step), "vocabulary" (test tokens outside the models'
+    vocabulary), "budget" (the best model's runs whose selected checkpoint is their last
+    validation point). None without a baseline score."""
     base = (ana.get("baseline") or {}).get("test") or {}
     if base.get("accuracy") is None:
         return None
@@ -136,16 +139,23 @@ def baseline_gap(res: dict, ana: dict, sweep: dict | None, best: str) -> dict | 
     if stage:
         scores = next(iter(stage["choices"].values())).get("scores") or {}
         lengths = sorted((int(float(k)), v) for k, v in scores.items() if v is not None)
-    rising = len(lengths) > 1 and all(
-        b[1] > a[1] for a, b in zip(lengths, lengths[1:], strict=False))
-    proto = protocol(res)
     best_acc = ana["summary"][best]["accuracy"]["mean"]
+    runs = [r for r in res["runs"] if r["model"] == best]
+    at_last = sum(bool(r["curve"]) and r["best_step"] == r["curve"][-1]["step"] for r in runs)
+    clauses = [name for name, recorded in (
+        ("length", (data.get("truncated_share") or {}).get("test") is not None),
+        ("vocabulary", None not in (data.get("unk_rate_test"), data.get("vocab_size"))),
+        ("budget", at_last > 0)) if recorded]
     return {"best": best, "best_accuracy": best_acc, "baseline_accuracy": base["accuracy"],
-            "below": best_acc < base["accuracy"], "max_len": cfg["data"]["max_len"],
+            "below": cmp["worse"] if cmp else best_acc < base["accuracy"],
+            "max_len": cfg["data"]["max_len"],
             "head_tail": cfg["data"].get("truncation") == "head_tail",
             "truncated_test": (data.get("truncated_share") or {}).get("test"),
             "unk_test": data.get("unk_rate_test"), "vocab": data.get("vocab_size"),
             "features": ana["baseline"].get("features"), "lengths": lengths,
-            "length_rising": rising,
+            "length_models": list(stage["models"]) if stage else [],
+            "sweep_seed": (sweep or {}).get("seed"),
+            "length_rising": len(lengths) > 1 and all(
+                b[1] > a[1] for a, b in zip(lengths, lengths[1:], strict=False)),
             "length_at_top": bool(lengths) and cfg["data"]["max_len"] == lengths[-1][0],
-            "at_last": proto["at_last"], "n_runs": proto["n_runs"]}
+            "at_last": at_last, "n_runs": len(runs), "clauses": clauses}
