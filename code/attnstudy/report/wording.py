@@ -141,7 +141,7 @@ def baseline_gap(res: dict, ana: dict, sweep: dict | None, best: str,
         lengths = sorted((int(float(k)), v) for k, v in scores.items() if v is not None)
     best_acc = ana["summary"][best]["accuracy"]["mean"]
     runs = [r for r in res["runs"] if r["model"] == best]
-    at_last = sum(bool(r["curve"]) and r["best_step"] == r["curve"][-1]["step"] for r in runs)
+    at_last = protocol({**res, "runs": runs})["at_last"] if runs else 0  # the best model's
     clauses = [name for name, recorded in (
         ("length", (data.get("truncated_share") or {}).get("test") is not None),
         ("vocabulary", None not in (data.get("unk_rate_test"), data.get("vocab_size"))),
