@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from attnstudy.errors import UserError
-from attnstudy.report import citation, draw, facts, figures, fmt, readme, render, results, style
+from attnstudy.report import citation, draw, facts, figures, fmt, render, results, style
 from attnstudy.report.style import prose_label
 from attnstudy.schema import SCHEMA_VERSION
 from tests import pdf as pdftext
@@ -508,42 +508,6 @@ def test_method_follows_the_validation_grouping(built, grouping, phrase):
     method = _text(_html(bundle).split('id="method-data"')[1].split("</p>")[0])
     assert phrase in method
     assert ("grouped by film" in method) == (grouping != "review")
-
-
-def test_readme_block_comes_from_the_results(built, tmp_path):
-    res = json.loads((built["results"] / "results.json").read_text())
-    block = readme.results_block(built["results"])
-    for m in res["models"]:
-        acc = pd.Series([r["test"]["accuracy"] for r in res["runs"] if r["model"] == m])
-        assert f"| `{m}` | {res['models'][m]['params']:,} | {100 * acc.mean():.2f} ± " in block
-    assert "learning rate" not in block  # no sweep: no chosen settings
-    # the headline seed-level comparisons, each with its interval and verdict; no other pair
-    sl = json.loads((built["results"] / "analysis.json").read_text())["seed_level"]
-    lines = [x for x in block.splitlines() if x.startswith("- `") and "]," in x]
-    heads = [p for p in sl["pairs"] if set(p["why"]) - {"model pair"}]
-    assert heads and len(lines) == len(heads)
-    for p, line in zip(heads, lines, strict=True):
-        assert line.startswith(f"- `{p['a']}` − ")
-        assert f": {100 * p['diff']:+.2f} [{100 * p['ci_low']:+.2f}, " in line
-        assert line.split("*")[1] == p["verdict"]
-        # an equivalence shows the TOST interval it rests on; rerun noise is named
-        assert ("TOST 90% interval" in line) == (p["verdict"] == "equivalent")
-        assert ("rerun spread" in line) == (bool(p["noise"]) and p["verdict"] != "equivalent")
-    # with the validation sweep: each model's chosen settings in the table, in stage order
-    swept = tmp_path / "results"
-    shutil.copytree(built["results"], swept)
-    chosen = {m: {"max_len": 512, "learning_rate": 10.0 ** -(2 + i % 2), "embed_dropout": 0.6}
-              for i, m in enumerate(res["models"])}
-    stages = [{"setting": k, "scope": scope} for k, scope in (
-        ("max_len", "shared"), ("learning_rate", "per_model"), ("embed_dropout", "per_model"))]
-    (swept / "sweep.json").write_text(json.dumps({"stages": stages, "chosen": chosen}))
-    block = readme.results_block(swept)
-    assert "| review length | learning rate | embedding dropout |" in block
-    for m, c in chosen.items():
-        row = next(x for x in block.splitlines() if x.startswith(f"| `{m}` |"))
-        assert row.endswith(f" 512 | {c['learning_rate']} | 0.6 |")
-    assert ("review length shared by all models; learning rate and embedding dropout per "
-            "model") in block
 
 
 def test_a_failing_figure_fails_the_render(built, tmp_path):

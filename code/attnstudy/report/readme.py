@@ -1,4 +1,6 @@
-"""The README's results block (markdown) between its results markers, from the results files.
+"""The README's generated blocks (markdown), from the results files: the models the study
+compares and how their settings were set (between the models markers), and the results (between
+the results markers).
 
     update_readme(Path("README.md"), Path("build/results"))  ->  True if the markers were found
 """
@@ -13,9 +15,70 @@ from attnstudy.report.style import baseline_label, order
 from attnstudy.report.style import setting_label as _label
 
 START, END = "<!-- results:start -->", "<!-- results:end -->"
+MODELS_START, MODELS_END = "<!-- models:start -->", "<!-- models:end -->"
+# What each model aggregates into one vector, and the question it is there for.
+ROLES = {
+    "bilstm": ("BiLSTM + masked max-pool", "no attention"),
+    "additive": ("BiLSTM + additive (Bahdanau) attention", "single-head attention"),
+    "mhsa": ("BiLSTM + multi-head QKV self-attention + masked mean-pool", "multi-head attention"),
+    "bilstm_matched": ("`bilstm` + a dense layer, parameters within 1% of `mhsa`",
+                       "control: size, not attention"),
+    "transformer": ("embedding + positions -> Transformer encoder blocks",
+                    "control: attention without recurrence"),
+    "bilstm_mean": ("BiLSTM + masked mean-pool (= additive attention with uniform weights)",
+                    "control: learned weights vs uniform"),
+    "embed_additive": ("token embeddings + additive attention, no BiLSTM",
+                       "non-contextual arm: attention over words no recurrence has mixed"),
+    "embed_mean": ("token embeddings + masked mean-pool, no BiLSTM",
+                   "non-contextual control: uniform weights"),
+}
+NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+           "eleven", "twelve")
+# settings a config may set per model (config.PER_MODEL), by config section
+PER_MODEL = (("train", "learning_rate_by_model", "learning rate"),
+             ("model", "embed_dropout_by_model", "embedding dropout"))
+
+
+def models_block(results_dir: Path) -> str:
+    """The README's opening sentence and table of models, for the models the results hold."""
+    return _models_block(results.load(results_dir))
+
+
+def _models_block(b: dict) -> str:
+    res = b["results"]
+    cfg = res["config"]
+    models = order(res["models"])
+    count = len(models)
+    count = NUMBERS[count].capitalize() if count < len(NUMBERS) else f"{count:,}"
+    own = [label for section, key, label in PER_MODEL if cfg[section].get(key)]
+    fixed = ["embedding", "vocabulary", "optimizer", "review length",
+             *[label for _, _, label in PER_MODEL if label not in own], "step budget"]
+    picked = [_label(st["setting"]) for st in (b.get("sweep") or {}).get("stages", [])
+              if st.get("scope") == "shared"]
+    picked += [f"each model's own {' and '.join(own)}"] * bool(own)
+    same = f"same {', '.join(fixed)} and seeds"
+    if b.get("sweep"):
+        same += f"; {' and '.join(picked)} chosen on the validation split by one declared procedure"
+    elif own:
+        same += f"; {picked[-1]}"
+    arm = [m for m in models if m.startswith("embed_")]
+    lines = [f"{count} IMDb sentiment classifiers are trained on a CPU under identical conditions "
+             f"({same}) and differ only in how they turn the per-token states into one vector"
+             + (f"; the non-contextual arm ({', '.join(f'`{m}`' for m in arm)}) does so with "
+                "the token embeddings themselves, with no recurrence to mix them" if arm else "")
+             + ":", "", "| model | aggregation | role |", "|---|---|---|"]
+    for m in models:
+        what, role = ROLES.get(m, (res["models"][m].get("description", ""), ""))
+        lines.append(f"| `{m}` | {what} | {role} |")
+    return "\n".join(lines)
+
+
 def results_block(results_dir: Path) -> str:
     """The README's "Results" block (markdown) computed from the results files."""
-    b = results.load(results_dir)
+    return _results_block(results.load(results_dir))
+
+
+def _results_block(b: dict) -> str:
     res, ana = b["results"], b["analysis"]
     summ = ana["summary"]
     seeds = sorted({r["seed"] for r in res["runs"]})
@@ -89,14 +152,21 @@ def _seed_level(sl: dict | None, base_name: str) -> list[str]:
     return out
 
 
+def _replace(text: str, start: str, end: str, block: str) -> str:
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{block}\n{end}{tail}"
+
+
 def update_readme(readme: Path, results_dir: Path) -> bool:
-    """Replace the block between the results markers; False when the README has no markers."""
+    """Replace the blocks between the results markers and between the models markers; False
+    when the README lacks either pair."""
     text = readme.read_text(encoding="utf-8")
-    if START not in text or END not in text:
+    if any(mark not in text for mark in (START, END, MODELS_START, MODELS_END)):
         return False
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{START}\n{results_block(results_dir)}\n{END}{tail}"
+    b = results.load(results_dir)
+    new = _replace(text, MODELS_START, MODELS_END, _models_block(b))
+    new = _replace(new, START, END, _results_block(b))
     if new != text:
         with atomic_write(readme) as f:
             f.write(new)
