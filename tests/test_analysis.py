@@ -23,14 +23,17 @@ MODEL_NAMES = load_config("full").train.models  # the paper's models
 
 
 def synthetic(acc: dict[str, float], probe_acc: dict[str, float] | None = None,
-              faith: dict | None = None, models=MODEL_NAMES, base_probs: bool = False,
+              faith: dict | None = None, models=None, base_probs: bool = False,
               correlated: bool = False):
     """results, predictions, baseline, cfg where model m is right on a fraction acc[m] of reviews.
 
     Each model's correctness is drawn once (shared by its seeds, so the seed-averaged predictor
     has the same accuracy); seeds only jitter the confidence. `correlated` gives every model the
-    same errors (nested: a model with higher accuracy is right wherever a lower one is).
+    same errors (nested: a model with higher accuracy is right wherever a lower one is). The
+    models are those `acc` names, in the paper's order, unless `models` says otherwise.
     """
+    if models is None:
+        models = [m for m in MODEL_NAMES if m in acc] + [m for m in acc if m not in MODEL_NAMES]
     rng = np.random.default_rng(0)
     cfg = load_config("smoke")
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, models=tuple(models),

@@ -23,10 +23,15 @@ def write(tmp_path, text):
 
 def edited(tmp_path, change: str, drop: str | None = None):
     """paper/experiment.toml with the TOML snippet `change` merged over its base values (and
-    the key `drop`, "section.key", removed): every other setting stays valid."""
+    the key `drop`, "section.key", removed): every other setting stays valid. A profile's own
+    value of a changed key is removed, so the change holds in every profile (v3's full profile
+    sets seeds, review length and per-model tables of its own)."""
     base = tomllib.loads(DEFAULT_CONFIG.read_text(encoding="utf-8"))
     for section, values in tomllib.loads(change).items():
         base.setdefault(section, {}).update(values)
+        for profile in base.get("profiles", {}).values():
+            for key in values:
+                profile.get(section, {}).pop(key, None)
     if drop:
         section, key = drop.split(".")
         del base[section][key]

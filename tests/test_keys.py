@@ -382,23 +382,26 @@ def test_a_config_without_per_model_tables_leaves_them_out():
 
 
 def test_run_key_follows_only_the_models_effective_settings():
-    shared = replace(CFG, train=replace(CFG.train, learning_rate=1e-2),
-                     model=replace(CFG.model, embed_dropout=0.2))
-    per = replace(CFG, train=replace(CFG.train, learning_rate_by_model=(("additive", 1e-2),
+    # from the full profile without per-model tables (v3's sets one for every model)
+    base = replace(CFG, train=replace(CFG.train, learning_rate_by_model=()),
+                   model=replace(CFG.model, embed_dropout_by_model=()))
+    shared = replace(base, train=replace(base.train, learning_rate=1e-2),
+                     model=replace(base.model, embed_dropout=0.2))
+    per = replace(base, train=replace(base.train, learning_rate_by_model=(("additive", 1e-2),
                                                                         ("mhsa", 3e-2))),
-                  model=replace(CFG.model, embed_dropout_by_model=(("additive", 0.2),)))
+                  model=replace(base.model, embed_dropout_by_model=(("additive", 0.2),)))
     # additive trains with 1e-2 and 0.2 either way: one run, one key
     assert cache.run_key(per, "additive", 0, "fp") == cache.run_key(shared, "additive", 0, "fp")
-    assert cache.run_key(per, "additive", 0, "fp") != run_key()
+    assert cache.run_key(per, "additive", 0, "fp") != cache.run_key(base, "additive", 0, "fp")
     # another model's entry changes nothing for a model without one
-    assert cache.run_key(per, "bilstm", 0, "fp") == cache.run_key(CFG, "bilstm", 0, "fp")
-    assert cache.run_key(per, "mhsa", 0, "fp") != cache.run_key(CFG, "mhsa", 0, "fp")
+    assert cache.run_key(per, "bilstm", 0, "fp") == cache.run_key(base, "bilstm", 0, "fp")
+    assert cache.run_key(per, "mhsa", 0, "fp") != cache.run_key(base, "mhsa", 0, "fp")
     # an entry at the shared value is the shared value
-    same = replace(CFG, train=replace(CFG.train, learning_rate_by_model=(
-        ("additive", CFG.train.learning_rate),)))
-    assert cache.run_key(same, "additive", 0, "fp") == run_key()
+    same = replace(base, train=replace(base.train, learning_rate_by_model=(
+        ("additive", base.train.learning_rate),)))
+    assert cache.run_key(same, "additive", 0, "fp") == cache.run_key(base, "additive", 0, "fp")
     assert per.to_dict()["train"]["learning_rate_by_model"] == {"additive": 1e-2, "mhsa": 3e-2}
-    assert per.section_hash() != CFG.section_hash()
+    assert per.section_hash() != base.section_hash()
     eff = per.for_model("additive")
     assert (eff.train.learning_rate, eff.model.embed_dropout) == (1e-2, 0.2)
     assert eff.train.learning_rate_by_model == () and eff.model.embed_dropout_by_model == ()
