@@ -64,8 +64,9 @@ def _models_block(b: dict) -> str:
     arm = [m for m in models if m.startswith("embed_")]
     lines = [f"{count} IMDb sentiment classifiers are trained on a CPU under identical conditions "
              f"({same}) and differ only in how they turn the per-token states into one vector"
-             + (f"; the non-contextual arm ({', '.join(f'`{m}`' for m in arm)}) does so with "
-                "the token embeddings themselves, with no recurrence to mix them" if arm else "")
+             + (f"; the non-contextual arm ({', '.join(f'`{m}`' for m in arm)}) pools the token "
+                "embeddings themselves, which no recurrence or self-attention has mixed"
+                if arm else "")
              + ":", "", "| model | aggregation | role |", "|---|---|---|"]
     for m in models:
         what, role = ROLES.get(m, (res["models"][m].get("description", ""), ""))
