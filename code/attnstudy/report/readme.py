@@ -34,9 +34,10 @@ ROLES = {
 }
 NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
            "eleven", "twelve")
-# settings a config may set per model (config.PER_MODEL), by config section
-PER_MODEL = (("train", "learning_rate_by_model", "learning rate"),
-             ("model", "embed_dropout_by_model", "embedding dropout"))
+# the settings a sweep may choose or a config may set per model: (setting, config section,
+# per-model table or None)
+TUNABLE = (("max_len", "data", None), ("learning_rate", "train", "learning_rate_by_model"),
+           ("embed_dropout", "model", "embed_dropout_by_model"))
 
 
 def models_block(results_dir: Path) -> str:
@@ -44,26 +45,50 @@ def models_block(results_dir: Path) -> str:
     return _models_block(results.load(results_dir))
 
 
+def _and(words: list[str]) -> str:
+    return ", ".join(words[:-1]) + (" and " if len(words) > 1 else "") + words[-1]
+
+
 def _models_block(b: dict) -> str:
+    """What is the same for every model, what each model sets on its own, and which of these
+    the sweep chose on validation: a sweep stage's scope decides shared or per model, a
+    per-model table of the config does so for a setting no stage chose."""
     res = b["results"]
     cfg = res["config"]
     models = order(res["models"])
-    count = len(models)
-    count = NUMBERS[count].capitalize() if count < len(NUMBERS) else f"{count:,}"
-    own = [label for section, key, label in PER_MODEL if cfg[section].get(key)]
-    fixed = ["embedding", "vocabulary", "optimizer", "review length",
-             *[label for _, _, label in PER_MODEL if label not in own], "step budget"]
-    picked = [_label(st["setting"]) for st in (b.get("sweep") or {}).get("stages", [])
-              if st.get("scope") == "shared"]
-    picked += [f"each model's own {' and '.join(own)}"] * bool(own)
-    same = f"same {', '.join(fixed)} and seeds"
-    if b.get("sweep"):
-        same += f"; {' and '.join(picked)} chosen on the validation split by one declared procedure"
-    elif own:
-        same += f"; {picked[-1]}"
+    stages = {st["setting"]: st for st in (b.get("sweep") or {}).get("stages", [])}
+    same, chosen, chosen_own, own = [], [], [], []
+    for setting, section, table in TUNABLE:
+        label, st = _label(setting), stages.get(setting)
+        if st is not None and st.get("scope") == "per_model":
+            whose = set(st.get("models") or models) >= set(models)
+            chosen_own.append((label, whose))
+        elif st is not None:
+            same.append(label)
+            chosen.append(label)
+        elif table and cfg[section].get(table):
+            own.append((label, set(dict(cfg[section][table])) >= set(models)))
+        else:
+            same.append(label)
+
+    def each(pairs):  # "each model's own a and b", or "some models' own" for a partial table
+        whose = {True: "each model's own", False: "some models' own"}
+        return ", ".join(f"{whose[every]} {_and([label for label, e in pairs if e == every])}"
+                         for every in (True, False) if any(e == every for _, e in pairs))
+
+    said = f"same {', '.join(['embedding', 'vocabulary', 'optimizer', *same, 'step budget'])} " \
+           "and seeds"
+    if chosen or chosen_own:
+        what = ", and ".join(x for x in (_and(chosen) if chosen else "", each(chosen_own)) if x)
+        said += f"; {what}{',' if chosen and chosen_own else ''} chosen on the validation " \
+                "split by one declared procedure"
+    if own:
+        said += f"; set in the experiment config: {each(own)}"
     arm = [m for m in models if m.startswith("embed_")]
-    lines = [f"{count} IMDb sentiment classifiers are trained on a CPU under identical conditions "
-             f"({same}) and differ only in how they turn the per-token states into one vector"
+    lines = [f"{NUMBERS[len(models)].capitalize() if len(models) < len(NUMBERS) else len(models)}"
+             f" IMDb sentiment classifiers are trained on a CPU under identical conditions "
+             f"({said}) and {'otherwise ' * bool(chosen_own or own)}differ only in how they turn "
+             "the per-token states into one vector"
              + (f"; the non-contextual arm ({', '.join(f'`{m}`' for m in arm)}) pools the token "
                 "embeddings themselves, which no recurrence or self-attention has mixed"
                 if arm else "")
@@ -160,8 +185,8 @@ def _replace(text: str, start: str, end: str, block: str) -> str:
 
 
 def update_readme(readme: Path, results_dir: Path) -> bool:
-    """Replace the blocks between the results markers and between the models markers; False
-    when the README lacks either pair."""
+    """Replace the blocks between the results markers and between the models markers; False,
+    and the README left as it is, when it lacks either pair."""
     text = readme.read_text(encoding="utf-8")
     if any(mark not in text for mark in (START, END, MODELS_START, MODELS_END)):
         return False

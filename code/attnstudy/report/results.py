@@ -28,6 +28,11 @@ def load(results_dir: Path) -> dict:
     bundle["bench"] = _bench(d / "bench.json", bundle["results"]["config_hash"])
     bundle["swept"] = (d / "sweep.json").is_file()  # settings chosen by the validation sweep
     bundle["sweep"] = _sweep(d / "sweep.json") if bundle["swept"] else None
+    final = (bundle["sweep"] or {}).get("final_config")
+    if final is not None and final != bundle["results"]["config"]:
+        # a build without --settings since: the record no longer says how these were chosen
+        raise UserError(f"{d / 'sweep.json'} chose another config than results.json's; delete it "
+                        "or rebuild with --settings beside it")
     return bundle
 
 
