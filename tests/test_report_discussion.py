@@ -124,5 +124,5 @@ def test_only_a_worse_verdict_lists_the_differences(bundle):
         if "baseline" in (p["a"], p["b"]):
             p["verdict"] = "inconclusive"
     said = _said(b)
-    assert "not distinguishable in accuracy from the TF-IDF" in said
+    assert "not shown to differ in accuracy from the TF-IDF" in said
     assert "read at most" not in said and "unknown" not in said

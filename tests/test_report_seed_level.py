@@ -32,8 +32,8 @@ _tests.loader.exec_module(seed_tests)
 
 PHRASE = {"better": "more accurate than", "worse": "less accurate than",
           "equivalent": "equivalent in accuracy to",
-          "inconclusive": "not distinguishable in accuracy from",
-          "noise": "not distinguishable in accuracy from"}
+          "inconclusive": "not shown to differ in accuracy from",
+          "noise": "not shown to differ in accuracy from"}
 
 
 @pytest.fixture(scope="module")

@@ -40,11 +40,13 @@ def token_lines(tokens: list[str], size: float, width_in: float) -> list[list[tu
 median length{% if heat_span[0] is not none %}: the weights lie between ×{{ heat_span[0] | n(2) }}
 and ×{{ heat_span[1] | n(2) }} of uniform{% endif %}.""",
         caption="""
-The additive model's attention weights (seed {{ att.seed }}) on the {{ heat_samples | length }}
-sampled test reviews nearest the test set's median length of
-{{ data.token_length_percentiles.p50 }} tokens ({% for s in heat_samples %}{{ s.tokens | length
-}}{{ ", " if not loop.last }}{% endfor %} tokens; {{ heat_samples | rejectattr("right") | list
-| length }} of them misclassified), each token's
+{% set wrong = heat_samples | rejectattr("right") | list | length %}The additive model's attention
+weights (seed {{ att.seed }}) on {{ heat_samples | length }} sampled test reviews near the test
+set's median length of {{ data.token_length_percentiles.p50 }} tokens: {% if wrong %}the
+{{ heat_samples | length - wrong }} it classifies correctly nearest that length and the nearest
+{{ "one" if wrong == 1 else wrong }} it misclassifies{% else %}the nearest to that length{% endif %}
+({% for s in heat_samples %}{{ s.tokens | length }}{{ ", " if not loop.last }}{% endfor %}
+tokens), each token's
 background coloured by its weight relative to uniform (w · n, n = tokens in the review; key
 above the reviews, and in the figure's files). {% for s in heat_samples %}{{ "In" if loop.first
 else "in" }} review {{ s.id }} the three highest weights fall on {% for tok, r in s.top

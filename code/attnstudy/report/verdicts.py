@@ -48,7 +48,7 @@ def per_seed(a: dict, b: dict, level: float = 0.95) -> dict:
 
 PHRASES = {"better": "more accurate than", "worse": "less accurate than",
            "equivalent": "equivalent in accuracy to",
-           "inconclusive": "not distinguishable in accuracy from"}
+           "inconclusive": "not shown to differ in accuracy from"}
 
 
 def relation(v: Verdict) -> str:
