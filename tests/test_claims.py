@@ -243,6 +243,7 @@ def test_numbers_show_the_side_of_the_cut():
     assert d(0.8, (0.8,), 100, 1) == "80.0"
     assert ledger_text.pval_text(0.0499, 0.05) == "p = 0.0499"  # not "0.05"
     assert ledger_text.pval_text(0.2, 0.05) == "p = 0.2"
+    assert ledger_text.pval_text(1.0, 0.05) == "p = 1.0"  # a number, as the tables print 1.000
     # +0.77 points (23 reviews of 3000) against 1-point and 0.5-point cuts, in the sentence
     r = row(scenario("attention_slightly_ahead"), "attention-beyond-size")
     assert r["facts"]["pairs"][0]["diff"] == pytest.approx(23 / N)

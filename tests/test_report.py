@@ -674,6 +674,9 @@ def test_points_show_the_side_of_zero():
 
     assert fmt.pts(0.00004) == "+0.004" and fmt.pts(-0.0002) == "−0.02"
     assert fmt.pts(0.0123) == "+1.2" and fmt.pts(0.0) == "+0.0"
+    assert fmt.pts(3e-17) == "+0.0" and fmt.pts(-3e-17, 2) == "+0.00"  # float noise, not "+0.000"
+    assert fmt.in_range(1.039, "recall") == 1.0 and fmt.in_range(-0.01, "accuracy") == 0.0
+    assert fmt.in_range(2.5, "log_loss") == 2.5 and fmt.in_range(-0.1, "log_loss") == 0.0
 
 
 def test_ablation_table_comes_from_the_analysis(built):

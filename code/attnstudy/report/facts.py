@@ -210,6 +210,9 @@ def negation_facts(ana: dict) -> dict:
             "above": [m for m, v in ms.items() if v["ci_low"] > 0],
             "double": None if not dn else {
                 "best": ranked[0], "worst": ranked[-1], "scores": dn,
+                # every model tied at either end, so a tie is never printed as one model's lead
+                "tops": [m for m in ranked if dn[m]["pair_consistency"] == dn[ranked[0]]["pair_consistency"]],
+                "bottoms": [m for m in ranked if dn[m]["pair_consistency"] == dn[ranked[-1]]["pair_consistency"]],
                 "n_pairs": dn[ranked[0]]["n_pairs"],
                 "same": len({v["pair_consistency"] for v in dn.values()}) == 1,
                 "acc_min": min(v["accuracy"] for v in dn.values()),

@@ -22,10 +22,13 @@ def n(x, d: int = 3) -> str:
 def pts(x, d: int = 1, sign: bool = True) -> str:
     """A difference of proportions in percentage points. A non-zero value that would round to
     0 gets up to two more decimals, so a CI bound shows on which side of 0 it lies ("−0.004",
-    not "−0.0")."""
-    v = 100 * x
+    not "−0.0"). One that rounds to 0 even then is a zero up to float error and prints as
+    "+0.0" at `d`, as an exact 0 does, not "+0.000" beside one-decimal neighbours."""
+    v, d0 = 100 * x, d
     while v and d < 3 and round(abs(v), d) == 0:
         d += 1
+    if round(abs(v), d) == 0:
+        v, d = 0.0, d0
     return (f"{v:+.{d}f}" if sign else f"{v:.{d}f}").replace("-", "−")
 
 
@@ -111,7 +114,17 @@ def by_model(table: dict | None, shared, models) -> list[tuple[object, list[str]
     return sorted(groups.items(), key=lambda g: g[0])
 
 
-FILTERS = {"n": n, "readable": readable, "sd": sd, "pts": pts, "pval": pval, "int": integer,
+# A metric's possible values: a t-interval over a few seeds can reach past them (recall 1.04).
+METRIC_RANGE = {"log_loss": (0.0, None)}  # the others are proportions or areas: [0, 1]
+
+
+def in_range(x, metric: str):
+    """`x` cut to `metric`'s possible values (METRIC_RANGE; [0, 1] unless listed)."""
+    lo, hi = METRIC_RANGE.get(metric, (0.0, 1.0))
+    return x if x is None else max(lo, x) if hi is None else min(hi, max(lo, x))
+
+
+FILTERS = {"in_range": in_range, "n": n, "readable": readable, "sd": sd, "pts": pts, "pval": pval, "int": integer,
            "secs": secs, "pct": pct, "plural": plural, "when": when, "secs_range": secs_range}
 GLOBALS = {"chip": chip, "label": style.prose_label, "color": style.color, "by_model": by_model,
            "setting_label": style.setting_label}

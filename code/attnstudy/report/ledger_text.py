@@ -45,6 +45,8 @@ def pval_text(p: float, alpha: float) -> str:
         s = f"{p:.{d}g}"
         if (float(s) < alpha) == (p < alpha):
             break
+    if "." not in s and "e" not in s:  # p = 1 prints "1.0", as the tables print 1.000
+        s += ".0"
     return f"p = {s}"
 
 
