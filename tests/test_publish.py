@@ -381,3 +381,16 @@ def test_committed_weights_reproduce_the_committed_predictions(imdb_dir, tmp_pat
         else:
             assert np.abs(probs - ref).max() <= CROSS_CPU_TOL, m
             assert ((probs >= THRESHOLD) == (ref >= THRESHOLD)).all(), m
+
+
+def test_the_committed_analysis_is_what_the_code_derives():
+    """build/results/analysis.json carries the key of everything it is derived from (the other
+    results files, the probes, the claims and ledger templates, the analysis code): a change to
+    any of them without re-running `just build` leaves a stale committed analysis (its verdict
+    sentences in the report and the README) and fails here, cheaply, before a reader's fresh
+    clone re-renders something else than what is committed."""
+    from attnstudy.pipeline import results as pipeline_results
+
+    committed = read_json(ROOT / "build" / "results" / "analysis.json")["analysis_key"]
+    derived = pipeline_results.analysis_key(load_config("full"), ROOT / "build" / "results")
+    assert committed == derived, "stale build/results/analysis.json: run `just build` and commit"
