@@ -882,3 +882,18 @@ def test_pdf_puts_no_gap_before_punctuation(built):
     assert re.search(r"</code>[,)]", built["html"])  # the fixture has such spans
     text = pdftext.words(built["paths"]["pdf"])
     assert re.findall(r"\S+ [,)]", text) == []
+
+
+def test_double_negation_names_every_model_tied_at_either_end():
+    from attnstudy.report.facts import negation_facts
+
+    def probe(pc):
+        return {"pair_consistency": pc, "by_category": {"double_negation": {
+            "pair_consistency": pc, "n_pairs": 4, "accuracy": 0.5}}}
+
+    ana = {"negation": {"by_length": {"models": {}, "buckets": [], "ci_level": 0.95,
+                                      "length_median": {"with": 1, "without": 1}},
+                        "probes": {"a": probe(0.5), "b": probe(0.25), "c": probe(0.5),
+                                   "d": probe(0.25), "e": probe(0.3)}}}
+    d = negation_facts(ana)["double"]
+    assert (d["tops"], d["bottoms"], d["same"]) == (["a", "c"], ["b", "d"], False)

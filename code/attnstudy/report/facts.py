@@ -200,7 +200,8 @@ def negation_facts(ana: dict) -> dict:
     ms = {m: v for m, v in by["models"].items() if v["diff"] is not None}
     dn = {m: p["by_category"]["double_negation"] for m, p in ana["negation"]["probes"].items()
           if "double_negation" in p.get("by_category", {})}
-    ranked = sorted(dn, key=lambda m: (-dn[m]["pair_consistency"], m))
+    pc = {m: v["pair_consistency"] for m, v in dn.items()}
+    ranked = sorted(dn, key=lambda m: (-pc[m], m))
     return {"buckets": by["buckets"], "level": by["ci_level"], "models": by["models"],
             "median_with": by["length_median"]["with"],
             "median_without": by["length_median"]["without"],
@@ -210,11 +211,11 @@ def negation_facts(ana: dict) -> dict:
             "above": [m for m, v in ms.items() if v["ci_low"] > 0],
             "double": None if not dn else {
                 "best": ranked[0], "worst": ranked[-1], "scores": dn,
-                # every model tied at either end, so a tie is never printed as one model's lead
-                "tops": [m for m in ranked if dn[m]["pair_consistency"] == dn[ranked[0]]["pair_consistency"]],
-                "bottoms": [m for m in ranked if dn[m]["pair_consistency"] == dn[ranked[-1]]["pair_consistency"]],
+                # every model tied at either end: a tie is never printed as one model's lead
+                "tops": [m for m in ranked if pc[m] == pc[ranked[0]]],
+                "bottoms": [m for m in ranked if pc[m] == pc[ranked[-1]]],
                 "n_pairs": dn[ranked[0]]["n_pairs"],
-                "same": len({v["pair_consistency"] for v in dn.values()}) == 1,
+                "same": len(set(pc.values())) == 1,
                 "acc_min": min(v["accuracy"] for v in dn.values()),
                 "acc_max": max(v["accuracy"] for v in dn.values()),
                 "mean": _mean(v["pair_consistency"] for v in dn.values()),

@@ -115,17 +115,18 @@ def by_model(table: dict | None, shared, models) -> list[tuple[object, list[str]
 
 
 # A metric's possible values: a t-interval over a few seeds can reach past them (recall 1.04).
-METRIC_RANGE = {"log_loss": (0.0, None)}  # the others are proportions or areas: [0, 1]
+METRIC_RANGE = {"log_loss": (0.0, math.inf)}  # the others are proportions or areas: [0, 1]
 
 
 def in_range(x, metric: str):
     """`x` cut to `metric`'s possible values (METRIC_RANGE; [0, 1] unless listed)."""
     lo, hi = METRIC_RANGE.get(metric, (0.0, 1.0))
-    return x if x is None else max(lo, x) if hi is None else min(hi, max(lo, x))
+    return None if x is None else min(hi, max(lo, x))
 
 
-FILTERS = {"in_range": in_range, "n": n, "readable": readable, "sd": sd, "pts": pts, "pval": pval, "int": integer,
-           "secs": secs, "pct": pct, "plural": plural, "when": when, "secs_range": secs_range}
+FILTERS = {"n": n, "readable": readable, "sd": sd, "pts": pts, "pval": pval, "int": integer,
+           "secs": secs, "pct": pct, "plural": plural, "when": when, "secs_range": secs_range,
+           "in_range": in_range}
 GLOBALS = {"chip": chip, "label": style.prose_label, "color": style.color, "by_model": by_model,
            "setting_label": style.setting_label}
 TESTS = {"search": lambda value, pattern: re.search(pattern, str(value)) is not None}
