@@ -40,6 +40,7 @@ def test_the_baked_experiment_is_the_swept_config_for_every_profile(settings, tm
     text = out.read_text()
     assert text.startswith("# The study's one experiment config (version 3).")
     assert "experiment_v3.toml and sweep_settings.toml" in text
+    assert "beside this file" not in text  # the settings file's own header stays there
 
 
 def test_a_wrong_bake_is_refused(settings, tmp_path):

@@ -31,15 +31,18 @@ HEADER = """\
 
 def baked(experiment: Path | str, settings: Path | str) -> str:
     """The text of `experiment` (its leading comment block replaced by HEADER) with the tables of
-    `settings` (the sweep's sweep_settings.toml) appended."""
+    `settings` (the sweep's sweep_settings.toml, without its leading comments) appended."""
     experiment, settings = Path(experiment), Path(settings)
     lines = experiment.read_text(encoding="utf-8").splitlines()
     start = next((i for i, line in enumerate(lines) if line and not line.startswith("#")), None)
     if start is None:
         raise UserError(f"{experiment}: no config tables")
     head = HEADER.format(experiment=experiment.name, settings=settings.name)
+    # The settings file's own header speaks of that file ("beside this file"); HEADER says it here.
+    tables = settings.read_text(encoding="utf-8").splitlines()
+    first = next((i for i, line in enumerate(tables) if line and not line.startswith("#")), 0)
     return (head + "\n" + "\n".join(lines[start:]).rstrip("\n") + "\n\n"
-            + settings.read_text(encoding="utf-8"))
+            + "# The v3 sweep's choices (validation only).\n" + "\n".join(tables[first:]) + "\n")
 
 
 def check(experiment: Path | str, settings: Path | str, result: Path | str) -> None:
