@@ -234,6 +234,17 @@ def test_the_run_cache_comes_first_when_present(built, imdb_dir, labelled, monke
     assert {r["source"] for r in res["runs"]} == {"run cache"}
 
 
+def test_without_a_data_folder_the_published_weights_serve_though_runs_are_cached(
+        built, fresh, monkeypatch, capsys):
+    """A cached run would need the dataset (from the hub) for its vocabulary; offline, with no
+    IMDB_DIR, the published seed comes from weights/ (as in a fresh clone), not a hub error."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    args = ("mhsa", "a fine film", "not a fine film")
+    assert predict_here(monkeypatch, capsys, built, *args) == \
+        predict_here(monkeypatch, capsys, fresh, *args)
+
+
 # ----------------------------------------------------------------------------- bad inputs
 
 def _drop_bilstm(build: Path) -> None:

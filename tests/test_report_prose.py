@@ -227,7 +227,7 @@ def test_rerun_spread_is_rendered_from_its_file(bundle, tmp_path, monkeypatch):
     html = _html(b)
     scope = _section(html, "reproducibility-scope")
     assert "by up to 2.50 points" in scope and "(a test rig)" in scope
-    assert "80.00% published, 82.50% rerun" in scope and "BiLSTM −0.10" in scope
+    assert "80.00% in the original run, 82.50% rerun" in scope and "BiLSTM −0.10" in scope
     assert "not on the one reported here" in scope  # measured on another results set
     row = next(p for p in b["analysis"]["pairwise"] if {p["a"], p["b"]} == {"mhsa", "bilstm"})
     names = {"mhsa": "MHSA", "bilstm": "BiLSTM"}

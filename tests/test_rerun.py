@@ -87,12 +87,19 @@ def test_rerun_spread_refuses_another_config_or_two_seeds(tmp_path):
         rerun.measure(pub, tmp_path / "absent")
 
 
-def test_the_committed_spread_was_measured_on_the_published_results():
-    """paper/rerun_spread.toml compares the published runs themselves: its config is theirs and
-    its published accuracies are theirs, so the report's noise rule is about these models."""
+def test_the_committed_spread_names_the_results_it_was_measured_on():
+    """paper/rerun_spread.toml compares a published results set's runs with their rerun on
+    another CPU. Measured on the published results, its config and accuracies are theirs; measured
+    on an earlier set (v3 was trained on the CPU type of v2's runs: re-measured when a machine of
+    the other type is at hand), the committed report says so beside the noise rule."""
     spread = wording.rerun_spread()
     res = json.loads((PUBLISHED / "results.json").read_text())
-    assert spread is not None and spread["results_config"] == res["config_hash"]
+    assert spread is not None
+    if spread["results_config"] != res["config_hash"]:
+        report = (PUBLISHED.parent / "report.html").read_text(encoding="utf-8")
+        assert ("measured on an earlier results set (config "
+                f"<code>{spread['results_config']}</code>), not on") in report
+        return
     published = {r["model"]: r["test"]["accuracy"] for r in res["runs"]
                  if r["seed"] == spread["seed"]}
     assert set(spread["accuracy"]) == set(published)

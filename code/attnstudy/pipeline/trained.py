@@ -2,8 +2,10 @@
 
 Parameters come from the run cache (build/cache/runs, found through the data's fingerprint)
 when the run is there, else from the weights published beside the profile's results
-(<results>/weights, pipeline.publish), which need neither the dataset nor a network. Each model
-encodes text with the vocabulary and config it was trained with.
+(<results>/weights, pipeline.publish), which need neither the dataset nor a network; without a
+local data folder (IMDB_DIR) the published weights come first, so a cached run never sends
+`predict` to the hub for a model they hold. Each model encodes text with the vocabulary and
+config it was trained with.
 """
 
 from __future__ import annotations
@@ -74,15 +76,23 @@ class Models:
         return self._fingerprint
 
     def get(self, name: str, seed: int) -> Predictor | None:
+        from attnstudy.data import imdb
+
+        pub = self.published()
+        held = pub is not None and name in pub.models and seed == pub.seed
+        # Without a local data folder the run cache needs the hub; the published run does not.
+        if held and imdb.data_dir_from_env() is None:
+            return self._from(pub, name, seed)
         fingerprint = self.fingerprint(name, seed)
         if fingerprint is not None:
             params = cache.load_best_params(self.cfg, name, seed, fingerprint)
             if params is not None:
                 return Predictor(self.cfg, name, seed, self.dataset().vocab, params, "run cache")
-        pub = self.published()
-        if pub is not None and name in pub.models and seed == pub.seed:
-            return Predictor(pub.cfg, name, seed, pub.vocab, pub.params(name), str(pub.folder))
-        return None
+        return self._from(pub, name, seed) if held else None
+
+    @staticmethod
+    def _from(pub, name: str, seed: int) -> Predictor:
+        return Predictor(pub.cfg, name, seed, pub.vocab, pub.params(name), str(pub.folder))
 
     def require(self, name: str, seed: int) -> Predictor:
         found = self.get(name, seed)
