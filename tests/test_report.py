@@ -207,7 +207,8 @@ def test_wording_follows_the_analysis(built):
 
     none = copy.deepcopy(bundle)
     _accuracies(none, {m: 0.88 for m in none["analysis"]["summary"]}, sd=0.01)
-    assert "No attention model is shown to be more accurate" in abstract(none)
+    assert "Neither attention layer on the BiLSTM is shown to make it more accurate" in (
+        abstract(none))
     assert "significantly" not in abstract(none)
     yes = copy.deepcopy(bundle)
     _accuracies(yes, {"mhsa": 0.95, "bilstm": 0.90, "bilstm_matched": 0.90, "additive": 0.85})
@@ -672,6 +673,13 @@ def test_token_highlights_are_relative_to_uniform(built):
     assert style.ratio_css(1.0, 1)[0] == style.DIVERGING[2]  # saturated at 2**octaves
 
 
+def test_a_difference_never_prints_as_the_spread_it_is_within():
+    from attnstudy.report import fmt
+
+    assert fmt.apart(0.00719, 0.00724) == 3  # "+0.719 ... within the 0.724-point spread"
+    assert fmt.apart(0.0062, 0.00724) == 2 and fmt.apart(-0.0072, 0.0072) == 4  # equal: capped
+
+
 def test_points_show_the_side_of_zero():
     from attnstudy.report import fmt
 
@@ -850,12 +858,12 @@ def test_a_close_second_is_not_called_a_tie(built):
     close = results.load(built["results"])
     top, second = _top_model_ahead(close, True)
     for text in parts(close):
-        assert "most accurate model" not in text and " tie" not in text
+        assert "is the most accurate of" not in text and " tie" not in text
         assert f"not shown to be more accurate than {prose_label(second)}" in text
     wins = results.load(built["results"])
     _top_model_ahead(wins, close=False)
     for text in parts(wins):
-        assert f"{prose_label(top)} is the most accurate model" in text
+        assert f"{prose_label(top)} is the most accurate of the" in text
         assert "not shown" not in text
     # the bold cell ranks means; its caption does not call it the best
     assert "best mean" not in _text(_block(_html(close), "tab-metrics", "table"))

@@ -204,7 +204,7 @@ def test_recurrence_wording_compares_the_ledger_pair(bundle):
     worse = copy.deepcopy(close)  # recurrence now matters
     _set_means(worse, {"transformer": 0.90, "bilstm": 0.87, "mhsa": 0.93})
     text = para(worse)
-    assert "Dropping the recurrence costs accuracy" in text
+    assert "Without the recurrence, accuracy is lower" in text
     assert "MHSA is more accurate than Transformer" in text
     for t in (para(close), text):
         assert "known to need more data" not in t  # uncited claims stay out

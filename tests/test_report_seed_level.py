@@ -180,7 +180,7 @@ def test_the_seeds_limitation_follows_the_verdicts_basis(bundle):
 @pytest.mark.parametrize("mdes,words", [
     ((0.003,), "Each is within the ±0.5-point margin"),
     ((0.02,), "Each exceeds the ±0.5-point margin"),
-    ((0.003, 0.02), "are within the ±0.5-point margin; for the others")])
+    ((0.003, 0.02), "pairs of models it is within the ±0.5-point margin; for ")])
 def test_mde_sentence_compares_with_the_margin(bundle, mdes, words):
     b = copy.deepcopy(bundle)
     for i, p in enumerate(b["analysis"]["seed_level"]["pairs"]):
@@ -376,7 +376,7 @@ def test_sweep_tables_show_every_grid_point_and_the_choices(bundle):
     row = _row(html, "tab-sweep-learning_rate", "MHSA")
     assert row.count("%") == 4 and "<b>" in row and "(edge)" in row  # 3e-2 is the top end
     assert "<b>" not in _row(html, "tab-sweep-max_len", "BiLSTM<")  # shared: bold mean only
-    mean = _row(html, "tab-sweep-max_len", ">mean<")
+    mean = _row(html, "tab-sweep-max_len", ">Mean of these (decides)<")
     assert "<b>" in mean and ">400<" in mean and "edge" not in mean
     assert b["sweep"]["at_edge"] == [{"setting": "learning_rate", "model": "mhsa",
                                       "value": 3e-2, "edge": "high"}]
@@ -449,7 +449,7 @@ def test_the_method_gives_each_models_swept_settings_and_says_validation_chose_t
     text = method(_html(b))
     rest = [style.prose_label(m) for m in models if m != "mhsa"]
     lr = text.split("learning rate per model, chosen on validation: 0.003 for MHSA; 0.01 for ")[1]
-    lr = lr.split(", after 5 warm-up steps")[0]
+    lr = lr.split("; each after 5 warm-up steps")[0]
     assert sorted(re.split(", | and ", lr)) == sorted(rest)
     drop = text.split("(embedding dropout per model, chosen on validation: 0.2 for MHSA; 0.4 "
                       "for ")[1].split(")")[0]

@@ -337,8 +337,12 @@ def context(b: dict) -> dict:
         "proto": wording.protocol(res), "recurrence": wording.recurrence(ledger),
         "gap": wording.baseline_gap(res, ana, b.get("sweep"), ranking[0],
                                     cmp(ranking[0], "baseline")),
-        "spread": spread, "noise_pairs": [p for p in ana["pairwise"] if p["significant"]
-                                          and spread and abs(p["acc_diff"]) <= spread["max"]],
+        # Holm-significant seed-ensemble rows: those the table calls rerun noise, and whether any
+        # is no larger than the spread (an equivalent one is, without being noise)
+        "spread": spread, "noise_pairs": [r["row"] for r in basis_mod.ensemble(
+            ana["pairwise"], margin, noise) if r["sig"] and r["noise"]],
+        "small_sig": bool(spread) and any(p["significant"] and verdicts.within_spread(
+            p["acc_diff"], spread["max"]) for p in ana["pairwise"]),
         "mhsa_sample": short[0] if short else None, "received_n": len(short),
         "heat_range": heat_range(short),
         "heat_span": (min((r for s in heat_samples for _, _, r, *_ in s["spans"]), default=None),

@@ -79,15 +79,15 @@ row = query token, column = key token, colour = weight relative to uniform (w ·
 blue below, white = 1/n, saturating at ×{{ 2 ** octaves }} and ×1/{{ 2 ** octaves }} as in the
 other heat maps); here the weights lie between ×{{ heat_range.mhsa[0] | n(2) }} and
 ×{{ heat_range.mhsa[1] | n(2) }} of uniform. {% if f.q %}Over the {{ f.q.n }} sampled reviews
-with maps, a key's weight varies {% if f.q.ratio >= 1
+with maps, the weights vary {% if f.q.ratio >= 1
 %}{{ f.q.ratio | n(0 if f.q.ratio >= 10 else 1) }} times more{% elif f.q.ratio > 0
-%}{{ (1 / f.q.ratio) | n(1) }} times less{% else %}less{% endif %} across keys than across queries
-(median over {{ f.q.heads }} heads and the reviews; smallest ratio
-{{ f.q.ratio_min | n(2) }}){%
+%}{{ (1 / f.q.ratio) | n(1) }} times less{% else %}less{% endif %} across keys (along a query's
+row) than across queries (down a key's column) (median over {{ f.q.heads }} heads and the
+reviews; smallest ratio {{ f.q.ratio_min | n(2) }}){%
 if f.q.ratio >= 10 %}: the rows are nearly alike, so each head pools nearly the same weighted mean
 for every query{% else %}: the queries attend differently{% endif %}. The diagonal gets
-×{{ f.q.diag | n(2) }} of uniform (median){% if f.q.diag < 1.5 %}: no head keeps a token's own
-state{% endif %}.{% endif %}""" + SAY_STATS)
+×{{ f.q.diag | n(2) }} of uniform (median over heads and reviews){% if f.q.diag < 1.5 %}:
+typically a token does not single out its own position{% endif %}.{% endif %}""" + SAY_STATS)
 def fig_attention_mhsa(attention: dict, results: dict):
     """Per-head MHSA query x key weights x n for the shortest sample review."""
     (s,) = pick_short(attention, 1)

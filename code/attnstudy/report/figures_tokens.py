@@ -41,8 +41,9 @@ median length{% if heat_span[0] is not none %}: the weights lie between ×{{ hea
 and ×{{ heat_span[1] | n(2) }} of uniform{% endif %}.""",
         caption="""
 {% set wrong = heat_samples | rejectattr("right") | list | length %}The additive model's attention
-weights (seed {{ att.seed }}) on {{ heat_samples | length }} sampled test reviews near the test
-set's median length of {{ data.token_length_percentiles.p50 }} tokens: {% if wrong %}the
+weights (seed {{ att.seed }}) on the {{ heat_samples | length }} sampled test reviews nearest the
+median review length ({{ data.token_length_percentiles.p50 }} tokens over the training and
+validation reviews): {% if wrong %}the
 {{ heat_samples | length - wrong }} it classifies correctly nearest that length and the nearest
 {{ "one" if wrong == 1 else wrong }} it misclassifies{% else %}the nearest to that length{% endif %}
 ({% for s in heat_samples %}{{ s.tokens | length }}{{ ", " if not loop.last }}{% endfor %}

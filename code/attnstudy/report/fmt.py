@@ -32,6 +32,15 @@ def pts(x, d: int = 1, sign: bool = True) -> str:
     return (f"{v:+.{d}f}" if sign else f"{v:.{d}f}").replace("-", "−")
 
 
+def apart(x, y, d: int = 2) -> int:
+    """The decimals (`d`, up to d + 2) at which |x| and |y|, in points, print differently: a
+    difference within the rerun spread never prints as the spread itself ("+0.719 points, within
+    the 0.724-point spread", not "+0.72 ... within the 0.72")."""
+    while d < 4 and round(abs(100 * x), d) == round(abs(100 * y), d):
+        d += 1
+    return d
+
+
 def sd(x, d: int = 3) -> str:
     """A spread with `d` decimals, or one more when it would round to 0 ("± 0.0005", not
     "± 0.000": seeds that agree closely are not seeds that agree exactly)."""
@@ -126,7 +135,7 @@ def in_range(x, metric: str):
 
 FILTERS = {"n": n, "readable": readable, "sd": sd, "pts": pts, "pval": pval, "int": integer,
            "secs": secs, "pct": pct, "plural": plural, "when": when, "secs_range": secs_range,
-           "in_range": in_range}
+           "in_range": in_range, "apart": apart}
 GLOBALS = {"chip": chip, "label": style.prose_label, "color": style.color, "by_model": by_model,
            "setting_label": style.setting_label}
 TESTS = {"search": lambda value, pattern: re.search(pattern, str(value)) is not None}

@@ -52,7 +52,8 @@ HEAT_N = 3  # reviews in the additive token highlights (facts.N_HEAT: the same r
 
 
 def typical_len(results: dict | None) -> int | None:
-    """The test set's median review length in tokens (results.json data), None if unrecorded."""
+    """The median review length in tokens (results.json data: over the training and validation
+    reviews, as the test split chooses nothing), None if unrecorded."""
     return (((results or {}).get("data") or {}).get("token_length_percentiles") or {}).get("p50")
 
 

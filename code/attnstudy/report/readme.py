@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from attnstudy.files import atomic_write
-from attnstudy.report import results
+from attnstudy.report import fmt, results
 from attnstudy.report.style import baseline_label, order
 from attnstudy.report.style import setting_label as _label
 
@@ -166,14 +166,14 @@ def _seed_level(sl: dict | None, base_name: str) -> list[str]:
            "TOST, or inconclusive):", ""]
     for p in rows:
         a, b = (f"`{m}`" if m != "baseline" else base_name for m in (p["a"], p["b"]))
-        why = ""
+        why, d = "", fmt.apart(p["diff"], spread) if p.get("noise") and spread else 2
         if p["verdict"] == "equivalent" and p.get("tost"):
             t = p["tost"]
             why = (f" (TOST {100 * t['ci_level']:g}% interval [{100 * t['ci_low']:+.2f}, "
                    f"{100 * t['ci_high']:+.2f}], p = {t['p']:.3f})")
         elif p.get("noise") and spread:
-            why = f" (within the {100 * spread:.2f}-point rerun spread)"
-        out.append(f"- {a} − {b}: {100 * p['diff']:+.2f} [{100 * p['ci_low']:+.2f}, "
+            why = f" (within the {100 * spread:.{d}f}-point rerun spread)"
+        out.append(f"- {a} − {b}: {100 * p['diff']:+.{d}f} [{100 * p['ci_low']:+.2f}, "
                    f"{100 * p['ci_high']:+.2f}], *{p['verdict']}*{why}")
     return out
 

@@ -42,7 +42,8 @@ def _pairs(sl: dict) -> list[dict]:
 def _mde(rows: list[dict], sl: dict) -> dict | None:
     """The MDEs of the pairs with two or more seeds on both sides: range, median, how many
     lie within the margin, and the factor (z_{1-alpha/2} + z_power) they are of the SE."""
-    vals = [r["mde"] for r in rows if r["n_seeds_a"] > 1 and r["n_seeds_b"] > 1]
+    many = [r for r in rows if r["n_seeds_a"] > 1 and r["n_seeds_b"] > 1]
+    vals = [r["mde"] for r in many]
     if not vals:
         return None
     margin = sl["margin"]
@@ -50,6 +51,7 @@ def _mde(rows: list[dict], sl: dict) -> dict | None:
     return {"min": min(vals), "max": max(vals), "median": statistics.median(vals),
             "factor": mde_from_se(1.0, sl["alpha"], sl["power"]),
             "n": len(vals), "below_margin": sum(v <= margin for v in vals),
+            "above_margin": [(r["a"], r["b"]) for r in many if r["mde"] > margin],
             "seeds_min": min(seeds, default=None), "seeds_max": max(seeds, default=None)}
 
 

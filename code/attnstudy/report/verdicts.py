@@ -23,7 +23,7 @@ from pathlib import Path
 
 from attnstudy.config import ROOT
 from attnstudy.errors import UserError
-from attnstudy.stats.verdicts import VERDICTS, Verdict, decide  # noqa: F401  (the one rule)
+from attnstudy.stats.verdicts import VERDICTS, Verdict, decide, within_spread  # noqa: F401 (the one rule)
 
 CLAIMS = ROOT / "paper" / "claims.toml"
 

@@ -61,10 +61,20 @@ def decide(diff: float, lo: float, hi: float, margin: float, spread: float | Non
     if -margin <= lo and hi <= margin:
         return Verdict("equivalent", False, f"interval within ±{margin:g}")
     if lo > 0 or hi < 0:
-        if spread is not None and abs(diff) <= spread:
+        if spread is not None and within_spread(diff, spread):
             return Verdict("inconclusive", True, f"|difference| ≤ rerun spread {spread:g}")
         return Verdict("better" if lo > 0 else "worse", False, "interval excludes 0")
     return Verdict("inconclusive", False, "interval includes 0")
+
+
+# Accuracies are counts over reviews: a difference of as many reviews as the spread is "no larger"
+# though its floats differ in the last bits (0.00724 vs 0.007239999999999913: 181 of 25 000).
+ROUNDING = 1e-9
+
+
+def within_spread(diff: float, spread: float) -> bool:
+    """|diff| no larger than the rerun spread, up to floating-point rounding."""
+    return abs(diff) <= spread + ROUNDING
 
 
 def _equivalent(eq: dict | bool | None) -> bool:
