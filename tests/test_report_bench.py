@@ -121,3 +121,21 @@ def test_bench_on_another_cpu_than_the_runs_says_so(bundle):
     text = _text(_html(b))
     assert ("It ran on Other CPU 9000, not on the CPU the runs of this report trained on "
             f"({'; '.join(sorted(trained))})") in text
+
+
+def test_a_bench_of_other_settings_than_the_runs_says_which(bundle):
+    """bench.json times its own batch width and models; when they are not the runs' (v3 reads
+    512 tokens with 8 models, the benchmark 400 with 6), Appendix B says so."""
+    b = copy.deepcopy(bundle)
+    b["bench"]["seq_len"] = b["results"]["config"]["data"]["max_len"]
+    text = _text(_html(b))
+    assert "It was measured" not in text
+    b["bench"]["seq_len"] += 1
+    dropped = b["bench"]["models"][0]["model"]
+    b["bench"]["models"] = [r for r in b["bench"]["models"] if r["model"] != dropped]
+    for st in b["bench"].get("settings", []):
+        st["models"] = [r for r in st["models"] if r["model"] != dropped]
+    text = _text(_html(b))
+    want = (f"It was measured at {b['bench']['seq_len']} tokens, while these runs read up to "
+            f"{b['results']['config']['data']['max_len']}, without {prose_label(dropped)}.")
+    assert want in " ".join(text.split())
