@@ -278,6 +278,7 @@ def context(b: dict) -> dict:
     on_seed = basis_mod.basis(ana) == "seed"
     welch = basis_mod.welch(ana["pairwise"], summ, margin, noise)
     welch_pairs = [welch(p["a"], p["b"]) for p in ana["pairwise"]]
+    ens_rows = basis_mod.ensemble(ana["pairwise"], margin, noise)
     return {
         "res": res, "ana": ana, "att": att, "cfg": res["config"], "data": res["data"],
         "prov": res["provenance"], "train": training(res["runs"]),
@@ -300,7 +301,7 @@ def context(b: dict) -> dict:
                   # model pairs with no headline comparison (only the secondary tables show them)
                   "uncompared": [c for c in welch_pairs if not cmp(c["a"], c["b"])]},
         "welch_pairs": welch_pairs,
-        "ens_rows": basis_mod.ensemble(ana["pairwise"], margin, noise),
+        "ens_rows": ens_rows,
         # seed-ensemble accuracy of each model (secondary basis), as the pairwise rows record it
         "ens_acc": {m: acc for p in ana["pairwise"]
                     for m, acc in ((p["a"], p["acc_a"]), (p["b"], p["acc_b"]))},
@@ -339,8 +340,7 @@ def context(b: dict) -> dict:
                                     cmp(ranking[0], "baseline")),
         # Holm-significant seed-ensemble rows: those the table calls rerun noise, and whether any
         # is no larger than the spread (an equivalent one is, without being noise)
-        "spread": spread, "noise_pairs": [r["row"] for r in basis_mod.ensemble(
-            ana["pairwise"], margin, noise) if r["sig"] and r["noise"]],
+        "spread": spread, "noise_pairs": [r["row"] for r in ens_rows if r["sig"] and r["noise"]],
         "small_sig": bool(spread) and any(p["significant"] and verdicts.within_spread(
             p["acc_diff"], spread["max"]) for p in ana["pairwise"]),
         "mhsa_sample": short[0] if short else None, "received_n": len(short),
